@@ -1,0 +1,154 @@
+"""``ngrl``: one command line for operators. Thin: every subcommand calls the same modules
+the assets call."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a yyyy-mm-dd date") from None
+
+
+def cmd_eligibility(args: argparse.Namespace) -> int:
+    from ngrl_assets.consent.eligibility import evaluate
+    from ngrl_assets.consent.eligibility_csv import EligibilityInputError, read_rows
+
+    path = Path(args.csv)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{path}: cannot read: {exc}", file=sys.stderr)
+        return 2
+    errors = 0
+    try:
+        for row in read_rows(text, str(path)):
+            if row.error is not None or row.facts is None:
+                print(str(row.error), file=sys.stderr)
+                errors += 1
+                continue
+            decision = evaluate(row.facts, args.release_date)
+            verdict = "eligible" if decision.eligible else "ineligible"
+            print(f"{row.participant}\t{verdict}\t{decision.reason}")
+    except EligibilityInputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 1 if errors else 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from ngrl_assets.synth import generate_cohort
+    from resources import objects
+    from resources.lake import LakeResource, is_s3
+
+    landing = args.landing or LakeResource.from_env().zone("landing")
+    kwargs = dict(
+        participants=args.participants,
+        seed=args.seed,
+        defect_rate=args.defect_rate,
+        batch_size=args.batch_size,
+        as_of=args.as_of,
+        progress=not args.quiet,
+    )
+    if is_s3(landing):
+        from tqdm import tqdm
+
+        with tempfile.TemporaryDirectory(prefix="ngrl-synth-") as tmp:
+            summary = generate_cohort(Path(tmp), **kwargs)  # type: ignore[arg-type]
+            files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+            for _ in tqdm(
+                objects.upload_tree(Path(tmp), landing),
+                total=len(files),
+                desc="upload",
+                disable=args.quiet,
+            ):
+                pass
+    else:
+        Path(landing).mkdir(parents=True, exist_ok=True)
+        summary = generate_cohort(Path(landing), **kwargs)  # type: ignore[arg-type]
+    print(f"synthetic landing zone written to {landing}")
+    if args.verbose:
+        print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from ngrl_assets.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    job = defs.resolve_job_def(args.job)
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    for evaluation in result.get_asset_check_evaluations():
+        status = "passed" if evaluation.passed else "FAILED"
+        print(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {status}")
+    print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
+    return 0 if result.success else 1
+
+
+def cmd_lake(args: argparse.Namespace) -> int:
+    from resources.lake import LakeResource
+
+    for zone, uri in LakeResource.from_env().describe().items():
+        print(f"{zone}\t{uri}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ngrl_assets.consent.eligibility_csv import COLUMNS
+
+    parser = argparse.ArgumentParser(prog="ngrl", description="NGRL data platform operations")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("eligibility", help="release eligibility for participants in a CSV")
+    p.add_argument(
+        "csv",
+        help="CSV with columns " + ",".join(COLUMNS),
+    )
+    p.add_argument("--release-date", type=_date, required=True, help="data-freeze date yyyy-mm-dd")
+    p.set_defaults(func=cmd_eligibility)
+
+    p = sub.add_parser("synth", help="write a synthetic landing zone (deterministic per seed)")
+    p.add_argument("--participants", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument(
+        "--defect-rate", type=float, default=0.02, help="share of defective extra rows (0 = clean)"
+    )
+    p.add_argument("--batch-size", type=int, default=250, help="samples per sequencing delivery")
+    p.add_argument(
+        "--as-of", type=_date, default=dt.date(2026, 9, 30), help="reference date of the cohort"
+    )
+    p.add_argument(
+        "--landing", help="landing folder or s3:// URI (default: the lake's landing zone)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="print the generator's summary")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "materialize", help="run a job in-process on the Dagster instance ($DAGSTER_HOME)"
+    )
+    p.add_argument("--job", default="ngrl_all")
+    p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser("lake", help="print where each lake zone lives")
+    p.set_defaults(func=cmd_lake)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The landing ledger (``audit/landing_ledger``): one row per landing file processed.
+
+A file is ingested exactly once: intake asks for the files of its feed that the ledger
+does not know yet, processes them, and records each one with its row counts (rows in =
+accepted + quarantined). A file whose bytes were already ingested under another name is
+recorded as ``duplicate`` and changes nothing. The ledger holds landing keys (paths
+relative to the landing zone) and counts; never row contents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import polars as pl
+
+from resources import delta, objects
+from resources.lake import LakeResource
+
+LEDGER_TABLE = "landing_ledger"
+
+LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "landing_key": pl.String,
+    "feed": pl.String,
+    "size_bytes": pl.Int64,
+    "sha256": pl.String,
+    "status": pl.String,  # processed | quarantined | duplicate
+    "rows_in": pl.Int64,
+    "rows_accepted": pl.Int64,
+    "rows_quarantined": pl.Int64,
+    "run_id": pl.String,
+    "processed_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    key: str  # relative to the landing zone, e.g. consent/registrations/x.csv
+    uri: str
+    size: int
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    file: LandingFile
+    feed: str
+    sha256: str
+    status: str
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _hidden(key: str) -> bool:
+    return any(part.startswith(("_", ".")) for part in key.split("/"))
+
+
+def list_landing(lake: LakeResource, prefix: str) -> list[LandingFile]:
+    """Visible files under ``landing/<prefix>`` (names starting ``_`` or ``.`` are skipped)."""
+    root = lake.zone("landing").rstrip("/") + "/"
+    files = []
+    for obj in objects.list_objects(lake.uri("landing", prefix)):
+        key = obj.uri.removeprefix(root)
+        if not _hidden(key):
+            files.append(LandingFile(key=key, uri=obj.uri, size=obj.size))
+    return files
+
+
+def read(lake: LakeResource) -> pl.DataFrame:
+    uri = lake.table("audit", LEDGER_TABLE)
+    return delta.read(uri, LEDGER_SCHEMA, lake.storage_options(uri))
+
+
+def pending(lake: LakeResource, prefix: str) -> list[LandingFile]:
+    """Files under ``landing/<prefix>`` that the ledger has not recorded yet, in key order."""
+    done = set(read(lake).get_column("landing_key").to_list())
+    return [f for f in list_landing(lake, prefix) if f.key not in done]
+
+
+def ingested_hashes(lake: LakeResource, feed: str) -> set[str]:
+    ledger = read(lake)
+    rows = ledger.filter((pl.col("feed") == feed) & (pl.col("status") == "processed"))
+    return set(rows.get_column("sha256").to_list())
+
+
+def record(lake: LakeResource, entries: list[LedgerEntry], run_id: str) -> None:
+    if not entries:
+        return
+    now = dt.datetime.now(dt.UTC)
+    frame = pl.DataFrame(
+        {
+            "landing_key": [e.file.key for e in entries],
+            "feed": [e.feed for e in entries],
+            "size_bytes": [e.file.size for e in entries],
+            "sha256": [e.sha256 for e in entries],
+            "status": [e.status for e in entries],
+            "rows_in": [e.rows_in for e in entries],
+            "rows_accepted": [e.rows_accepted for e in entries],
+            "rows_quarantined": [e.rows_quarantined for e in entries],
+            "run_id": [run_id] * len(entries),
+            "processed_at": [now] * len(entries),
+        },
+        schema=LEDGER_SCHEMA,
+    )
+    uri = lake.table("audit", LEDGER_TABLE)
+    delta.append(uri, frame, LEDGER_SCHEMA, lake.storage_options(uri))

@@ -1,0 +1,187 @@
+"""Delta table helpers, in one place: append, replace by predicate, merge, delete, vacuum.
+
+Every write takes an explicit polars schema (columns are cast and ordered to it, so a
+table's schema never drifts by accident) and is wrapped in an application-level retry on
+commit conflicts: delta-rs retries a conflicting commit 15 times internally, but
+concurrent writers on S3 can still exhaust that (see stack notes). Reads go through
+``pl.scan_delta`` (reading through pyarrow datasets crashes the process at exit).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import polars as pl
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+T = TypeVar("T")
+
+Schema = Mapping[str, pl.DataType | type[pl.DataType]]
+
+COMMIT_ATTEMPTS = 8
+
+
+def with_commit_retry(fn: Callable[[], T], attempts: int = COMMIT_ATTEMPTS) -> T:
+    """Run a Delta commit, retrying with jittered backoff when another writer won the race."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except CommitFailedError:
+            if attempt == attempts:
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def conform(df: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+    """Cast and order ``df`` to ``schema``; a missing or unexpected column is an error."""
+    missing = [c for c in schema if c not in df.columns]
+    extra = [c for c in df.columns if c not in schema]
+    if missing or extra:
+        raise ValueError(f"frame does not match table schema: missing={missing} extra={extra}")
+    return df.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+
+
+def empty(schema: Schema) -> pl.DataFrame:
+    return pl.DataFrame(schema=dict(schema))
+
+
+def exists(uri: str, storage_options: dict[str, str] | None = None) -> bool:
+    return DeltaTable.is_deltatable(uri, storage_options=storage_options or None)
+
+
+def scan(uri: str, storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
+    return pl.scan_delta(uri, storage_options=storage_options or None)
+
+
+def read(uri: str, schema: Schema, storage_options: dict[str, str] | None = None) -> pl.DataFrame:
+    """The whole table, or an empty frame of ``schema`` when the table does not exist yet."""
+    if not exists(uri, storage_options):
+        return empty(schema)
+    return scan(uri, storage_options).collect()
+
+
+def table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable:
+    return DeltaTable(uri, storage_options=storage_options or None)
+
+
+def _write(
+    uri: str,
+    df: pl.DataFrame,
+    schema: Schema,
+    storage_options: dict[str, str] | None,
+    **kwargs: Any,
+) -> None:
+    data = conform(df, schema).to_arrow()
+    with_commit_retry(
+        lambda: write_deltalake(uri, data, storage_options=storage_options or None, **kwargs)
+    )
+
+
+def append(
+    uri: str,
+    df: pl.DataFrame,
+    schema: Schema,
+    storage_options: dict[str, str] | None = None,
+    partition_by: list[str] | None = None,
+) -> None:
+    """Add rows (creates the table on first write)."""
+    _write(uri, df, schema, storage_options, mode="append", partition_by=partition_by)
+
+
+def overwrite(
+    uri: str,
+    df: pl.DataFrame,
+    schema: Schema,
+    storage_options: dict[str, str] | None = None,
+    partition_by: list[str] | None = None,
+) -> None:
+    """Replace the whole table's contents in one commit (history keeps the old version)."""
+    _write(uri, df, schema, storage_options, mode="overwrite", partition_by=partition_by)
+
+
+def replace_where(
+    uri: str,
+    df: pl.DataFrame,
+    schema: Schema,
+    predicate: str,
+    storage_options: dict[str, str] | None = None,
+    partition_by: list[str] | None = None,
+) -> None:
+    """Atomically replace the rows matching ``predicate`` (e.g. one delivery) with ``df``."""
+    if not exists(uri, storage_options):
+        append(uri, df, schema, storage_options, partition_by)
+        return
+    _write(
+        uri,
+        df,
+        schema,
+        storage_options,
+        mode="overwrite",
+        predicate=predicate,
+        partition_by=partition_by,
+    )
+
+
+def merge(
+    uri: str,
+    df: pl.DataFrame,
+    schema: Schema,
+    keys: list[str],
+    storage_options: dict[str, str] | None = None,
+    update_predicate: str | None = None,
+    partition_by: list[str] | None = None,
+) -> dict[str, Any]:
+    """Upsert ``df`` on ``keys``: update matched rows (optionally only where
+    ``update_predicate`` over aliases ``s``/``t`` holds), insert the rest."""
+    if not exists(uri, storage_options):
+        append(uri, df, schema, storage_options, partition_by)
+        return {"num_target_rows_inserted": df.height, "num_target_rows_updated": 0}
+    data = conform(df, schema).to_arrow()
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+
+    def commit() -> dict[str, Any]:
+        merger = table(uri, storage_options).merge(
+            data, predicate=on, source_alias="s", target_alias="t"
+        )
+        return dict(
+            merger.when_matched_update_all(predicate=update_predicate)
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
+    return with_commit_retry(commit)
+
+
+def delete(
+    uri: str, predicate: str, storage_options: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Logically delete rows (rewrites the files holding them; see :func:`vacuum`)."""
+    if not exists(uri, storage_options):
+        return {"num_deleted_rows": 0}
+    return dict(with_commit_retry(lambda: table(uri, storage_options).delete(predicate)))
+
+
+def vacuum(uri: str, storage_options: dict[str, str] | None = None) -> list[str]:
+    """Physically remove every file no longer referenced by the current version."""
+    try:
+        dt = table(uri, storage_options)
+    except TableNotFoundError:
+        return []
+    return list(dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False))
+
+
+def ensure(uri: str, schema: Schema, storage_options: dict[str, str] | None = None) -> None:
+    """Create an empty table with ``schema`` if none exists yet (readers can rely on it)."""
+    if not exists(uri, storage_options):
+        append(uri, empty(schema), schema, storage_options)
+
+
+def sql_in(column: str, values: list[str]) -> str:
+    """A ``column IN ('a', 'b')`` predicate with quotes escaped."""
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"
