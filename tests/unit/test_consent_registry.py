@@ -1,0 +1,141 @@
+import datetime as dt
+
+import polars as pl
+
+from ngrl_assets.consent import feeds
+from ngrl_assets.consent.registry import (
+    CONSENT_STATUS_SCHEMA,
+    REGISTRY_SCHEMA,
+    build_consent_status,
+    fold_registrations,
+    withdrawal_states,
+)
+
+HEADER = ",".join(feeds.REGISTRATION_COLUMNS)
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+def row(
+    ref="P1", nhs="9434765919", dob="1980-01-02", postcode="LS1 4AP", record="2020-01-02", **kw
+):
+    values = {
+        "participant_reference": ref,
+        "nhs_number": nhs,
+        "forename": "Ann",
+        "surname": "Smith",
+        "date_of_birth": dob,
+        "postcode": postcode,
+        "sex": "F",
+        "programme": "gms",
+        "consent_category": "adult",
+        "research_discussed": "true",
+        "research_agreed": "true",
+        "consent_date": "2020-01-01",
+        "life_status": "alive",
+        "date_of_death": "",
+        "record_date": record,
+    }
+    values.update(kw)
+    return ",".join(values[c] for c in feeds.REGISTRATION_COLUMNS)
+
+
+def parse(*rows: str, name="r.csv") -> feeds.ParsedFeed:
+    return feeds.parse_registrations(("\n".join([HEADER, *rows]) + "\n").encode(), name)
+
+
+def ids_counter():
+    n = iter(range(1000))
+    return lambda: f"p{next(n):04d}"
+
+
+def test_each_row_is_accepted_or_rejected_with_line_and_rule():
+    parsed = parse(
+        row(),
+        row(ref="P2", nhs="9434765918"),
+        row(ref="P3", nhs="4010232137", dob="2010-02-30"),
+        row(ref="P4", nhs="4010232137", consent_category="teen"),
+        row(ref="P5", nhs="4010232137", life_status="deceased", date_of_death="1970-01-01"),
+        row(ref="P6", nhs="4010232137", consent_date="1970-01-01"),
+        "P7,too,few",
+    )
+    assert parsed.rows.height == 1
+    got = [(r.line, r.rule) for r in parsed.rejects]
+    assert got == [
+        (3, "nhs_number_check_digit"),
+        (4, "invalid_date"),
+        (5, "invalid_value"),
+        (6, "death_before_birth"),
+        (7, "consent_before_birth"),
+        (8, "field_count"),
+    ]
+    assert parsed.rows_in == 7
+    # reasons never echo the rejected value
+    assert all(
+        "9434765918" not in r.reason and "2010-02-30" not in r.reason for r in parsed.rejects
+    )
+
+
+def test_file_level_problems_reject_the_whole_file():
+    assert [r.rule for r in feeds.parse_registrations(b"", "e.csv").rejects] == ["empty_file"]
+    bad_header = feeds.parse_registrations(b"participant_reference,nhs_number\nP1,1\n", "h.csv")
+    assert [(r.line, r.rule) for r in bad_header.rejects] == [(1, "missing_columns")]
+    assert bad_header.file_rejected
+    latin1 = (HEADER + "\n" + row(surname="Müller") + "\n").encode("latin-1")
+    assert [(r.line, r.rule) for r in feeds.parse_registrations(latin1, "l.csv").rejects] == [
+        (2, "encoding")
+    ]
+    extra = feeds.parse_registrations((HEADER + ",notes\n").encode(), "x.csv")
+    assert [r.rule for r in extra.rejects] == ["unexpected_columns"]
+    header_only = feeds.parse_registrations((HEADER + "\n").encode(), "o.csv")
+    assert header_only.rows.height == 0 and header_only.rejects == []
+
+
+def test_latest_record_wins_and_internal_ids_are_stable():
+    registry = pl.DataFrame(schema=REGISTRY_SCHEMA)
+    first = fold_registrations(registry, parse(row()).rows, NOW, ids_counter())
+    assert first.registry_upserts["participant_id"].to_list() == ["p0000"]
+    registry = first.registry_upserts
+    moved = parse(
+        row(postcode="M1 1AA", record="2021-01-01"), row(postcode="OLD", record="2020-01-01")
+    )
+    second = fold_registrations(registry, moved.rows, NOW, ids_counter())
+    assert second.registry_upserts.select("participant_id", "postcode").rows() == [
+        ("p0000", "M1 1AA")
+    ]
+    assert second.superseded == 1
+
+
+def test_nhs_number_registered_to_another_participant_is_quarantined():
+    parsed = parse(row(), row(ref="P2"))
+    update = fold_registrations(
+        pl.DataFrame(schema=REGISTRY_SCHEMA), parsed.rows, NOW, ids_counter()
+    )
+    assert update.registry_upserts["participant_reference"].to_list() == ["P1"]
+    assert [(r.line, r.rule) for r in update.rejects] == [(3, "nhs_number_conflict")]
+
+
+def test_internal_ids_are_random_and_not_derived_from_identifiers():
+    parsed = parse(row())
+    a = fold_registrations(pl.DataFrame(schema=REGISTRY_SCHEMA), parsed.rows, NOW)
+    b = fold_registrations(pl.DataFrame(schema=REGISTRY_SCHEMA), parsed.rows, NOW)
+    assert a.registry_upserts["participant_id"][0] != b.registry_upserts["participant_id"][0]
+
+
+def test_full_withdrawal_outranks_no_further_contact_and_is_never_undone():
+    registry = fold_registrations(
+        pl.DataFrame(schema=REGISTRY_SCHEMA), parse(row()).rows, NOW, ids_counter()
+    )
+    notices = feeds.parse_withdrawals(
+        b"participant_reference,withdrawal_type,withdrawal_date\n"
+        b"P1,no_further_contact,2024-01-01\nP1,full,2025-01-01\nP1,no_further_contact,2026-01-01\n"
+        b"P9,full,2026-01-01\n",
+        "w.csv",
+    ).rows
+    states = withdrawal_states(registry.registry_upserts, notices)
+    assert states.rows() == [("p0000", "full", dt.date(2025, 1, 1))]
+    status = build_consent_status(
+        pl.DataFrame(schema=CONSENT_STATUS_SCHEMA), registry.consent_updates, states, NOW
+    )
+    assert status["withdrawal_state"].to_list() == ["full"]
+    assert status["year_of_birth"].to_list() == [1980]
+    assert set(status.columns) == set(CONSENT_STATUS_SCHEMA)
