@@ -13,7 +13,10 @@ HEADER = (
     "consent_category,research_discussed,research_agreed,consent_date,life_status,date_of_death,"
     "record_date\n"
 )
-ROW1 = "P1,9434765919,Ann,Smith,1980-01-02,LS1 4AP,F,gms,adult,true,true,2020-01-01,alive,,2020-01-02\n"
+ROW1 = (
+    "P1,9434765919,Ann,Smith,1980-01-02,LS1 4AP,F,gms,adult,true,true,2020-01-01,alive,,"
+    "2020-01-02\n"
+)
 ROW2 = (
     "P2,4010232137,Bo,Jones,1990-05-06,M1 1AA,M,gms,adult,true,true,2021-01-01,alive,,2021-01-02\n"
 )
