@@ -44,16 +44,16 @@ def boolean(value: str, column: str) -> bool:
         return True
     if lowered == "false":
         return False
-    raise FieldError("invalid_value", f"{column} must be true or false")
+    raise FieldError("invalid_enum", f"{column} must be true or false")
 
 
 def choice(value: str, column: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise FieldError("invalid_value", f"{column} must be one of {', '.join(allowed)}")
+        raise FieldError("invalid_enum", f"{column} must be one of {', '.join(allowed)}")
     return value
 
 
 def token(value: str, column: str) -> str:
     if not _TOKEN.match(value):
-        raise FieldError("invalid_value", f"{column} must match [A-Za-z0-9_-]+")
+        raise FieldError("invalid_format", f"{column} must match [A-Za-z0-9_-]+")
     return value

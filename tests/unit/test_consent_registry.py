@@ -63,7 +63,7 @@ def test_each_row_is_accepted_or_rejected_with_line_and_rule():
     assert got == [
         (3, "nhs_number_check_digit"),
         (4, "invalid_date"),
-        (5, "invalid_value"),
+        (5, "invalid_enum"),
         (6, "death_before_birth"),
         (7, "consent_before_birth"),
         (8, "field_count"),

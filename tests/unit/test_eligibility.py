@@ -181,9 +181,9 @@ def test_cli_names_file_line_and_rule_for_bad_rows(tmp_path, capsys):
     assert out.out.splitlines() == ["A1\teligible\tadult_consent"]
     errors = out.err.splitlines()
     assert errors == [
-        f"{path}:3: invalid_value: discussed must be true or false",
+        f"{path}:3: invalid_enum: discussed must be true or false",
         f"{path}:4: invalid_date: dob is not a real calendar date",
-        f"{path}:5: invalid_value: withdrawal must be one of none, full, no_further_contact",
+        f"{path}:5: invalid_enum: withdrawal must be one of none, full, no_further_contact",
     ]
 
 
