@@ -8,7 +8,6 @@ refuses a duplicate). A failed run is not retried blindly: re-execute it from th
 the next new file triggers a run covering both.
 """
 
-
 import hashlib
 
 import dagster as dg

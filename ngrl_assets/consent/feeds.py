@@ -122,7 +122,9 @@ def _registration(row: dict[str, str]) -> dict[str, Any]:
         raise f.FieldError("date_in_future", "consent_date is after record_date")
     if out["date_of_death"] is not None:
         if out["life_status"] != "deceased":
-            raise f.FieldError("inconsistent_fields", "date_of_death given but life_status is alive")
+            raise f.FieldError(
+                "inconsistent_fields", "date_of_death given for a living participant"
+            )
         if out["date_of_death"] < out["date_of_birth"]:
             raise f.FieldError("death_before_birth", "date_of_death is before date_of_birth")
     return out
