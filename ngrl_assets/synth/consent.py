@@ -6,7 +6,7 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from ngrl_assets.consent import nhs_number
+from ngrl_assets.consent import feeds, nhs_number
 
 from .common import (
     Defect,
@@ -23,24 +23,9 @@ from .common import (
 )
 from .people import _AREAS, FORENAMES_F, FORENAMES_M, SURNAMES, Participant, Timeline, postcode
 
-REGISTRATION_COLUMNS = [
-    "participant_reference",
-    "nhs_number",
-    "forename",
-    "surname",
-    "date_of_birth",
-    "postcode",
-    "sex",
-    "programme",
-    "consent_category",
-    "research_discussed",
-    "research_agreed",
-    "consent_date",
-    "life_status",
-    "date_of_death",
-    "record_date",
-]
-WITHDRAWAL_COLUMNS = ["participant_reference", "withdrawal_type", "withdrawal_date"]
+# the column contract is the reader's (docs/landing.md); the generator writes exactly it
+REGISTRATION_COLUMNS = list(feeds.REGISTRATION_COLUMNS)
+WITHDRAWAL_COLUMNS = list(feeds.WITHDRAWAL_COLUMNS)
 REGISTRATION_RULES = ["nhs_number_check_digit", "invalid_date", "invalid_enum"]
 WITHDRAWAL_RULES = ["unknown_participant", "invalid_enum"]
 _BAD_DATES = ("2023-02-30", "2024-13-01", "2022-04-31", "2021-02-29", "2025-00-10")
