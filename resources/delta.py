@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import polars as pl
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 T = TypeVar("T")
@@ -88,9 +88,18 @@ def append(
     schema: Schema,
     storage_options: dict[str, str] | None = None,
     partition_by: list[str] | None = None,
+    writer_properties: WriterProperties | None = None,
 ) -> None:
     """Add rows (creates the table on first write)."""
-    _write(uri, df, schema, storage_options, mode="append", partition_by=partition_by)
+    _write(
+        uri,
+        df,
+        schema,
+        storage_options,
+        mode="append",
+        partition_by=partition_by,
+        writer_properties=writer_properties,
+    )
 
 
 def overwrite(
@@ -111,10 +120,11 @@ def replace_where(
     predicate: str,
     storage_options: dict[str, str] | None = None,
     partition_by: list[str] | None = None,
+    writer_properties: WriterProperties | None = None,
 ) -> None:
     """Atomically replace the rows matching ``predicate`` (e.g. one delivery) with ``df``."""
     if not exists(uri, storage_options):
-        append(uri, df, schema, storage_options, partition_by)
+        append(uri, df, schema, storage_options, partition_by, writer_properties)
         return
     _write(
         uri,
@@ -124,6 +134,7 @@ def replace_where(
         mode="overwrite",
         predicate=predicate,
         partition_by=partition_by,
+        writer_properties=writer_properties,
     )
 
 

@@ -1,0 +1,240 @@
+"""Joint genotyping of one genome chunk: sites from the union of discovered alleles, and
+for every (site, sample) a call or a no-call with its reason. Pure: polars in and out.
+
+For each biallelic site and each sample (GLnexus semantics, split into biallelic rows):
+
+1. the sample has its own call for this allele: that genotype. With ``min_dp > 0`` an
+   allele whose allelic depth (AD) is below ``min_dp`` becomes missing (a half-call such
+   as ``./0``) with reason ``D``, as GLnexus' ``required_dp`` does; without AD, the
+   record's DP decides for both alleles;
+2. otherwise the sample's reference blocks and its other variant calls that overlap the
+   site are combined: if together they cover every base of the site's REF span, each
+   interval with depth >= ``min_dp``, the sample is called: hom-ref ``0/0`` unless an
+   overlapping call carries another non-reference allele (then ``0/2`` or ``2/2``: the
+   sample is not hom-ref, it carries something else here, e.g. a different ALT or a
+   spanning deletion);
+3. otherwise it is a no-call: ``D`` when the intervals would cover the site but some
+   depth is below ``min_dp``, ``P`` (partial data) when they cover only part of it, ``M``
+   (missing data) when nothing of the sample's overlaps the site.
+
+Missing is never treated as hom-ref. A site is discovered when some sample carries its
+allele (allele code 1) and its position lies in the chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from ngrl_assets.genomics.schemas import (
+    GENOTYPE_EVAL_SCHEMA,
+    SAMPLE_BLOCKS_SCHEMA,
+    SAMPLE_CALLS_SCHEMA,
+    SITE_KEY,
+)
+
+SITES_SCHEMA: dict[str, Any] = {
+    "contig": pl.String,
+    "pos": pl.Int32,
+    "ref": pl.String,
+    "alt": pl.String,
+    "end": pl.Int32,
+}
+SAMPLES_SCHEMA: dict[str, Any] = {"participant_id": pl.String, "sex": pl.String}
+CALLS_SCHEMA: dict[str, Any] = {"participant_id": pl.String, **SAMPLE_CALLS_SCHEMA}
+BLOCKS_SCHEMA: dict[str, Any] = {"participant_id": pl.String, **SAMPLE_BLOCKS_SCHEMA}
+
+
+def discover_sites(calls: pl.DataFrame, contig: str, start: int, end: int) -> pl.DataFrame:
+    """Alleles carried by at least one sample, with their position inside [start, end]."""
+    carried = calls.filter(
+        (pl.col("contig") == contig)
+        & pl.col("pos").is_between(start, end)
+        & ((pl.col("a1") == 1) | (pl.col("a2") == 1))
+    )
+    return (
+        carried.select(list(SITES_SCHEMA))
+        .unique(subset=SITE_KEY)
+        .sort(["pos", "ref", "alt"])
+        .cast(SITES_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _own_calls(sites: pl.DataFrame, calls: pl.DataFrame, min_dp: int) -> pl.DataFrame:
+    own = sites.join(calls, on=SITE_KEY, how="inner").select(
+        "sid", "participant_id", "a1", "a2", "dp", "gq", "ad_ref", "ad_alt"
+    )
+    if min_dp <= 0:
+        return own.with_columns(pl.lit(None, dtype=pl.String).alias("no_call_reason"))
+    no_ad = pl.col("ad_ref").is_null() | pl.col("ad_alt").is_null()
+    shallow = pl.col("dp").is_null() | (pl.col("dp") < min_dp)
+
+    def allele_depth_ok(allele: pl.Expr) -> pl.Expr:
+        by_ad = (
+            pl.when(allele == 0)
+            .then(pl.col("ad_ref") >= min_dp)
+            .when(allele == 1)
+            .then(pl.col("ad_alt") >= min_dp)
+            .otherwise(True)
+        )
+        return pl.when(no_ad).then(~shallow).otherwise(by_ad)
+
+    def revise(allele: str) -> pl.Expr:
+        col = pl.col(allele)
+        return (
+            pl.when(col.is_null() | (col == -1) | allele_depth_ok(col))
+            .then(col)
+            .otherwise(pl.lit(-1, dtype=pl.Int8))
+            .alias(allele)
+        )
+
+    revised = own.with_columns(revise("a1"), revise("a2"))
+    lost = (revised["a1"] != own["a1"]) | (revised["a2"].fill_null(0) != own["a2"].fill_null(0))
+    return revised.with_columns(
+        pl.when(pl.Series(lost)).then(pl.lit("D")).otherwise(None).alias("no_call_reason")
+    )
+
+
+def _coverage(
+    sites: pl.DataFrame,
+    calls: pl.DataFrame,
+    blocks: pl.DataFrame,
+    own_pairs: pl.DataFrame,
+    min_dp: int,
+) -> pl.DataFrame:
+    """Per (site, sample) without an own call: does the sample's data cover the site?"""
+    intervals = pl.concat(
+        [
+            blocks.select(
+                "participant_id",
+                pl.col("start").alias("iv_start"),
+                pl.col("end").alias("iv_end"),
+                pl.col("min_dp").alias("iv_dp"),
+                pl.col("gq").alias("iv_gq"),
+                pl.lit(0, dtype=pl.Int8).alias("nonref"),
+            ),
+            calls.select(
+                "participant_id",
+                pl.col("pos").alias("iv_start"),
+                pl.col("end").alias("iv_end"),
+                pl.col("dp").alias("iv_dp"),
+                pl.col("gq").alias("iv_gq"),
+                (
+                    pl.col("a1").is_in([1, 2]).cast(pl.Int8)
+                    + pl.col("a2").is_in([1, 2]).fill_null(False).cast(pl.Int8)
+                ).alias("nonref"),
+            ),
+        ]
+    )
+    hits = sites.select("sid", "pos", "end").join_where(
+        intervals, pl.col("iv_start") <= pl.col("end"), pl.col("iv_end") >= pl.col("pos")
+    )
+    hits = hits.join(own_pairs, on=["sid", "participant_id"], how="anti")
+    depth_ok = pl.col("iv_dp").fill_null(0) >= min_dp if min_dp > 0 else pl.lit(True)
+    hits = hits.with_columns(
+        pl.max_horizontal("iv_start", "pos").alias("c_start"),
+        pl.min_horizontal("iv_end", "end").alias("c_end"),
+        depth_ok.alias("deep"),
+    )
+
+    def covered(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        ordered = frame.sort(["sid", "participant_id", "c_start"])
+        prev_end = pl.col("c_end").cum_max().shift(1).over(["sid", "participant_id"])
+        gap = (
+            pl.when(prev_end.is_null())
+            .then(pl.col("c_start") > pl.col("pos"))
+            .otherwise(pl.col("c_start") > prev_end + 1)
+        )
+        return (
+            ordered.with_columns(gap.alias("gap"))
+            .group_by(["sid", "participant_id"])
+            .agg(
+                ((~pl.col("gap").any()) & (pl.col("c_end").max() >= pl.col("end").first())).alias(
+                    name
+                )
+            )
+        )
+
+    summary = hits.group_by(["sid", "participant_id"]).agg(
+        pl.col("nonref").max().alias("n_other"),
+        pl.col("iv_dp").min().alias("dp"),
+        pl.col("iv_gq").min().alias("gq"),
+    )
+    summary = summary.join(covered(hits, "full_any"), on=["sid", "participant_id"], how="left")
+    summary = summary.join(
+        covered(hits.filter(pl.col("deep")), "full_deep"), on=["sid", "participant_id"], how="left"
+    ).with_columns(pl.col("full_deep").fill_null(False))
+    called = pl.col("full_deep")
+    return summary.select(
+        "sid",
+        "participant_id",
+        pl.when(~called)
+        .then(-1)
+        .when(pl.col("n_other") >= 2)
+        .then(2)
+        .otherwise(0)
+        .cast(pl.Int8)
+        .alias("a1"),
+        pl.when(~called)
+        .then(-1)
+        .when(pl.col("n_other") >= 1)
+        .then(2)
+        .otherwise(0)
+        .cast(pl.Int8)
+        .alias("a2"),
+        pl.col("dp").cast(pl.Int32),
+        pl.col("gq").cast(pl.Int32),
+        pl.lit(None, dtype=pl.Int32).alias("ad_ref"),
+        pl.lit(None, dtype=pl.Int32).alias("ad_alt"),
+        pl.when(called)
+        .then(None)
+        .when(pl.col("full_any"))
+        .then(pl.lit("D"))
+        .otherwise(pl.lit("P"))
+        .alias("no_call_reason"),
+    )
+
+
+def genotype(
+    sites: pl.DataFrame,
+    samples: pl.DataFrame,
+    calls: pl.DataFrame,
+    blocks: pl.DataFrame,
+    min_dp: int = 1,
+) -> pl.DataFrame:
+    """Every (site, sample) decision for one contig's sites: GENOTYPE_EVAL_SCHEMA rows."""
+    if sites.height == 0 or samples.height == 0:
+        return pl.DataFrame(schema=GENOTYPE_EVAL_SCHEMA)
+    sites = sites.select(list(SITES_SCHEMA)).with_row_index("sid")
+    calls = calls.filter(pl.col("participant_id").is_in(samples["participant_id"].implode()))
+    blocks = blocks.filter(pl.col("participant_id").is_in(samples["participant_id"].implode()))
+    own = _own_calls(sites, calls, min_dp)
+    covered = _coverage(sites, calls, blocks, own.select("sid", "participant_id"), min_dp)
+    decided = pl.concat([own, covered], how="vertical_relaxed")
+    dense = sites.join(samples.select("participant_id", "sex"), how="cross")
+    out = dense.join(decided, on=["sid", "participant_id"], how="left").with_columns(
+        pl.col("a1").fill_null(-1),
+        pl.when(pl.col("no_call_reason").is_null() & pl.col("a1").is_null())
+        .then(pl.lit("M"))
+        .otherwise(pl.col("no_call_reason"))
+        .alias("no_call_reason"),
+    )
+    out = out.with_columns(
+        pl.when(pl.col("no_call_reason") == "M")
+        .then(-1)
+        .otherwise(pl.col("a2"))
+        .cast(pl.Int8)
+        .alias("a2")
+    )
+    return (
+        out.sort(["sid", "participant_id"])
+        .select(list(GENOTYPE_EVAL_SCHEMA))
+        .cast(GENOTYPE_EVAL_SCHEMA)
+    )  # type: ignore[arg-type]
+
+
+def sparse(evals: pl.DataFrame) -> pl.DataFrame:
+    """Drop the implicit calls: hom-ref (0/0 or haploid 0) with no no-call reason."""
+    hom_ref = (pl.col("a1") == 0) & (pl.col("a2").is_null() | (pl.col("a2") == 0))
+    return evals.filter(~(hom_ref & pl.col("no_call_reason").is_null()))
