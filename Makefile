@@ -27,7 +27,7 @@ clean-demo:
 
 demo: clean-demo install
 	$(UV) run ngrl synth --participants $(DEMO_PARTICIPANTS) --seed $(DEMO_SEED)
-	$(UV) run ngrl materialize --job ngrl_all
+	$(UV) run ngrl materialize
 	@echo
 	@echo "The lake is in $(NGRL_LAKE_URI):"
 	@$(UV) run ngrl lake | sed 's/^/  /'

@@ -83,15 +83,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from ngrl_assets.definitions import defs
+    from ngrl_assets.definitions import build_definitions
+    from ngrl_assets.pipeline import run_all
+    from resources.lake import LakeResource
 
-    instance = dg.DagsterInstance.get()
-    job = defs.resolve_job_def(args.job)
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
-    for evaluation in result.get_asset_check_evaluations():
+    lake = LakeResource.from_env()
+    result = run_all(build_definitions(lake), lake, dg.DagsterInstance.get())
+    for evaluation in result.check_evaluations():
         status = "passed" if evaluation.passed else "FAILED"
         print(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {status}")
-    print(f"run {result.run_id}: {'success' if result.success else 'FAILURE'}")
+    for run in result.runs:
+        print(f"run {run.run_id} {run.job_def.name}: {'success' if run.success else 'FAILURE'}")
     return 0 if result.success else 1
 
 
@@ -135,9 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser(
-        "materialize", help="run a job in-process on the Dagster instance ($DAGSTER_HOME)"
+        "materialize",
+        help="run consent intake, every landed delivery and joint calling, in-process on "
+        "the Dagster instance ($DAGSTER_HOME)",
     )
-    p.add_argument("--job", default="ngrl_all")
     p.set_defaults(func=cmd_materialize)
 
     p = sub.add_parser("lake", help="print where each lake zone lives")

@@ -277,3 +277,17 @@ def _replace(
         store.opts(table),
         partition_by=["chunk"] if partition else None,
     )
+
+
+def pending_deliveries(lake: LakeResource) -> list[str]:
+    """QC-passed deliveries that some chunk has not absorbed yet."""
+    store = _Lake(lake)
+    delivered = set(passed_samples(lake)["delivery"].to_list())
+    absorbed = (
+        store.scan(JOINT_INCREMENTS_TABLE, JOINT_INCREMENTS_SCHEMA)
+        .group_by("delivery")
+        .len()
+        .collect()
+    )
+    complete = {d for d, n in absorbed.iter_rows() if n >= len(chunks.genome_chunks())}
+    return sorted(delivered - complete)

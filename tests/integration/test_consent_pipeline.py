@@ -38,7 +38,7 @@ def put_landing(lake: LakeResource, source: Path, only: str = "") -> None:
 
 def run_all(lake: LakeResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     defs = build_definitions(lake)
-    result = defs.resolve_job_def("ngrl_all").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("consent_intake_job").execute_in_process(instance=instance)
     assert result.success
     return result
 

@@ -1,0 +1,141 @@
+"""Dagster wiring for joint calling: one static partition per genome chunk; a run over a
+range of chunks is a single step (single-run backfill) that brings each chunk up to date
+with every QC-passed delivery."""
+
+import dagster as dg
+from pydantic import Field
+
+from ngrl_assets.common.specs import table_spec
+from ngrl_assets.genomics import joint_store, site_qc
+from ngrl_assets.genomics.chunks import chunk_names
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA, JOINT_INCREMENTS_SCHEMA
+from resources.lake import LakeResource
+
+GROUP = "genomics"
+genome_chunks = dg.StaticPartitionsDefinition(chunk_names())
+
+_SAMPLE_DEPS = [
+    dg.AssetDep("sample_variant_calls", partition_mapping=dg.AllPartitionMapping()),
+    dg.AssetDep("sample_reference_blocks", partition_mapping=dg.AllPartitionMapping()),
+    dg.AssetDep("raw_sequences", partition_mapping=dg.AllPartitionMapping()),
+]
+
+
+def _site_columns() -> dict[str, str]:
+    described = {
+        "chunk": "genome chunk",
+        "increment": "latest joint-call increment folded into this site's aggregates",
+        "contig": "GRCh38 contig",
+        "pos": "1-based position",
+        "ref": "reference allele",
+        "alt": "alternate allele",
+        "end": "last reference base of the site",
+    }
+    described.update(site_qc.COLUMN_DESCRIPTIONS)
+    return described
+
+
+joint_genotypes_spec = table_spec(
+    "joint_genotypes",
+    zone="curated",
+    group=GROUP,
+    deps=_SAMPLE_DEPS,
+    description=(
+        "The library's joint-called genotypes, biallelic and sparse: every genotype that is "
+        "not a confident hom-ref (carriers, other-allele calls, and no-calls with their "
+        "reason: M missing, P partial coverage, D insufficient depth). A joint-called "
+        "participant without a row at a site is hom-ref there. Serves carrier lookups and "
+        "region queries; erasing a participant deletes their rows."
+    ),
+    schema=JOINT_GENOTYPES_SCHEMA,
+    columns={
+        "chunk": "genome chunk",
+        "increment": "joint-call increment that produced the row",
+        "contig": "GRCh38 contig",
+        "pos": "1-based position",
+        "ref": "reference allele",
+        "alt": "alternate allele",
+        "participant_id": "opaque internal participant id",
+        "a1": "first allele: 0 ref, 1 alt, 2 other non-ref, -1 missing",
+        "a2": "second allele (null when haploid)",
+        "dp": "depth",
+        "gq": "genotype quality",
+        "ad_ref": "reads supporting ref",
+        "ad_alt": "reads supporting alt",
+        "no_call_reason": "M, P or D when not called; null when called",
+    },
+)
+
+variant_sites_spec = table_spec(
+    "variant_sites",
+    zone="curated",
+    group=GROUP,
+    deps=_SAMPLE_DEPS,
+    description=(
+        "Every biallelic site discovered in the library, with aggV2's site QC (AN, AC, "
+        "AF, missingness, depth and GQ medians, allele balance, HWE) and FILTER flags, "
+        "plus the mergeable aggregates that let a new batch update them without "
+        "re-reading earlier samples. Cohort allele frequencies come from here."
+    ),
+    schema=joint_store.variant_sites_schema(),
+    columns=_site_columns(),
+)
+
+joint_call_increments_spec = table_spec(
+    "joint_call_increments",
+    zone="curated",
+    group=GROUP,
+    deps=_SAMPLE_DEPS,
+    description=(
+        "Which deliveries each genome chunk has absorbed, one row per (chunk, increment, "
+        "delivery): the commit record of incremental joint calling and the answer to "
+        "'which samples are in this chunk's joint call'."
+    ),
+    schema=JOINT_INCREMENTS_SCHEMA,
+    columns={
+        "chunk": "genome chunk",
+        "increment": "increment id (hash of its deliveries)",
+        "delivery": "delivery absorbed",
+        "samples": "QC-passed samples of the delivery",
+        "new_sites": "reserved: sites first discovered by this increment",
+        "created_at": "when the chunk absorbed the delivery",
+    },
+)
+
+
+class JointCallConfig(dg.Config):
+    min_dp: int = Field(default=1, description="minimum depth for a hom-ref or an allele call")
+
+
+@dg.multi_asset(
+    name="joint_calling",
+    specs=[joint_genotypes_spec, variant_sites_spec, joint_call_increments_spec],
+    partitions_def=genome_chunks,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="joint_calling",
+)
+def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, lake: LakeResource):
+    """Fold every pending delivery into each chunk of the run's partition range."""
+    names = list(context.partition_keys)
+    summary = joint_store.joint_call_chunks(lake, names, min_dp=config.min_dp)
+    context.log.info(
+        f"{summary.chunks_considered} chunks: {summary.chunks_computed} joint-called, "
+        f"{summary.chunks_absorbed_only} without data; {summary.new_sites} new sites"
+    )
+    common = {
+        "chunks_considered": summary.chunks_considered,
+        "chunks_computed": summary.chunks_computed,
+    }
+    yield dg.MaterializeResult(
+        asset_key="joint_genotypes",
+        metadata={**common, "genotype_rows_added": summary.genotype_rows_added},
+    )
+    yield dg.MaterializeResult(
+        asset_key="variant_sites",
+        metadata={
+            **common,
+            "new_sites": summary.new_sites,
+            "sites_in_computed_chunks": summary.sites_total,
+        },
+    )
+    yield dg.MaterializeResult(asset_key="joint_call_increments", metadata=common)

@@ -1,0 +1,56 @@
+"""Run the whole library in order, in-process, on a Dagster instance: what the sensors do
+one file at a time, done at once (``ngrl materialize``, ``make demo``, integration tests).
+
+consent intake -> every landed delivery (one partition run each) -> joint calling over
+every chunk (one single-step run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from ngrl_assets.sequencing.assets import deliveries
+from ngrl_assets.sequencing.intake import list_deliveries
+from resources.lake import LakeResource
+from sensors.joint_calling import range_tags
+
+
+@dataclass
+class PipelineResult:
+    runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.runs)
+
+    def check_evaluations(self) -> list:
+        return [e for r in self.runs for e in r.get_asset_check_evaluations()]
+
+
+def run_all(
+    defs: dg.Definitions, lake: LakeResource, instance: dg.DagsterInstance
+) -> PipelineResult:
+    result = PipelineResult()
+    result.runs.append(
+        defs.resolve_job_def("consent_intake_job").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    )
+    known = set(instance.get_dynamic_partitions(deliveries.name))
+    landed = list_deliveries(lake)
+    new = [d for d in landed if d not in known]
+    if new:
+        instance.add_dynamic_partitions(deliveries.name, new)
+    delivery_job = defs.resolve_job_def("delivery_intake_job")
+    for delivery in new:
+        result.runs.append(
+            delivery_job.execute_in_process(
+                instance=instance, partition_key=delivery, raise_on_error=False
+            )
+        )
+    joint = defs.resolve_job_def("joint_calling_job")
+    result.runs.append(
+        joint.execute_in_process(instance=instance, tags=range_tags(), raise_on_error=False)
+    )
+    return result
