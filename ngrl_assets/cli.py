@@ -94,6 +94,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         print(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {status}")
     for run in result.runs:
         print(f"run {run.run_id} {run.job_def.name}: {'success' if run.success else 'FAILURE'}")
+    for failure in result.failures():
+        print(failure, file=sys.stderr)
     return 0 if result.success else 1
 
 

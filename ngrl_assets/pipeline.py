@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ngrl_assets.sequencing.assets import deliveries
+from ngrl_assets.sequencing.assets import DELIVERY_PARTITIONS
 from ngrl_assets.sequencing.intake import list_deliveries
 from resources.lake import LakeResource
 from sensors.joint_calling import range_tags
@@ -23,6 +23,15 @@ class PipelineResult:
     @property
     def success(self) -> bool:
         return all(r.success for r in self.runs)
+
+    def failures(self) -> list[str]:
+        """The error of every failed step, as text (for the CLI and for test messages)."""
+        out = []
+        for run in self.runs:
+            for event in run.all_events:
+                if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error:
+                    out.append(f"{run.job_def.name}: {event.step_failure_data.error.to_string()}")
+        return out
 
     def check_evaluations(self) -> list:
         return [e for r in self.runs for e in r.get_asset_check_evaluations()]
@@ -37,11 +46,11 @@ def run_all(
             instance=instance, raise_on_error=False
         )
     )
-    known = set(instance.get_dynamic_partitions(deliveries.name))
+    known = set(instance.get_dynamic_partitions(DELIVERY_PARTITIONS))
     landed = list_deliveries(lake)
     new = [d for d in landed if d not in known]
     if new:
-        instance.add_dynamic_partitions(deliveries.name, new)
+        instance.add_dynamic_partitions(DELIVERY_PARTITIONS, new)
     delivery_job = defs.resolve_job_def("delivery_intake_job")
     for delivery in new:
         result.runs.append(

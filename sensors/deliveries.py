@@ -5,7 +5,7 @@ and the run key is the delivery id."""
 
 import dagster as dg
 
-from ngrl_assets.sequencing.assets import deliveries
+from ngrl_assets.sequencing.assets import DELIVERY_PARTITIONS, deliveries
 from ngrl_assets.sequencing.intake import list_deliveries
 from resources.lake import LakeResource
 
@@ -20,7 +20,7 @@ DELIVERY_ASSETS = ["raw_sequences", "sample_variant_calls", "sample_reference_bl
     description="New delivery manifest in landing/sequencing/ -> partition + intake run.",
 )
 def delivery_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-    known = set(context.instance.get_dynamic_partitions(deliveries.name))
+    known = set(context.instance.get_dynamic_partitions(DELIVERY_PARTITIONS))
     new = [d for d in list_deliveries(lake) if d not in known]
     if not new:
         return dg.SensorResult(skip_reason="no new delivery manifests")

@@ -15,7 +15,7 @@ from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.joint_store import pending_deliveries
 from resources.lake import LakeResource
 
-JOINT_ASSETS = ["joint_genotypes", "variant_sites", "joint_call_increments"]
+JOINT_ASSETS = ["joint_genotypes", "variant_sites"]
 
 
 def range_tags() -> dict[str, str]:

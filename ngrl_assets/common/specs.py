@@ -36,7 +36,7 @@ def table_spec(
     description: str,
     schema: Mapping[str, Any],
     columns: Mapping[str, str],
-    deps: list[str] | None = None,
+    deps: list[str] | list[dg.AssetDep] | None = None,
     extra_kinds: set[str] | None = None,
 ) -> dg.AssetSpec:
     """The spec of an asset stored as a Delta table in a lake zone."""

@@ -8,7 +8,7 @@ from pydantic import Field
 from ngrl_assets.common.specs import table_spec
 from ngrl_assets.genomics import joint_store, site_qc
 from ngrl_assets.genomics.chunks import chunk_names
-from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA, JOINT_INCREMENTS_SCHEMA
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA
 from resources.lake import LakeResource
 
 GROUP = "genomics"
@@ -81,27 +81,6 @@ variant_sites_spec = table_spec(
     columns=_site_columns(),
 )
 
-joint_call_increments_spec = table_spec(
-    "joint_call_increments",
-    zone="curated",
-    group=GROUP,
-    deps=_SAMPLE_DEPS,
-    description=(
-        "Which deliveries each genome chunk has absorbed, one row per (chunk, increment, "
-        "delivery): the commit record of incremental joint calling and the answer to "
-        "'which samples are in this chunk's joint call'."
-    ),
-    schema=JOINT_INCREMENTS_SCHEMA,
-    columns={
-        "chunk": "genome chunk",
-        "increment": "increment id (hash of its deliveries)",
-        "delivery": "delivery absorbed",
-        "samples": "QC-passed samples of the delivery",
-        "new_sites": "reserved: sites first discovered by this increment",
-        "created_at": "when the chunk absorbed the delivery",
-    },
-)
-
 
 class JointCallConfig(dg.Config):
     min_dp: int = Field(default=1, description="minimum depth for a hom-ref or an allele call")
@@ -109,7 +88,7 @@ class JointCallConfig(dg.Config):
 
 @dg.multi_asset(
     name="joint_calling",
-    specs=[joint_genotypes_spec, variant_sites_spec, joint_call_increments_spec],
+    specs=[joint_genotypes_spec, variant_sites_spec],
     partitions_def=genome_chunks,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="joint_calling",
@@ -138,4 +117,3 @@ def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, la
             "sites_in_computed_chunks": summary.sites_total,
         },
     )
-    yield dg.MaterializeResult(asset_key="joint_call_increments", metadata=common)

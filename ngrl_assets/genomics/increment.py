@@ -1,4 +1,4 @@
-"""Incremental joint calling of one chunk. Pure: frames in, frames out.
+"""Incremental joint calling of a group of chunks. Pure: frames in, frames out.
 
 A chunk's state is its site list with per-site QC aggregates (mergeable counts and
 histograms, see ``site_qc``) and its sparse genotype rows. Adding a batch of samples:
@@ -22,14 +22,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ngrl_assets.genomics import site_qc
-from ngrl_assets.genomics.chunks import Chunk
+from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.joint import (
     BLOCKS_SCHEMA,
     CALLS_SCHEMA,
     SAMPLES_SCHEMA,
     SITES_SCHEMA,
-    discover_sites,
+    discover_all,
     genotype,
     sparse,
 )
@@ -55,8 +54,8 @@ class Cohort:
 
 @dataclass
 class IncrementResult:
-    sites: pl.DataFrame  # every site of the chunk: SITES_SCHEMA + site_qc.AGGREGATE_SCHEMA
-    genotypes: pl.DataFrame  # sparse GENOTYPE_EVAL rows this increment adds
+    sites: pl.DataFrame  # every site of the chunks: chunk + SITES_SCHEMA + aggregates
+    genotypes: pl.DataFrame  # sparse GENOTYPE_EVAL rows this increment adds, with chunk
     new_sites: int
 
 
@@ -68,30 +67,32 @@ def site_state_schema() -> dict[str, pl.DataType]:
 
 
 def joint_call_increment(
-    chunk: Chunk,
+    chunk_names: list[str],
     existing: pl.DataFrame,
     batch: Cohort,
     old_at: Callable[[pl.DataFrame], Cohort],
     min_dp: int = 1,
 ) -> IncrementResult:
-    """Add ``batch`` to a chunk whose current state is ``existing`` (sites + aggregates).
-    ``old_at(new_sites)`` returns the already joint-called samples' data overlapping the
-    new sites (an empty cohort when there are none)."""
-    known = existing.select(list(SITES_SCHEMA))
-    discovered = discover_sites(batch.calls, chunk.contig, chunk.start, chunk.end)
-    new_sites = discovered.join(known, on=SITE_KEY, how="anti")
-    sites = pl.concat([known, new_sites]).sort(["pos", "ref", "alt"])
+    """Add ``batch`` to the named chunks, whose current state is ``existing`` (``chunk`` +
+    sites + aggregates). ``old_at(new_sites)`` returns the already joint-called samples'
+    data overlapping the new sites (an empty cohort when there are none). Sites and
+    genotype rows in the result carry their ``chunk``."""
+    known = existing.select(["chunk", *SITES_SCHEMA])
+    discovered = chunks.assign(discover_all(batch.calls), "pos", "pos", clip=False)
+    discovered = discovered.filter(pl.col("chunk").is_in(chunk_names))
+    new_sites = discovered.join(known, on=SITE_KEY, how="anti").select(["chunk", *SITES_SCHEMA])
+    sites = pl.concat([known, new_sites]).sort(["contig", "pos", "ref", "alt"])
 
-    batch_evals = genotype(sites, batch.samples, batch.calls, batch.blocks, min_dp)
-    evals = [batch_evals]
+    evals = [genotype(sites, batch.samples, batch.calls, batch.blocks, min_dp)]
     if new_sites.height:
         old = old_at(new_sites)
         if old.samples.height:
             evals.append(genotype(new_sites, old.samples, old.calls, old.blocks, min_dp))
 
-    aggregates = existing.select([c for c in existing.columns if c != "end"])
+    aggregates = existing.select([c for c in existing.columns if c not in ("end", "chunk")])
     for frame in evals:
         aggregates = site_qc.merge(aggregates, site_qc.aggregate(frame))
-    state = sites.join(aggregates, on=SITE_KEY, how="left").sort(["pos", "ref", "alt"])
-    genotypes = pl.concat([sparse(e) for e in evals])
+    state = sites.join(aggregates, on=SITE_KEY, how="left").sort(["contig", "pos", "ref", "alt"])
+    site_chunk = sites.select([*SITE_KEY, "chunk"])
+    genotypes = pl.concat([sparse(e) for e in evals]).join(site_chunk, on=SITE_KEY, how="left")
     return IncrementResult(sites=state, genotypes=genotypes, new_sites=new_sites.height)

@@ -13,9 +13,15 @@ For each biallelic site and each sample (GLnexus semantics, split into biallelic
    overlapping call carries another non-reference allele (then ``0/2`` or ``2/2``: the
    sample is not hom-ref, it carries something else here, e.g. a different ALT or a
    spanning deletion);
-3. otherwise it is a no-call: ``D`` when the intervals would cover the site but some
-   depth is below ``min_dp``, ``P`` (partial data) when they cover only part of it, ``M``
-   (missing data) when nothing of the sample's overlaps the site.
+3. otherwise it is a no-call: ``P`` (partial data) when the sample's intervals cover only
+   part of the site, ``M`` (missing data) when nothing of the sample's overlaps it, ``U``
+   when two or more of its variant records overlap the site (GLnexus: several unphased
+   variants whose combination cannot be asserted), else ``D`` (depth below ``min_dp``).
+
+When a sample has its own call at a site and another of its variant records also
+overlaps the site (e.g. a SNV inside its own deletion), the reference alleles of its call
+become missing with reason ``O``: that haplotype is not reference over the site's span
+(GLnexus' overlapping-variant half-call, e.g. ``./1``).
 
 Missing is never treated as hom-ref. A site is discovered when some sample carries its
 allele (allele code 1) and its position lies in the chunk.
@@ -48,25 +54,70 @@ BLOCKS_SCHEMA: dict[str, Any] = {"participant_id": pl.String, **SAMPLE_BLOCKS_SC
 
 def discover_sites(calls: pl.DataFrame, contig: str, start: int, end: int) -> pl.DataFrame:
     """Alleles carried by at least one sample, with their position inside [start, end]."""
-    carried = calls.filter(
-        (pl.col("contig") == contig)
-        & pl.col("pos").is_between(start, end)
-        & ((pl.col("a1") == 1) | (pl.col("a2") == 1))
-    )
+    carried = calls.filter((pl.col("contig") == contig) & pl.col("pos").is_between(start, end))
+    return discover_all(carried)
+
+
+def discover_all(calls: pl.DataFrame) -> pl.DataFrame:
+    """Alleles carried (allele code 1) by at least one sample, one row per site."""
+    carried = calls.filter((pl.col("a1") == 1) | (pl.col("a2") == 1))
     return (
         carried.select(list(SITES_SCHEMA))
         .unique(subset=SITE_KEY)
-        .sort(["pos", "ref", "alt"])
+        .sort(["contig", "pos", "ref", "alt"])
         .cast(SITES_SCHEMA)  # type: ignore[arg-type]
     )
 
 
-def _own_calls(sites: pl.DataFrame, calls: pl.DataFrame, min_dp: int) -> pl.DataFrame:
-    own = sites.join(calls, on=SITE_KEY, how="inner").select(
-        "sid", "participant_id", "a1", "a2", "dp", "gq", "ad_ref", "ad_alt"
+def _overlapped(own: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
+    """(sid, participant_id) of own calls that another carried variant record overlaps."""
+    carriers = calls.filter((pl.col("a1") == 1) | (pl.col("a2") == 1)).select(
+        "participant_id",
+        "contig",
+        pl.col("pos").alias("o_pos"),
+        pl.col("end").alias("o_end"),
+        pl.col("ref").alias("o_ref"),
+        pl.col("alt").alias("o_alt"),
     )
+    pairs = own.select("sid", "participant_id", "contig", "pos", "end", "ref", "alt").join(
+        carriers, on=["participant_id", "contig"]
+    )
+    hits = pairs.filter(
+        (pl.col("o_pos") <= pl.col("end"))
+        & (pl.col("o_end") >= pl.col("pos"))
+        & (pl.col("o_pos") != pl.col("pos"))
+    )
+    return hits.select("sid", "participant_id").unique()
+
+
+def _own_calls(sites: pl.DataFrame, calls: pl.DataFrame, min_dp: int) -> pl.DataFrame:
+    joined = sites.join(calls, on=SITE_KEY, how="inner")
+    overlapped = _overlapped(joined, calls).with_columns(pl.lit(True).alias("_overlap"))
+    own = joined.select("sid", "participant_id", "a1", "a2", "dp", "gq", "ad_ref", "ad_alt")
+    own = own.join(overlapped, on=["sid", "participant_id"], how="left")
+    if overlapped.height:
+        ref_lost = pl.col("_overlap").fill_null(False)
+        own = own.with_columns(
+            pl.when(ref_lost & (pl.col("a1") == 0))
+            .then(-1)
+            .otherwise(pl.col("a1"))
+            .cast(pl.Int8)
+            .alias("a1"),
+            pl.when(ref_lost & (pl.col("a2") == 0))
+            .then(-1)
+            .otherwise(pl.col("a2"))
+            .cast(pl.Int8)
+            .alias("a2"),
+            pl.when(ref_lost & ((pl.col("a1") == 0) | (pl.col("a2") == 0)))
+            .then(pl.lit("O"))
+            .otherwise(None)
+            .alias("_o_reason"),
+        )
+    else:
+        own = own.with_columns(pl.lit(None, dtype=pl.String).alias("_o_reason"))
+    own = own.drop("_overlap")
     if min_dp <= 0:
-        return own.with_columns(pl.lit(None, dtype=pl.String).alias("no_call_reason"))
+        return own.rename({"_o_reason": "no_call_reason"})
     no_ad = pl.col("ad_ref").is_null() | pl.col("ad_alt").is_null()
     shallow = pl.col("dp").is_null() | (pl.col("dp") < min_dp)
 
@@ -92,8 +143,13 @@ def _own_calls(sites: pl.DataFrame, calls: pl.DataFrame, min_dp: int) -> pl.Data
     revised = own.with_columns(revise("a1"), revise("a2"))
     lost = (revised["a1"] != own["a1"]) | (revised["a2"].fill_null(0) != own["a2"].fill_null(0))
     return revised.with_columns(
-        pl.when(pl.Series(lost)).then(pl.lit("D")).otherwise(None).alias("no_call_reason")
-    )
+        pl.when(pl.col("_o_reason").is_not_null())
+        .then(pl.col("_o_reason"))
+        .when(pl.Series(lost))
+        .then(pl.lit("D"))
+        .otherwise(None)
+        .alias("no_call_reason")
+    ).drop("_o_reason")
 
 
 def _coverage(
@@ -108,14 +164,17 @@ def _coverage(
         [
             blocks.select(
                 "participant_id",
+                pl.col("contig").alias("iv_contig"),
                 pl.col("start").alias("iv_start"),
                 pl.col("end").alias("iv_end"),
                 pl.col("min_dp").alias("iv_dp"),
                 pl.col("gq").alias("iv_gq"),
                 pl.lit(0, dtype=pl.Int8).alias("nonref"),
+                pl.lit(None, dtype=pl.Int32).alias("carrier_pos"),
             ),
             calls.select(
                 "participant_id",
+                pl.col("contig").alias("iv_contig"),
                 pl.col("pos").alias("iv_start"),
                 pl.col("end").alias("iv_end"),
                 pl.col("dp").alias("iv_dp"),
@@ -124,11 +183,19 @@ def _coverage(
                     pl.col("a1").is_in([1, 2]).cast(pl.Int8)
                     + pl.col("a2").is_in([1, 2]).fill_null(False).cast(pl.Int8)
                 ).alias("nonref"),
+                # the position of a record that carries its own allele (1): counts records
+                pl.when((pl.col("a1") == 1) | (pl.col("a2") == 1))
+                .then(pl.col("pos"))
+                .otherwise(None)
+                .alias("carrier_pos"),
             ),
         ]
     )
-    hits = sites.select("sid", "pos", "end").join_where(
-        intervals, pl.col("iv_start") <= pl.col("end"), pl.col("iv_end") >= pl.col("pos")
+    hits = sites.select("sid", "contig", "pos", "end").join_where(
+        intervals,
+        pl.col("contig") == pl.col("iv_contig"),
+        pl.col("iv_start") <= pl.col("end"),
+        pl.col("iv_end") >= pl.col("pos"),
     )
     hits = hits.join(own_pairs, on=["sid", "participant_id"], how="anti")
     depth_ok = pl.col("iv_dp").fill_null(0) >= min_dp if min_dp > 0 else pl.lit(True)
@@ -158,6 +225,7 @@ def _coverage(
 
     summary = hits.group_by(["sid", "participant_id"]).agg(
         pl.col("nonref").max().alias("n_other"),
+        pl.col("carrier_pos").drop_nulls().n_unique().alias("n_variant_records"),
         pl.col("iv_dp").min().alias("dp"),
         pl.col("iv_gq").min().alias("gq"),
     )
@@ -165,7 +233,8 @@ def _coverage(
     summary = summary.join(
         covered(hits.filter(pl.col("deep")), "full_deep"), on=["sid", "participant_id"], how="left"
     ).with_columns(pl.col("full_deep").fill_null(False))
-    called = pl.col("full_deep")
+    unphased = pl.col("n_variant_records") >= 2
+    called = pl.col("full_deep") & ~unphased
     return summary.select(
         "sid",
         "participant_id",
@@ -189,9 +258,11 @@ def _coverage(
         pl.lit(None, dtype=pl.Int32).alias("ad_alt"),
         pl.when(called)
         .then(None)
-        .when(pl.col("full_any"))
-        .then(pl.lit("D"))
-        .otherwise(pl.lit("P"))
+        .when(~pl.col("full_any"))
+        .then(pl.lit("P"))
+        .when(unphased)
+        .then(pl.lit("U"))
+        .otherwise(pl.lit("D"))
         .alias("no_call_reason"),
     )
 
@@ -203,11 +274,12 @@ def genotype(
     blocks: pl.DataFrame,
     min_dp: int = 1,
 ) -> pl.DataFrame:
-    """Every (site, sample) decision for one contig's sites: GENOTYPE_EVAL_SCHEMA rows."""
+    """Every (site, sample) decision: GENOTYPE_EVAL_SCHEMA rows (any contigs at once)."""
     if sites.height == 0 or samples.height == 0:
         return pl.DataFrame(schema=GENOTYPE_EVAL_SCHEMA)
     sites = sites.select(list(SITES_SCHEMA)).with_row_index("sid")
     calls = calls.filter(pl.col("participant_id").is_in(samples["participant_id"].implode()))
+    calls = calls.unique(subset=["participant_id", *SITE_KEY], keep="first", maintain_order=True)
     blocks = blocks.filter(pl.col("participant_id").is_in(samples["participant_id"].implode()))
     own = _own_calls(sites, calls, min_dp)
     covered = _coverage(sites, calls, blocks, own.select("sid", "participant_id"), min_dp)
@@ -230,8 +302,8 @@ def genotype(
     return (
         out.sort(["sid", "participant_id"])
         .select(list(GENOTYPE_EVAL_SCHEMA))
-        .cast(GENOTYPE_EVAL_SCHEMA)
-    )  # type: ignore[arg-type]
+        .cast(GENOTYPE_EVAL_SCHEMA)  # type: ignore[arg-type]
+    )
 
 
 def sparse(evals: pl.DataFrame) -> pl.DataFrame:

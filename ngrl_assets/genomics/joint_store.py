@@ -89,32 +89,32 @@ def passed_samples(lake: LakeResource) -> pl.DataFrame:
     )
 
 
-def _cohort(
-    store: _Lake,
-    samples: pl.DataFrame,
-    chunk: str,
-    deliveries: list[str],
-    span: tuple[int, int] | None = None,
+def _old_cohort(
+    store: _Lake, samples: pl.DataFrame, deliveries: list[str], new_sites: pl.DataFrame
 ) -> Cohort:
+    """Already joint-called samples' calls and blocks overlapping the new sites."""
     if samples.height == 0 or not deliveries:
         return Cohort.empty()
-    ids = samples["participant_id"].implode()
-    where = (
-        (pl.col("chunk") == chunk)
-        & pl.col("delivery").is_in(deliveries)
-        & pl.col("participant_id").is_in(ids)
+    group = sorted(set(new_sites["chunk"].to_list()))
+    spans = new_sites.group_by("chunk").agg(
+        pl.col("pos").min().alias("lo"), pl.col("end").max().alias("hi")
     )
-    calls_q = store.scan(SAMPLE_CALLS_TABLE, STORED_CALLS_SCHEMA).filter(where)
-    blocks_q = store.scan(SAMPLE_BLOCKS_TABLE, STORED_BLOCKS_SCHEMA).filter(where)
-    if span is not None:
-        lo, hi = span
-        calls_q = calls_q.filter((pl.col("pos") <= hi) & (pl.col("end") >= lo))
-        blocks_q = blocks_q.filter((pl.col("start") <= hi) & (pl.col("end") >= lo))
+    calls = _load(store, SAMPLE_CALLS_TABLE, STORED_CALLS_SCHEMA, group, deliveries, samples)
+    blocks = _load(store, SAMPLE_BLOCKS_TABLE, STORED_BLOCKS_SCHEMA, group, deliveries, samples)
+    calls = calls.join(spans, on="chunk").filter(
+        (pl.col("pos") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
+    )
+    blocks = blocks.join(spans, on="chunk").filter(
+        (pl.col("start") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
+    )
     return Cohort(
         samples.select("participant_id", "sex"),
-        calls_q.select(list(CALLS_SCHEMA)).collect(),
-        blocks_q.select(list(BLOCKS_SCHEMA)).collect(),
+        calls.select(list(CALLS_SCHEMA)),
+        blocks.select(list(BLOCKS_SCHEMA)),
     )
+
+
+CHUNK_GROUP = 64  # chunks whose pending per-sample rows are read in one scan
 
 
 def joint_call_chunks(
@@ -125,140 +125,196 @@ def joint_call_chunks(
     store = _Lake(lake)
     summary = JointCallSummary(chunks_considered=len(chunk_names))
     samples = passed_samples(lake)
-    all_deliveries = sorted(set(samples["delivery"].to_list()))
+    deliveries = sorted(set(samples["delivery"].to_list()))
     wanted = pl.Series(chunk_names, dtype=pl.String).implode()
-    absorbed_rows = (
-        store.scan(JOINT_INCREMENTS_TABLE, JOINT_INCREMENTS_SCHEMA)
-        .filter(pl.col("chunk").is_in(wanted))
-        .collect()
+    absorbed: dict[str, set[str]] = {}
+    markers = store.scan(JOINT_INCREMENTS_TABLE, JOINT_INCREMENTS_SCHEMA).filter(
+        pl.col("chunk").is_in(wanted)
     )
+    for chunk_name, delivery in markers.select("chunk", "delivery").collect().iter_rows():
+        absorbed.setdefault(chunk_name, set()).add(delivery)
     sites_schema = variant_sites_schema()
     state = (
         store.scan(VARIANT_SITES_TABLE, sites_schema)
         .filter(pl.col("chunk").is_in(wanted))
         .collect()
     )
-    absorbed: dict[str, set[str]] = {}
-    for chunk_name, delivery in absorbed_rows.select("chunk", "delivery").iter_rows():
-        absorbed.setdefault(chunk_name, set()).add(delivery)
-    with_sites = set(state["chunk"].unique().to_list())
-    data_chunks = _chunks_with_data(store, all_deliveries, wanted)
 
-    genotype_frames, site_frames, increment_rows, touched = [], [], [], []
-    for name in chunk_names:
-        pending = [d for d in all_deliveries if d not in absorbed.get(name, set())]
-        if not pending:
-            continue
-        inc = increment_id(pending)
-        chunk_state = state.filter(pl.col("chunk") == name)
-        last = chunk_state["increment"].first() if chunk_state.height else None
-        batch_samples = samples.filter(pl.col("delivery").is_in(pending))
-        counts = batch_samples.group_by("delivery").len()
-        touched.append(name)
-        if last == inc:
-            pass  # aggregates already include this increment: only the marker is missing
-        elif name not in with_sites and name not in data_chunks:
-            summary.chunks_absorbed_only += 1
-        else:
-            chunk = chunks.by_name(name)
-            old_deliveries = sorted(absorbed.get(name, set()))
-            old_samples = samples.filter(pl.col("delivery").is_in(old_deliveries))
+    pending = {
+        n: tuple(d for d in deliveries if d not in absorbed.get(n, set())) for n in chunk_names
+    }
+    todo = [n for n in chunk_names if pending[n]]
+    by_pending: dict[tuple[str, ...], list[str]] = {}
+    for name in todo:
+        by_pending.setdefault(pending[name], []).append(name)
+    out = _Outputs()
+    for batch_deliveries, names in by_pending.items():
+        inc = increment_id(batch_deliveries)
+        batch_samples = samples.filter(pl.col("delivery").is_in(batch_deliveries))
+        old = sorted(absorbed.get(names[0], set()))
+        old_samples = samples.filter(pl.col("delivery").is_in(old))
+        counts = batch_samples.group_by("delivery").len().sort("delivery").rows()
+        summary.samples_added = max(summary.samples_added, batch_samples.height)
+        # a chunk whose aggregates already hold this increment lost only its marker
+        done = set(state.filter(pl.col("increment") == inc)["chunk"].to_list())
+        live = [n for n in names if n not in done]
+        stateful = set(done)  # chunks that hold sites after this increment
+        for start in range(0, len(live), CHUNK_GROUP):
+            group = live[start : start + CHUNK_GROUP]
+            group_state = state.filter(pl.col("chunk").is_in(group))
+            calls = _load(
+                store,
+                SAMPLE_CALLS_TABLE,
+                STORED_CALLS_SCHEMA,
+                group,
+                list(batch_deliveries),
+                batch_samples,
+            )
+            has_data = set(group_state["chunk"].to_list()) | set(calls["chunk"].to_list())
+            summary.chunks_absorbed_only += len(set(group) - has_data)
+            group = [n for n in group if n in has_data]
+            if not group:
+                continue
+            blocks = _load(
+                store,
+                SAMPLE_BLOCKS_TABLE,
+                STORED_BLOCKS_SCHEMA,
+                group,
+                list(batch_deliveries),
+                batch_samples,
+            )
+            batch = Cohort(
+                batch_samples.select("participant_id", "sex"),
+                calls.filter(pl.col("chunk").is_in(group)).select(list(CALLS_SCHEMA)),
+                blocks.select(list(BLOCKS_SCHEMA)),
+            )
 
             def old_at(
-                new_sites: pl.DataFrame,
-                _n: str = name,
-                _o: list[str] = old_deliveries,
-                _s: pl.DataFrame = old_samples,
+                new_sites: pl.DataFrame, _o: list[str] = old, _s: pl.DataFrame = old_samples
             ) -> Cohort:
-                span = (int(new_sites["pos"].min()), int(new_sites["end"].max()))  # type: ignore[arg-type]
-                return _cohort(store, _s, _n, _o, span)
+                return _old_cohort(store, _s, _o, new_sites)
 
-            batch = _cohort(store, batch_samples, name, pending)
-            existing = chunk_state.select(list(site_state_schema()))
-            result = joint_call_increment(chunk, existing, batch, old_at, min_dp)
-            metrics = site_qc.metrics(result.sites)
-            sites_out = result.sites.join(
-                metrics, on=["contig", "pos", "ref", "alt"], how="left", suffix="_m"
-            )
-            site_frames.append(
-                sites_out.with_columns(
-                    pl.lit(name).alias("chunk"), pl.lit(inc).alias("increment")
-                ).select(list(sites_schema))
-            )
-            genotype_frames.append(
-                result.genotypes.with_columns(
-                    pl.lit(name).alias("chunk"), pl.lit(inc).alias("increment")
-                ).select(list(JOINT_GENOTYPES_SCHEMA))
-            )
-            summary.chunks_computed += 1
+            existing = group_state.select(["chunk", *site_state_schema()])
+            result = joint_call_increment(group, existing, batch, old_at, min_dp)
+            out.add(inc, result, sites_schema)
+            stateful |= set(result.sites["chunk"].to_list())
+            summary.chunks_computed += len(group)
             summary.new_sites += result.new_sites
             summary.sites_total += result.sites.height
             summary.genotype_rows_added += result.genotypes.height
-        summary.increments[name] = pending
-        for delivery, n in counts.iter_rows():
-            increment_rows.append(
-                {
-                    "chunk": name,
-                    "increment": inc,
-                    "delivery": delivery,
-                    "samples": n,
-                    "new_sites": 0,
-                    "created_at": now,
-                }
-            )
-        summary.samples_added = max(summary.samples_added, batch_samples.height)
-
-    if not touched:
-        return summary
-    chunk_in = delta.sql_in("chunk", touched)
-    if genotype_frames:
-        frame = pl.concat(genotype_frames)
-        increments_here = sorted(set(frame["increment"].to_list()))
-        _replace(
-            store,
-            JOINT_GENOTYPES_TABLE,
-            frame,
-            JOINT_GENOTYPES_SCHEMA,
-            _chunks_and(frame, increments_here),
-        )
-    if site_frames:
-        frame = pl.concat(site_frames)
-        _replace(
-            store,
-            VARIANT_SITES_TABLE,
-            frame,
-            sites_schema,
-            delta.sql_in("chunk", sorted(set(frame["chunk"].to_list()))),
-        )
-    markers = pl.DataFrame(increment_rows, schema=JOINT_INCREMENTS_SCHEMA)
-    incs = sorted(set(markers["increment"].to_list()))
-    _replace(
-        store,
-        JOINT_INCREMENTS_TABLE,
-        markers,
-        JOINT_INCREMENTS_SCHEMA,
-        f"{chunk_in} AND {delta.sql_in('increment', incs)}",
-        partition=False,
-    )
+        # only chunks with sites remember their samples; a chunk without sites has no state
+        for name in sorted(stateful):
+            out.markers += [_marker(name, inc, d, n, now) for d, n in counts]
+    if set(chunk_names) >= {c.name for c in chunks.genome_chunks()}:
+        genome_inc = increment_id(deliveries)
+        done_genome = set(genome_done(store))
+        counts_all = samples.group_by("delivery").len().sort("delivery").rows()
+        out.markers += [
+            _marker(GENOME, genome_inc, d, n, now) for d, n in counts_all if d not in done_genome
+        ]
+    out.write(store, todo, sites_schema)
     return summary
+
+
+GENOME = "genome"  # marker rows for deliveries folded into every chunk of the genome
+
+
+def _marker(chunk: str, inc: str, delivery: str, samples: int, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "chunk": chunk,
+        "increment": inc,
+        "delivery": delivery,
+        "samples": samples,
+        "new_sites": 0,
+        "created_at": now,
+    }
+
+
+def genome_done(store: _Lake) -> list[str]:
+    """Deliveries a whole-genome joint-calling run has folded in."""
+    markers = store.scan(JOINT_INCREMENTS_TABLE, JOINT_INCREMENTS_SCHEMA).filter(
+        pl.col("chunk") == GENOME
+    )
+    return sorted(set(markers.select("delivery").collect()["delivery"].to_list()))
+
+
+class _Outputs:
+    """What one run writes, collected across chunks and committed at the end."""
+
+    def __init__(self) -> None:
+        self.genotypes: list[pl.DataFrame] = []
+        self.sites: list[pl.DataFrame] = []
+        self.markers: list[dict[str, Any]] = []
+
+    def add(self, inc: str, result: Any, sites_schema: dict[str, Any]) -> None:
+        tag = [pl.lit(inc).alias("increment")]
+        metrics = site_qc.metrics(result.sites)
+        sites = result.sites.join(
+            metrics, on=["contig", "pos", "ref", "alt"], how="left", suffix="_m"
+        )
+        self.sites.append(sites.with_columns(tag).select(list(sites_schema)))
+        self.genotypes.append(
+            result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES_SCHEMA))
+        )
+
+    def write(self, store: _Lake, todo: list[str], sites_schema: dict[str, Any]) -> None:
+        """genotypes -> variant_sites -> increments (the commit marker), each idempotent."""
+        if not todo and not self.markers:
+            return
+        if self.genotypes:
+            frame = pl.concat(self.genotypes)
+            incs = sorted(set(frame["increment"].to_list()))
+            _replace(
+                store,
+                JOINT_GENOTYPES_TABLE,
+                frame,
+                JOINT_GENOTYPES_SCHEMA,
+                _chunks_and(frame, incs),
+            )
+        if self.sites:
+            frame = pl.concat(self.sites)
+            names = sorted(set(frame["chunk"].to_list()))
+            _replace(store, VARIANT_SITES_TABLE, frame, sites_schema, delta.sql_in("chunk", names))
+        if not self.markers:
+            return
+        markers = pl.DataFrame(self.markers, schema=JOINT_INCREMENTS_SCHEMA)
+        incs = sorted(set(markers["increment"].to_list()))
+        marked = sorted(set(markers["chunk"].to_list()))
+        predicate = f"{delta.sql_in('chunk', marked)} AND {delta.sql_in('increment', incs)}"
+        _replace(
+            store,
+            JOINT_INCREMENTS_TABLE,
+            markers,
+            JOINT_INCREMENTS_SCHEMA,
+            predicate,
+            partition=False,
+        )
+
+
+def _load(
+    store: _Lake,
+    table: tuple[str, str],
+    schema: dict[str, Any],
+    group: list[str],
+    deliveries: list[str],
+    samples: pl.DataFrame,
+) -> pl.DataFrame:
+    """One scan: the rows of these deliveries' QC-passed samples in these chunks."""
+    ids = samples["participant_id"].implode()
+    return (
+        store.scan(table, schema)
+        .filter(
+            pl.col("chunk").is_in(group)
+            & pl.col("delivery").is_in(deliveries)
+            & pl.col("participant_id").is_in(ids)
+        )
+        .collect()
+    )
 
 
 def _chunks_and(frame: pl.DataFrame, increments: list[str]) -> str:
     chunk_names = sorted(set(frame["chunk"].to_list()))
     return f"{delta.sql_in('chunk', chunk_names)} AND {delta.sql_in('increment', increments)}"
-
-
-def _chunks_with_data(store: _Lake, deliveries: list[str], wanted: Any) -> set[str]:
-    found: set[str] = set()
-    for table, schema in (
-        (SAMPLE_CALLS_TABLE, STORED_CALLS_SCHEMA),
-        (SAMPLE_BLOCKS_TABLE, STORED_BLOCKS_SCHEMA),
-    ):
-        q = store.scan(table, schema).filter(
-            pl.col("delivery").is_in(deliveries) & pl.col("chunk").is_in(wanted)
-        )
-        found |= set(q.select("chunk").unique().collect()["chunk"].to_list())
-    return found
 
 
 def _replace(
@@ -280,14 +336,6 @@ def _replace(
 
 
 def pending_deliveries(lake: LakeResource) -> list[str]:
-    """QC-passed deliveries that some chunk has not absorbed yet."""
-    store = _Lake(lake)
+    """QC-passed deliveries that no whole-genome joint-calling run has folded in yet."""
     delivered = set(passed_samples(lake)["delivery"].to_list())
-    absorbed = (
-        store.scan(JOINT_INCREMENTS_TABLE, JOINT_INCREMENTS_SCHEMA)
-        .group_by("delivery")
-        .len()
-        .collect()
-    )
-    complete = {d for d, n in absorbed.iter_rows() if n >= len(chunks.genome_chunks())}
-    return sorted(delivered - complete)
+    return sorted(delivered - set(genome_done(_Lake(lake))))

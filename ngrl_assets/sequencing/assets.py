@@ -13,7 +13,8 @@ from ngrl_assets.sequencing import intake
 from resources.lake import LakeResource
 
 GROUP = "sequencing"
-deliveries = dg.DynamicPartitionsDefinition(name="sequencing_delivery")
+DELIVERY_PARTITIONS = "sequencing_delivery"
+deliveries = dg.DynamicPartitionsDefinition(name=DELIVERY_PARTITIONS)
 
 _OWNER_COLUMNS = {
     "participant_id": "opaque internal participant id",

@@ -120,13 +120,7 @@ class SampleRejected(Exception):
         self.reject = reject
 
 
-def _check_participant(
-    row: ManifestRow,
-    linked: dict[str, Linked],
-    seen_samples: set[str],
-    seen_participants: set[str],
-    manifest: str,
-) -> Linked:
+def _check_participant(row: ManifestRow, linked: dict[str, Linked], manifest: str) -> Linked:
     def fail(rule: str, reason: str) -> SampleRejected:
         return SampleRejected(Reject(manifest, row.line, rule, reason))
 
@@ -135,8 +129,6 @@ def _check_participant(
         raise fail("unknown_participant", "participant_reference is not registered")
     if link.withdrawal == "full":
         raise fail("participant_withdrawn", "participant has fully withdrawn; data not ingested")
-    if row.sample_id in seen_samples or link.participant_id in seen_participants:
-        raise fail("duplicate_sample", "sample or participant already delivered")
     return link
 
 
@@ -164,9 +156,7 @@ def _read_sample(
         try:
             return read_gvcf(path, expected_sample=row.sample_id), size
         except GvcfError as exc:
-            raise SampleRejected(
-                Reject(gvcf_key, exc.line, exc.rule, str(exc).split(": ", 2)[-1])
-            ) from None
+            raise SampleRejected(Reject(gvcf_key, exc.line, exc.rule, exc.message)) from None
     finally:
         if path != Path(gvcf_uri):
             path.unlink(missing_ok=True)
@@ -194,8 +184,11 @@ def ingest_delivery(
     with tempfile.TemporaryDirectory(prefix="ngrl-delivery-") as tmp:
         for row in manifest.rows:
             try:
-                link = _check_participant(row, linked, seen_samples, seen_participants, key)
+                link = _check_participant(row, linked, key)
                 parsed, size = _read_sample(lake, row, folder, key, Path(tmp))
+                if row.sample_id in seen_samples or link.participant_id in seen_participants:
+                    reason = "sample or participant already delivered"
+                    raise SampleRejected(Reject(key, row.line, "duplicate_sample", reason))
             except SampleRejected as exc:
                 rejects.append(exc.reject)
                 reason = f"{exc.reject.rule}: {exc.reject.reason}"

@@ -33,7 +33,7 @@ MANIFEST_COLUMNS = [
     "inferred_sex",
     "sequencing_date",
 ]
-SEQUENCING_RULES = ["md5_mismatch", "sample_name_mismatch", "malformed_vcf", "unknown_participant"]
+SEQUENCING_RULES = ["md5_mismatch", "sample_mismatch", "malformed_record", "unknown_participant"]
 SEQUENCED_SHARE = 0.95
 _CONTIG = re.compile(r"ID=(?P<id>[^,>]+).*?length=(?P<length>\d+)")
 
@@ -232,16 +232,16 @@ def _defect_sample(
         p = rng.choice(people)
         ref, karyotype = p.ref, p.karyotype
     qc = _qc(rng, karyotype)
-    inside = ids.sample(rng) if rule == "sample_name_mismatch" else sample_id
+    inside = ids.sample(rng) if rule == "sample_mismatch" else sample_id
     path = folder / f"gvcf/{sample_id}.g.vcf.gz"
     md5, _, bad_line = write_gvcf(
-        path, rng, SampleSpec(inside, karyotype, qc[0]), sites, malformed=rule == "malformed_vcf"
+        path, rng, SampleSpec(inside, karyotype, qc[0]), sites, malformed=rule == "malformed_record"
     )
     detail: dict[str, object] = {"sample_id": sample_id}
     if rule == "md5_mismatch":
         md5 = hashlib.md5((md5 + "tampered").encode()).hexdigest()
-    elif rule == "sample_name_mismatch":
+    elif rule == "sample_mismatch":
         detail["sample_in_file"] = inside
-    elif rule == "malformed_vcf":
+    elif rule == "malformed_record":
         detail["vcf_line"] = bad_line
     return Defect(rule, _row(sample_id, ref, md5, qc, when), detail)

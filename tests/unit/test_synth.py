@@ -261,11 +261,11 @@ def feed_problems(root: Path) -> dict[str, list[set[str]]]:
             try:
                 vcf = cyvcf2.VCF(str(gz))
                 if vcf.samples != [r["sample_id"]]:
-                    found.add("sample_name_mismatch")
+                    found.add("sample_mismatch")
                 for _ in vcf:
                     pass
             except Exception:
-                found.add("malformed_vcf")
+                found.add("malformed_record")
             if not (manifest.parent / r["tbi_path"]).is_file():
                 found.add("missing_index")
             problems.append(found)
@@ -425,7 +425,7 @@ def test_gvcfs_parse_sorted_indexed_and_agree_on_ref(landing):
         d["sample_id"]
         for info in truth["feeds"].values()
         for d in info["defects"]
-        if d["rule"] == "malformed_vcf"
+        if d["rule"] == "malformed_record"
     }
     ref_at: dict[tuple[str, int], str] = {}
     kinds: set[str] = set()

@@ -1,0 +1,25 @@
+"""Helpers shared by the integration tests: fill a lake's landing zone, read tables."""
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from resources import delta, objects
+from resources.lake import LakeResource, is_s3
+
+
+def put_landing(lake: LakeResource, source: Path, only: str = "") -> None:
+    """Copy a synthetic landing folder (or one sub-folder of it) into the lake."""
+    target = lake.zone("landing")
+    src = source / only if only else source
+    dest = f"{target}/{only}" if only else target
+    if is_s3(target):
+        list(objects.upload_tree(src, dest))
+    else:
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+
+
+def read(lake: LakeResource, zone: str, name: str) -> pl.DataFrame:
+    uri = lake.table(zone, name)
+    return delta.scan(uri, lake.storage_options(uri)).collect()

@@ -1,0 +1,142 @@
+"""Sequencing intake and joint calling end to end on a synthetic cohort with real gVCFs
+(1000 Genomes chr22, NA12878), on a real Dagster instance and real Delta tables."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from ngrl_assets.common.quarantine import QUARANTINE_TABLE
+from ngrl_assets.definitions import build_definitions
+from ngrl_assets.genomics.chunks import chunk_names
+from ngrl_assets.genomics.joint_store import joint_call_chunks
+from ngrl_assets.pipeline import run_all
+from ngrl_assets.sequencing.assets import DELIVERY_PARTITIONS
+from ngrl_assets.synth import generate_cohort
+from resources.lake import LakeResource
+from tests.integration.lakes import put_landing, read
+
+PARTICIPANTS = 60
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("landing")
+    truth = generate_cohort(out, participants=PARTICIPANTS, seed=5, defect_rate=0.05, batch_size=15)
+    return out, truth
+
+
+def sequencing_truth(truth: dict) -> dict[str, dict]:
+    return {k: v for k, v in truth["feeds"].items() if k.startswith("sequencing/")}
+
+
+def withdrawn_samples(source: Path, manifests: dict[str, dict]) -> int:
+    """Good manifest rows of participants who fully withdrew: their data must not land."""
+    full = set()
+    for path in (source / "consent" / "withdrawals").glob("*.csv"):
+        for row in pl.read_csv(path, infer_schema=False).iter_rows(named=True):
+            if row["withdrawal_type"] == "full":
+                full.add(row["participant_reference"])
+    count = 0
+    for key, info in manifests.items():
+        bad_lines = {d.get("line") for d in info["defects"]}
+        rows = pl.read_csv(source / key, separator="\t", infer_schema=False)
+        for line, ref in enumerate(rows["participant_reference"].to_list(), start=2):
+            count += line not in bad_lines and ref in full
+    return count
+
+
+def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, landing):
+    source, truth = landing
+    put_landing(lake, source)
+    with dg.instance_for_test() as instance:
+        result = run_all(build_definitions(lake), lake, instance)
+        assert result.success, result.failures()
+
+    raw = read(lake, "curated", "raw_sequences")
+    quarantine = read(lake, "quarantine", QUARANTINE_TABLE).filter(
+        pl.col("feed") == "sequencing_deliveries"
+    )
+    # every manifest row ends accepted or quarantined, and the defects are where the truth says
+    manifests = sequencing_truth(truth)
+    rows_in = sum(v["good_rows"] + len(v["defects"]) for v in manifests.values())
+    assert raw.height == rows_in
+    assert (raw["qc_verdict"] == "quarantined").sum() == quarantine.height
+    expected_rules = sorted(
+        [d["rule"] for v in manifests.values() for d in v["defects"]]
+        + ["participant_withdrawn"] * withdrawn_samples(source, manifests)
+    )
+    assert sorted(quarantine["rule"]) == expected_rules
+    # the real 1000 Genomes and NA12878 gVCFs went through
+    real = raw.filter(pl.col("delivery").str.ends_with("REAL"))
+    kept = real.filter(~pl.col("qc_reasons").fill_null("").str.starts_with("participant_withdrawn"))
+    assert kept.height > 0 and (kept["qc_verdict"] != "quarantined").all()
+    assert "NA12878" in real["sample_id"].to_list()
+
+    sites = read(lake, "curated", "variant_sites")
+    genotypes = read(lake, "curated", "joint_genotypes")
+    increments = read(lake, "curated", "joint_call_increments")
+    passed = raw.filter(pl.col("qc_verdict") == "pass")
+    assert sites.height > 0
+    # the whole genome absorbed every QC-passed delivery; each chunk with sites records them
+    genome = increments.filter(pl.col("chunk") == "genome")
+    assert set(genome["delivery"]) == set(passed["delivery"])
+    per_chunk = (
+        increments.filter(pl.col("chunk") != "genome")
+        .group_by("chunk")
+        .agg(pl.col("delivery").n_unique())
+    )
+    assert set(per_chunk["chunk"]) == set(sites["chunk"])
+    assert (per_chunk["delivery"] == passed["delivery"].n_unique()).all()
+    assert set(sites["chunk"]) <= set(chunk_names())
+    # allele counts agree with the stored genotypes; a carrier is a QC-passed participant
+    carriers = genotypes.filter((pl.col("a1") == 1) | (pl.col("a2") == 1))
+    assert set(carriers["participant_id"]) <= set(passed["participant_id"])
+    ac = carriers.group_by(["contig", "pos", "ref", "alt"]).agg(
+        ((pl.col("a1") == 1).cast(pl.Int64) + (pl.col("a2") == 1).fill_null(False).cast(pl.Int64))
+        .sum()
+        .alias("ac_from_rows")
+    )
+    joined = sites.join(ac, on=["contig", "pos", "ref", "alt"], how="left")
+    autosomal = joined.filter(~pl.col("contig").is_in(["chrX", "chrY"]))
+    assert (autosomal["AC"] == autosomal["ac_from_rows"].fill_null(0)).all()
+    # missing is never hom-ref: sites only NA12878 covers are no-calls (M) for the others
+    assert (genotypes["no_call_reason"] == "M").sum() > 0
+
+
+def _comparable(lake: LakeResource) -> tuple[pl.DataFrame, pl.DataFrame]:
+    key = ["contig", "pos", "ref", "alt"]
+    sites = read(lake, "curated", "variant_sites").drop("increment").sort(key)
+    genotypes = (
+        read(lake, "curated", "joint_genotypes").drop("increment").sort([*key, "participant_id"])
+    )
+    return sites, genotypes
+
+
+def test_adding_a_batch_equals_joint_calling_from_scratch(tmp_path, landing):
+    source, _ = landing
+    one_go = LakeResource(root_uri=str(tmp_path / "scratch"))
+    stepwise = LakeResource(root_uri=str(tmp_path / "stepwise"))
+    put_landing(one_go, source)
+    defs_one, defs_step = build_definitions(one_go), build_definitions(stepwise)
+    with dg.instance_for_test() as instance:
+        # one consent intake for both lakes, so both know participants by the same ids
+        defs_one.resolve_job_def("consent_intake_job").execute_in_process(instance=instance)
+        shutil.copytree(tmp_path / "scratch", tmp_path / "stepwise")
+        result = run_all(defs_one, one_go, instance)
+        assert result.success, result.failures()
+    with dg.instance_for_test() as instance:
+        names = sorted(p.name for p in (source / "sequencing").iterdir())
+        instance.add_dynamic_partitions(DELIVERY_PARTITIONS, names)
+        intake = defs_step.resolve_job_def("delivery_intake_job")
+        for name in names:  # one delivery at a time, joint calling after each
+            assert intake.execute_in_process(instance=instance, partition_key=name).success
+            # the joint-calling asset's own code path, without a Dagster run per increment
+            joint_call_chunks(stepwise, chunk_names())
+    sites_a, genotypes_a = _comparable(one_go)
+    sites_b, genotypes_b = _comparable(stepwise)
+    assert len(names) >= 3 and sites_a.height > 0 and genotypes_a.height > 0
+    assert sites_a.equals(sites_b)
+    assert genotypes_a.equals(genotypes_b)
