@@ -99,6 +99,32 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def cmd_joint_call(args: argparse.Namespace) -> int:
+    from ngrl_assets.genomics.export import joint_call_files, write_vcf
+    from ngrl_assets.genomics.gvcf import GvcfError
+
+    try:
+        names, sites, genotypes = joint_call_files([Path(p) for p in args.gvcf], args.min_dp)
+    except (GvcfError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    write_vcf(Path(args.out_vcf), names, sites, genotypes)
+    print(f"{len(names)} samples, {sites.height} biallelic sites -> {args.out_vcf}")
+    return 0
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from ngrl_assets.genomics.conformance import run_dir
+
+    results = run_dir(Path(args.dir))
+    for r in results:
+        print(f"{r.name}\t{r.status}\t{r.detail}")
+    passed = sum(r.status == "pass" for r in results)
+    failed = sum(r.status == "fail" for r in results)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def cmd_lake(args: argparse.Namespace) -> int:
     from resources.lake import LakeResource
 
@@ -144,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
         "the Dagster instance ($DAGSTER_HOME)",
     )
     p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser("joint-call", help="joint-call gVCFs into a multi-sample VCF")
+    p.add_argument("gvcf", nargs="+", help="single-sample bgzipped gVCFs")
+    p.add_argument("--out-vcf", required=True, help="output .vcf.gz (bgzipped and indexed)")
+    p.add_argument("--min-dp", type=int, default=1, help="minimum depth for a call (default 1)")
+    p.set_defaults(func=cmd_joint_call)
+
+    p = sub.add_parser("conformance", help="run GLnexus-format cases (*.yml) in a folder")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_conformance)
 
     p = sub.add_parser("lake", help="print where each lake zone lives")
     p.set_defaults(func=cmd_lake)

@@ -12,6 +12,7 @@ Pure module: no Dagster.
 from __future__ import annotations
 
 import bisect
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -145,17 +146,19 @@ def assign(frame: pl.DataFrame, start: str, end: str, clip: bool) -> pl.DataFram
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("chunk"))
     table = chunk_table()
-    keyed = (
-        frame.with_row_index("_row")
-        .sort(start)
-        .join_asof(
-            table.sort("chunk_start"),
-            left_on=start,
-            right_on="chunk_start",
-            by="contig",
-            strategy="backward",
+    with warnings.catch_warnings():  # sorted by start already; polars cannot verify per contig
+        warnings.simplefilter("ignore", UserWarning)
+        keyed = (
+            frame.with_row_index("_row")
+            .sort(start)
+            .join_asof(
+                table.sort("chunk_start"),
+                left_on=start,
+                right_on="chunk_start",
+                by="contig",
+                strategy="backward",
+            )
         )
-    )
     if keyed["chunk"].null_count():
         raise ValueError("positions outside the chunk plan (unknown contig)")
     inside = keyed.filter(pl.col(end) <= pl.col("chunk_end"))

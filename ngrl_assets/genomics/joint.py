@@ -70,7 +70,7 @@ def discover_all(calls: pl.DataFrame) -> pl.DataFrame:
 
 
 def _overlapped(own: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
-    """(sid, participant_id) of own calls that another carried variant record overlaps."""
+    """Own calls overlapped by other carried variant records, with how many records."""
     carriers = calls.filter((pl.col("a1") == 1) | (pl.col("a2") == 1)).select(
         "participant_id",
         "contig",
@@ -87,16 +87,21 @@ def _overlapped(own: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
         & (pl.col("o_end") >= pl.col("pos"))
         & (pl.col("o_pos") != pl.col("pos"))
     )
-    return hits.select("sid", "participant_id").unique()
+    return hits.group_by("sid", "participant_id").agg(pl.col("o_pos").n_unique().alias("_n_over"))
 
 
 def _own_calls(sites: pl.DataFrame, calls: pl.DataFrame, min_dp: int) -> pl.DataFrame:
     joined = sites.join(calls, on=SITE_KEY, how="inner")
-    overlapped = _overlapped(joined, calls).with_columns(pl.lit(True).alias("_overlap"))
+    overlapped = _overlapped(joined, calls)
     own = joined.select("sid", "participant_id", "a1", "a2", "dp", "gq", "ad_ref", "ad_alt")
     own = own.join(overlapped, on=["sid", "participant_id"], how="left")
     if overlapped.height:
-        ref_lost = pl.col("_overlap").fill_null(False)
+        # an overlapping record the call's own "other allele" (2) accounts for is the
+        # same multiallelic record split into rows, not a second variant
+        explained = (pl.col("a1") == 2).cast(pl.Int32) + (pl.col("a2") == 2).fill_null(False).cast(
+            pl.Int32
+        )
+        ref_lost = pl.col("_n_over").fill_null(0) > explained
         own = own.with_columns(
             pl.when(ref_lost & (pl.col("a1") == 0))
             .then(-1)
@@ -115,7 +120,7 @@ def _own_calls(sites: pl.DataFrame, calls: pl.DataFrame, min_dp: int) -> pl.Data
         )
     else:
         own = own.with_columns(pl.lit(None, dtype=pl.String).alias("_o_reason"))
-    own = own.drop("_overlap")
+    own = own.drop("_n_over")
     if min_dp <= 0:
         return own.rename({"_o_reason": "no_call_reason"})
     no_ad = pl.col("ad_ref").is_null() | pl.col("ad_alt").is_null()
