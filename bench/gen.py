@@ -30,7 +30,7 @@ from pathlib import Path
 import pysam
 from pysam.libcbgzf import BGZFile
 
-from ngrl_assets.synth import genome, generate_cohort
+from ngrl_assets.synth import generate_cohort, genome
 from ngrl_assets.synth import gvcf as synth_gvcf
 
 WIDTH = 27_000
