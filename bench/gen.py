@@ -33,7 +33,7 @@ from pysam.libcbgzf import BGZFile
 from ngrl_assets.synth import generate_cohort, genome
 from ngrl_assets.synth import gvcf as synth_gvcf
 
-WIDTH = 27_000
+WIDTH = 29_000
 OFFSETS = (5_000_001, 15_000_001)
 CONTIGS = [f"chr{i}" for i in range(1, 23)] + ["chrX"]
 
