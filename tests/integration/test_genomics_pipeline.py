@@ -140,3 +140,20 @@ def test_adding_a_batch_equals_joint_calling_from_scratch(tmp_path, landing):
     assert len(names) >= 3 and sites_a.height > 0 and genotypes_a.height > 0
     assert sites_a.equals(sites_b)
     assert genotypes_a.equals(genotypes_b)
+
+
+@pytest.mark.s3
+def test_sequencing_and_joint_calling_on_s3(s3_lake, tmp_path):
+    landing = tmp_path / "landing"
+    generate_cohort(landing, participants=16, seed=3, defect_rate=0.0, batch_size=8)
+    put_landing(s3_lake, landing)
+    with dg.instance_for_test() as instance:
+        result = run_all(build_definitions(s3_lake), s3_lake, instance)
+        assert result.success, result.failures()
+    raw = read(s3_lake, "curated", "raw_sequences")
+    manifests = list((landing / "sequencing").glob("*/manifest.tsv"))
+    assert raw.height == sum(len(p.read_text().splitlines()) - 1 for p in manifests)
+    sites = read(s3_lake, "curated", "variant_sites")
+    genotypes = read(s3_lake, "curated", "joint_genotypes")
+    assert sites.height > 0 and genotypes.height > 0
+    assert set(genotypes["participant_id"]) <= set(raw["participant_id"].drop_nulls())
