@@ -31,7 +31,7 @@ demo: clean-demo install
 	@echo
 	@echo "The lake is in $(NGRL_LAKE_URI):"
 	@$(UV) run ngrl lake | sed 's/^/  /'
-	@echo "Read a table:  uv run python -c \"import polars as pl; print(pl.read_delta('$(NGRL_LAKE_URI)/curated/consent_status'))\""
+	@echo "Read a table:  uv run python -c \"import polars as pl; print(pl.read_delta('$(NGRL_LAKE_URI)/curated/variant_sites'))\""
 	@echo "Open the UI:   make ui   (then http://localhost:3000; run history is in $(DAGSTER_HOME))"
 
 lint: install
