@@ -1,0 +1,144 @@
+"""Shared benchmark plumbing: run a command under ``/usr/bin/time -v`` (wall time, peak
+RSS, CPU), describe the machine, read and write result files. Standard library only."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = Path(os.environ.get("NGRL_BENCH_OUT", BENCH / "out"))
+RESULTS = OUT / "results"
+PY = [sys.executable]  # the project's venv interpreter when started with `uv run`
+
+
+@dataclass
+class Timed:
+    cmd: list[str]
+    wall_s: float  # measured here, around the child process (perf_counter)
+    max_rss_kb: int  # /usr/bin/time: peak RSS of the child (largest single process)
+    user_s: float
+    sys_s: float
+    exit_status: int
+    stdout: str
+
+    def json(self) -> dict:
+        d = asdict(self)
+        d["stdout"] = d["stdout"][-4000:]
+        return d
+
+
+def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Timed:
+    """Run ``cmd`` under ``/usr/bin/time -v``; raise if it fails."""
+    stats = OUT / ".time.txt"
+    stats.parent.mkdir(parents=True, exist_ok=True)
+    full = ["/usr/bin/time", "-v", "-o", str(stats), *cmd]
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        full, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - t0
+    text = stats.read_text() if stats.exists() else ""
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+
+    def field(name: str) -> str:
+        m = re.search(rf"^\s*{re.escape(name)}: (.*)$", text, re.M)
+        return m.group(1).strip() if m else "0"
+
+    return Timed(
+        cmd=cmd,
+        wall_s=round(wall, 3),
+        max_rss_kb=int(field("Maximum resident set size (kbytes)")),
+        user_s=float(field("User time (seconds)")),
+        sys_s=float(field("System time (seconds)")),
+        exit_status=int(field("Exit status")),
+        stdout=proc.stdout,
+    )
+
+
+def last_json(stdout: str) -> dict:
+    """The last line of a child's stdout that is a JSON object."""
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError("no JSON line in the child's output")
+
+
+def folder_bytes(path: Path) -> dict[str, int]:
+    """Bytes of every file under a folder: total, data files (*.parquet), Delta log."""
+    total = data = log = files = 0
+    for p in Path(path).rglob("*"):
+        if p.is_file():
+            size = p.stat().st_size
+            total += size
+            files += 1
+            if p.suffix == ".parquet":
+                data += size
+            elif "_delta_log" in p.parts:
+                log += size
+    return {"total": total, "parquet": data, "delta_log": log, "files": files}
+
+
+def _cmd(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "not found"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as fh:
+        mem_kb = int(fh.readline().split()[1])
+    import importlib.metadata as md
+
+    def version(pkg: str) -> str:
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return "-"
+
+    os_name = "unknown"
+    if Path("/etc/os-release").exists():
+        m = re.search(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text())
+        os_name = m.group(1) if m else os_name
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "os": os_name,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "bcftools": _cmd(["bcftools", "--version"]),
+        "htslib": _cmd(["tabix", "--version"]),
+        "packages": {
+            p: version(p) for p in ("polars", "cyvcf2", "deltalake", "pyarrow", "pysam", "dagster")
+        },
+        "disk_free_gib": round(shutil.disk_usage(str(REPO)).free / 2**30, 1),
+    }
+
+
+def save(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    result = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result}
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    return path
