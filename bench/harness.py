@@ -3,11 +3,13 @@ RSS, CPU), describe the machine, read and write result files. Standard library o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ class Timed:
     cmd: list[str]
     wall_s: float  # measured here, around the child process (perf_counter)
     max_rss_kb: int  # /usr/bin/time: peak RSS of the child (largest single process)
+    tree_peak_rss_kb: int  # sampled sum over the process tree (workers at once)
     user_s: float
     sys_s: float
     exit_status: int
@@ -37,19 +40,74 @@ class Timed:
         return d
 
 
+MEM_LIMIT_GB = float(os.environ.get("NGRL_BENCH_MEM_LIMIT_GB", "12"))
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and all its descendants (from /proc/*/stat)."""
+    parent: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        parent.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parent.get(pid, []))
+    return out
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemoryLimit(RuntimeError):
+    pass
+
+
 def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Timed:
-    """Run ``cmd`` under ``/usr/bin/time -v``; raise if it fails."""
+    """Run ``cmd`` under ``/usr/bin/time -v``; raise if it fails. A watchdog samples the
+    summed RSS of the whole process tree every 0.2 s (``tree_peak_rss_kb``: what
+    several worker processes hold at once) and kills the tree above MEM_LIMIT_GB, so a
+    runaway benchmark cannot take the machine down (raises MemoryLimit)."""
     stats = OUT / ".time.txt"
     stats.parent.mkdir(parents=True, exist_ok=True)
+    stats.unlink(missing_ok=True)
     full = ["/usr/bin/time", "-v", "-o", str(stats), *cmd]
+    log = OUT / ".child.out"
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        full, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True
-    )
+    with log.open("w") as out, (OUT / ".child.err").open("w") as err:
+        proc = subprocess.Popen(
+            full, cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=err, text=True
+        )
+        peak = 0
+        killed = False
+        while proc.poll() is None:
+            total = sum(_rss_kb(pid) for pid in _tree(proc.pid))
+            peak = max(peak, total)
+            if total > MEM_LIMIT_GB * 2**20:
+                for pid in _tree(proc.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                killed = True
+            time.sleep(0.2)
     wall = time.perf_counter() - t0
+    stdout = log.read_text()
     text = stats.read_text() if stats.exists() else ""
+    if killed:
+        raise MemoryLimit(f"killed above {MEM_LIMIT_GB} GB (tree RSS): {' '.join(cmd)}")
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-4000:])
+        sys.stderr.write((OUT / ".child.err").read_text()[-4000:])
         raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}")
 
     def field(name: str) -> str:
@@ -60,10 +118,11 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
         cmd=cmd,
         wall_s=round(wall, 3),
         max_rss_kb=int(field("Maximum resident set size (kbytes)")),
+        tree_peak_rss_kb=peak,
         user_s=float(field("User time (seconds)")),
         sys_s=float(field("System time (seconds)")),
         exit_status=int(field("Exit status")),
-        stdout=proc.stdout,
+        stdout=stdout,
     )
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from ngrl_assets.common.specs import table_spec
-from ngrl_assets.genomics import joint_store, site_qc
+from ngrl_assets.genomics import checks, joint_store, site_qc
 from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA
 from resources.lake import LakeResource
@@ -92,6 +92,7 @@ class JointCallConfig(dg.Config):
     partitions_def=genome_chunks,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="joint_calling",
+    check_specs=checks.CHECK_SPECS,
 )
 def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, lake: LakeResource):
     """Fold every pending delivery into each chunk of the run's partition range."""
@@ -101,6 +102,7 @@ def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, la
         f"{summary.chunks_considered} chunks: {summary.chunks_computed} joint-called, "
         f"{summary.chunks_absorbed_only} without data; {summary.new_sites} new sites"
     )
+    results = checks.evaluate(lake, names)
     common = {
         "chunks_considered": summary.chunks_considered,
         "chunks_computed": summary.chunks_computed,
@@ -108,6 +110,7 @@ def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, la
     yield dg.MaterializeResult(
         asset_key="joint_genotypes",
         metadata={**common, "genotype_rows_added": summary.genotype_rows_added},
+        check_results=[r for r in results if r.asset_key == dg.AssetKey("joint_genotypes")],
     )
     yield dg.MaterializeResult(
         asset_key="variant_sites",
@@ -116,4 +119,5 @@ def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, la
             "new_sites": summary.new_sites,
             "sites_in_computed_chunks": summary.sites_total,
         },
+        check_results=[r for r in results if r.asset_key == dg.AssetKey("variant_sites")],
     )

@@ -54,6 +54,9 @@ def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, land
     with dg.instance_for_test() as instance:
         result = run_all(build_definitions(lake), lake, instance)
         assert result.success, result.failures()
+        evaluations = {e.check_name: e.passed for e in result.check_evaluations()}
+        assert evaluations["allele_counts_match_genotypes"] is True
+        assert evaluations["one_row_per_site_and_participant"] is True
 
     raw = read(lake, "curated", "raw_sequences")
     quarantine = read(lake, "quarantine", QUARANTINE_TABLE).filter(

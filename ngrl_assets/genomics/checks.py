@@ -1,0 +1,62 @@
+"""Asset checks on the joint-called tables, read back from the lake after a run. Failures
+report counts only."""
+
+import dagster as dg
+import polars as pl
+
+from ngrl_assets.genomics import joint_store
+from ngrl_assets.genomics.tables import (
+    JOINT_GENOTYPES_SCHEMA,
+    JOINT_GENOTYPES_TABLE,
+    VARIANT_SITES_TABLE,
+)
+from resources import delta
+from resources.lake import LakeResource
+
+CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        "allele_counts_match_genotypes",
+        asset="variant_sites",
+        description="Autosomal AC equals the alternate alleles stored in joint_genotypes.",
+    ),
+    dg.AssetCheckSpec(
+        "one_row_per_site_and_participant",
+        asset="joint_genotypes",
+        description="No (site, participant) appears twice.",
+    ),
+]
+
+KEY = ["contig", "pos", "ref", "alt"]
+
+
+def evaluate(lake: LakeResource, chunk_names: list[str]) -> list[dg.AssetCheckResult]:
+    wanted = pl.Series(chunk_names, dtype=pl.String).implode()
+    sites_uri = lake.table(*VARIANT_SITES_TABLE)
+    sites = delta.read(
+        sites_uri, joint_store.variant_sites_schema(), lake.storage_options(sites_uri)
+    )
+    sites = sites.filter(pl.col("chunk").is_in(wanted))
+    geno_uri = lake.table(*JOINT_GENOTYPES_TABLE)
+    genotypes = delta.read(geno_uri, JOINT_GENOTYPES_SCHEMA, lake.storage_options(geno_uri))
+    genotypes = genotypes.filter(pl.col("chunk").is_in(wanted))
+    alt = (pl.col("a1") == 1).cast(pl.Int64) + (pl.col("a2") == 1).fill_null(False).cast(pl.Int64)
+    counted = genotypes.group_by(KEY).agg(alt.sum().alias("stored_ac"))
+    autosomal = sites.filter(~pl.col("contig").is_in(["chrX", "chrY", "chrM"])).join(
+        counted, on=KEY, how="left"
+    )
+    mismatched = autosomal.filter(pl.col("AC") != pl.col("stored_ac").fill_null(0)).height
+    duplicated = genotypes.height - genotypes.select([*KEY, "participant_id"]).n_unique()
+    return [
+        dg.AssetCheckResult(
+            asset_key="variant_sites",
+            check_name="allele_counts_match_genotypes",
+            passed=mismatched == 0,
+            metadata={"sites_checked": autosomal.height, "mismatched": mismatched},
+        ),
+        dg.AssetCheckResult(
+            asset_key="joint_genotypes",
+            check_name="one_row_per_site_and_participant",
+            passed=duplicated == 0,
+            metadata={"rows_checked": genotypes.height, "duplicated": duplicated},
+        ),
+    ]
