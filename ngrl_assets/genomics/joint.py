@@ -69,23 +69,43 @@ def discover_all(calls: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _genome_coordinates(*contig_columns: pl.Series) -> dict[str, int]:
+    contigs: set[str] = set()
+    for column in contig_columns:
+        contigs |= set(column.to_list())
+    return {c: i for i, c in enumerate(sorted(contigs))}
+
+
+def _genome(index: dict[str, int], contig: str, position: str) -> pl.Expr:
+    """One genome-wide coordinate (contig index << 32 | position). Overlaps on it are pure
+    interval joins (IEJoin); with a contig-equality predicate polars would hash-join on the
+    contig and filter afterwards, which is quadratic in memory."""
+    offset = pl.col(contig).replace_strict(index, return_dtype=pl.Int64) * (1 << 32)
+    return offset + pl.col(position).cast(pl.Int64)
+
+
 def _overlapped(own: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
     """Own calls overlapped by other carried variant records, with how many records."""
-    carriers = calls.filter((pl.col("a1") == 1) | (pl.col("a2") == 1)).select(
-        "participant_id",
-        "contig",
+    carried = calls.filter((pl.col("a1") == 1) | (pl.col("a2") == 1))
+    index = _genome_coordinates(own["contig"], carried["contig"])
+    carriers = carried.select(
+        pl.col("participant_id").alias("o_participant"),
         pl.col("pos").alias("o_pos"),
-        pl.col("end").alias("o_end"),
-        pl.col("ref").alias("o_ref"),
-        pl.col("alt").alias("o_alt"),
+        _genome(index, "contig", "pos").alias("g_o_pos"),
+        _genome(index, "contig", "end").alias("g_o_end"),
     )
-    pairs = own.select("sid", "participant_id", "contig", "pos", "end", "ref", "alt").join(
-        carriers, on=["participant_id", "contig"]
+    left = own.select(
+        "sid",
+        "participant_id",
+        "pos",
+        _genome(index, "contig", "pos").alias("g_pos"),
+        _genome(index, "contig", "end").alias("g_end"),
+    )
+    pairs = left.join_where(
+        carriers, pl.col("g_o_pos") <= pl.col("g_end"), pl.col("g_o_end") >= pl.col("g_pos")
     )
     hits = pairs.filter(
-        (pl.col("o_pos") <= pl.col("end"))
-        & (pl.col("o_end") >= pl.col("pos"))
-        & (pl.col("o_pos") != pl.col("pos"))
+        (pl.col("o_participant") == pl.col("participant_id")) & (pl.col("o_pos") != pl.col("pos"))
     )
     return hits.group_by("sid", "participant_id").agg(pl.col("o_pos").n_unique().alias("_n_over"))
 
@@ -196,11 +216,20 @@ def _coverage(
             ),
         ]
     )
-    hits = sites.select("sid", "contig", "pos", "end").join_where(
-        intervals,
-        pl.col("contig") == pl.col("iv_contig"),
-        pl.col("iv_start") <= pl.col("end"),
-        pl.col("iv_end") >= pl.col("pos"),
+    index = _genome_coordinates(sites["contig"], intervals["iv_contig"])
+    left = sites.select(
+        "sid",
+        "pos",
+        "end",
+        _genome(index, "contig", "pos").alias("g_pos"),
+        _genome(index, "contig", "end").alias("g_end"),
+    )
+    right = intervals.with_columns(
+        _genome(index, "iv_contig", "iv_start").alias("g_iv_start"),
+        _genome(index, "iv_contig", "iv_end").alias("g_iv_end"),
+    )
+    hits = left.join_where(
+        right, pl.col("g_iv_start") <= pl.col("g_end"), pl.col("g_iv_end") >= pl.col("g_pos")
     )
     hits = hits.join(own_pairs, on=["sid", "participant_id"], how="anti")
     depth_ok = pl.col("iv_dp").fill_null(0) >= min_dp if min_dp > 0 else pl.lit(True)
