@@ -1,7 +1,6 @@
 """The consent assets end to end on a synthetic landing zone: local lake and S3 lake
 (moto_server), a real Dagster instance, real Delta tables."""
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +13,8 @@ from ngrl_assets.common.quarantine import QUARANTINE_TABLE
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.synth import generate_cohort
 from resources import delta, objects
-from resources.lake import ZONES, LakeResource, is_s3
+from resources.lake import ZONES, LakeResource
+from tests.integration.lakes import put_landing, read
 
 PARTICIPANTS = 40
 
@@ -26,26 +26,11 @@ def landing(tmp_path_factory) -> tuple[Path, dict]:
     return out, truth
 
 
-def put_landing(lake: LakeResource, source: Path, only: str = "") -> None:
-    target = lake.zone("landing")
-    src = source / only if only else source
-    dest = f"{target}/{only}" if only else target
-    if is_s3(target):
-        list(objects.upload_tree(src, dest))
-    else:
-        shutil.copytree(src, dest, dirs_exist_ok=True)
-
-
 def run_all(lake: LakeResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     defs = build_definitions(lake)
     result = defs.resolve_job_def("consent_intake_job").execute_in_process(instance=instance)
     assert result.success
     return result
-
-
-def read(lake: LakeResource, zone: str, name: str) -> pl.DataFrame:
-    uri = lake.table(zone, name)
-    return delta.scan(uri, lake.storage_options(uri)).collect()
 
 
 def consent_truth(truth: dict) -> dict[str, dict]:
