@@ -4,14 +4,16 @@ for ``bcftools merge --gvcf ref.fa``.
 
 Nothing in ngrl_assets is modified: the generator iterates over the module-level
 ``WINDOWS`` tuple (in ``synth.genome`` and, imported by name, ``synth.gvcf``); this
-module swaps that tuple for a larger one while it generates. The pseudo-reference of a
+module swaps that tuple for its own while it generates, and scales the uncovered gaps
+``synth.gvcf._gaps`` draws to the window width (see ``_scaled_gaps``). The pseudo-reference of a
 window is a pure function of the window (``synth.genome.reference``), so the FASTA written
 here is exactly the reference the gVCF records were drawn from; every base outside the
 windows is ``N`` (bcftools only looks the reference up at block starts, all inside).
 
-Layout: two windows of ``WIDTH`` bp on each of chr1..chr22 and chrX, at 5 Mb and 15 Mb,
-so the data falls in 46 of the 323 genome chunks (chunks are 10 Mb: ``*_000`` and
-``*_001``). chrX windows lie outside the pseudo-autosomal regions (hemizygous in XY).
+Layout: one window of ``width`` bp in every genome chunk of chr1..chr22 and chrX (316 of
+the 323 chunks; chrY and chrM get none), 1 Mb after the chunk start (mid-chunk for short
+chunks), so every joint-calling chunk holds data as with whole-genome gVCFs. chrX
+windows outside the pseudo-autosomal regions are hemizygous in XY samples.
 
     uv run python bench/gen.py cohort OUT --participants 53 --seed 7 --batch-size 25
     uv run python bench/gen.py reference OUT/ref.fa.gz
@@ -22,38 +24,63 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import struct
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import pysam
-from pysam.libcbgzf import BGZFile
-
+from ngrl_assets.genomics.chunks import genome_chunks
 from ngrl_assets.synth import generate_cohort, genome
 from ngrl_assets.synth import gvcf as synth_gvcf
 
-WIDTH = 29_000
-OFFSETS = (5_000_001, 15_000_001)
-CONTIGS = [f"chr{i}" for i in range(1, 23)] + ["chrX"]
+WIDTH = 7_600  # 316 windows x 7.6 kb: every sample >= 25k records (P1)
+SKIP = ("chrY", "chrM")
 
 
 def bench_windows(width: int = WIDTH) -> tuple[genome.Window, ...]:
-    return tuple(
-        genome.Window(contig, start, start + width - 1) for contig in CONTIGS for start in OFFSETS
-    )
+    out = []
+    for chunk in genome_chunks():
+        if chunk.contig in SKIP:
+            continue
+        length = chunk.end - chunk.start + 1
+        start = chunk.start + min(1_000_000, (length - width) // 2)
+        out.append(genome.Window(chunk.contig, start, start + width - 1))
+    return tuple(out)
+
+
+REF_WIDTH = 22_000  # typical width of the generator's own windows (20-25 kb)
+_GAPS = synth_gvcf._gaps
+
+
+def _scaled_gaps(rng, w: genome.Window) -> list[tuple[int, int]]:
+    """The generator's uncovered stretches (0-2 per window, 30-1500 bp), drawn as for a
+    REF_WIDTH window and scaled to this one: the share of a sample's window without data
+    stays as in ``ngrl synth`` (~3%) however narrow the bench windows are."""
+    drawn = _GAPS(rng, genome.Window(w.chrom, w.start, w.start + REF_WIDTH - 1))
+    scale = (w.end - w.start + 1) / REF_WIDTH
+    out: list[tuple[int, int]] = []
+    for s, e in drawn:
+        s2, e2 = w.start + int((s - w.start) * scale), w.start + int((e - w.start) * scale)
+        if out and s2 <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(e2, out[-1][1]))
+        else:
+            out.append((s2, e2))
+    return out
 
 
 @contextlib.contextmanager
 def windows(width: int = WIDTH) -> Iterator[tuple[genome.Window, ...]]:
-    """Swap the generator's data windows for the bench windows while inside."""
-    saved = genome.WINDOWS, synth_gvcf.WINDOWS
+    """Swap the generator's data windows (and gap drawing) while inside."""
+    saved = genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps
     wins = bench_windows(width)
     genome.WINDOWS = synth_gvcf.WINDOWS = wins  # type: ignore[misc]
+    synth_gvcf._gaps = _scaled_gaps  # type: ignore[assignment]
     try:
         yield wins
     finally:
-        genome.WINDOWS, synth_gvcf.WINDOWS = saved  # type: ignore[misc]
+        genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps = saved  # type: ignore[misc]
 
 
 def cohort(out: Path, participants: int, seed: int, batch_size: int, width: int = WIDTH) -> dict:
@@ -69,28 +96,96 @@ def cohort(out: Path, participants: int, seed: int, batch_size: int, width: int 
         )
 
 
+BGZF_BLOCK = 0xFF00  # uncompressed bytes per BGZF block (as bgzip)
+_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+class _Bgzf:
+    """Minimal BGZF writer that also records the .gzi index. Blocks made only of N are
+    compressed once and reused, so a whole-genome FASTA that is N almost everywhere
+    costs well under a second."""
+
+    def __init__(self, path: Path) -> None:
+        self.fh = path.open("wb")
+        self.buf = bytearray()
+        self.coff = self.uoff = 0  # compressed / uncompressed offset of the next block
+        self.index: list[tuple[int, int]] = []
+        self.n_block = self._block(b"N" * BGZF_BLOCK)
+
+    @staticmethod
+    def _block(data: bytes) -> bytes:
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        cdata = c.compress(data) + c.flush()
+        header = struct.pack("<4BI2BH2BHH", 31, 139, 8, 4, 0, 0, 255, 6, 66, 67, 2, 0)
+        size = len(header) + len(cdata) + 8
+        header = header[:-2] + struct.pack("<H", size - 1)
+        return header + cdata + struct.pack("<II", zlib.crc32(data), len(data))
+
+    def _emit(self, block: bytes, ulen: int) -> None:
+        if self.uoff:
+            self.index.append((self.coff, self.uoff))
+        self.fh.write(block)
+        self.coff += len(block)
+        self.uoff += ulen
+
+    def _flush_full(self) -> None:
+        while len(self.buf) >= BGZF_BLOCK:
+            data = bytes(self.buf[:BGZF_BLOCK])
+            del self.buf[:BGZF_BLOCK]
+            self._emit(self._block(data), BGZF_BLOCK)
+
+    def write(self, data: bytes) -> None:
+        self.buf += data
+        self._flush_full()
+
+    def write_n(self, count: int) -> None:
+        fill = min(count, (BGZF_BLOCK - len(self.buf)) % BGZF_BLOCK)
+        self.write(b"N" * fill)
+        count -= fill
+        while count >= BGZF_BLOCK and not self.buf:
+            self._emit(self.n_block, BGZF_BLOCK)
+            count -= BGZF_BLOCK
+        self.write(b"N" * count)
+
+    def close(self) -> None:
+        if self.buf:
+            self._emit(self._block(bytes(self.buf)), len(self.buf))
+            self.buf.clear()
+        self.fh.write(_EOF)
+        self.fh.close()
+
+    def write_gzi(self, path: Path) -> None:
+        with path.open("wb") as fh:
+            fh.write(struct.pack("<Q", len(self.index)))
+            for coff, uoff in self.index:
+                fh.write(struct.pack("<QQ", coff, uoff))
+
+
 def write_reference(path: Path, width: int = WIDTH) -> Path:
-    """BGZF FASTA of the pseudo-reference (N outside the windows) with .fai and .gzi.
-    Each contig is written up to its last window end (bcftools never asks beyond)."""
+    """BGZF FASTA of the pseudo-reference over the whole length of every contig that has
+    windows (N outside the windows), one sequence line per contig, with .fai and .gzi
+    written directly (nothing is read back)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    lengths = dict(genome.GRCH38_CONTIGS)
     by_contig: dict[str, list[genome.Window]] = {}
     for w in bench_windows(width):
         by_contig.setdefault(w.chrom, []).append(w)
-    n_block = b"N" * (1 << 20)
-    with BGZFile(str(path), "wb") as fh:
-        for contig, wins in by_contig.items():
-            fh.write(f">{contig}\n".encode())
-            pos = 1  # next base to write
-            for w in sorted(wins, key=lambda x: x.start):
-                gap = w.start - pos
-                while gap > 0:
-                    n = min(gap, len(n_block))
-                    fh.write(n_block[:n])
-                    gap -= n
-                fh.write(genome.reference(w).encode())
-                pos = w.end + 1
-            fh.write(b"\n")  # one sequence line per contig: faidx handles it
-    pysam.faidx(str(path))
+    out = _Bgzf(path)
+    fai = []
+    for contig, wins in by_contig.items():
+        out.write(f">{contig}\n".encode())
+        fai.append(f"{contig}\t{lengths[contig]}\t{out.uoff + len(out.buf)}")
+        pos = 1  # next base to write
+        for w in sorted(wins, key=lambda x: x.start):
+            out.write_n(w.start - pos)
+            out.write(genome.reference(w).encode())
+            pos = w.end + 1
+        out.write_n(lengths[contig] + 1 - pos)
+        out.write(b"\n")
+        fai[-1] += f"\t{lengths[contig]}\t{lengths[contig] + 1}"
+    out.close()
+    out.write_gzi(Path(f"{path}.gzi"))
+    Path(f"{path}.fai").write_text("\n".join(fai) + "\n")
     return path
 
 

@@ -72,14 +72,22 @@ def _rss_kb(pid: int) -> int:
 
 
 class MemoryLimit(RuntimeError):
-    pass
+    def __init__(self, message: str, wall_s: float, peak_kb: int) -> None:
+        super().__init__(message)
+        self.wall_s, self.peak_kb = round(wall_s, 3), peak_kb
 
 
-def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Timed:
+def timed(
+    cmd: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    mem_limit_gb: float | None = None,
+) -> Timed:
     """Run ``cmd`` under ``/usr/bin/time -v``; raise if it fails. A watchdog samples the
     summed RSS of the whole process tree every 0.2 s (``tree_peak_rss_kb``: what
     several worker processes hold at once) and kills the tree above MEM_LIMIT_GB, so a
     runaway benchmark cannot take the machine down (raises MemoryLimit)."""
+    limit_gb = mem_limit_gb or MEM_LIMIT_GB
     stats = OUT / ".time.txt"
     stats.parent.mkdir(parents=True, exist_ok=True)
     stats.unlink(missing_ok=True)
@@ -95,7 +103,7 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
         while proc.poll() is None:
             total = sum(_rss_kb(pid) for pid in _tree(proc.pid))
             peak = max(peak, total)
-            if total > MEM_LIMIT_GB * 2**20:
+            if total > limit_gb * 2**20:
                 for pid in _tree(proc.pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
@@ -105,7 +113,11 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
     stdout = log.read_text()
     text = stats.read_text() if stats.exists() else ""
     if killed:
-        raise MemoryLimit(f"killed above {MEM_LIMIT_GB} GB (tree RSS): {' '.join(cmd)}")
+        raise MemoryLimit(
+            f"killed above {limit_gb} GB (tree RSS) after {wall:.1f} s: {' '.join(cmd)}",
+            wall,
+            peak,
+        )
     if proc.returncode != 0:
         sys.stderr.write((OUT / ".child.err").read_text()[-4000:])
         raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}")

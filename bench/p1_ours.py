@@ -12,7 +12,7 @@ bookkeeping (no md5/ledger/markers, no per-sample Delta tables in between).
 3. ``joint_genotypes`` and ``variant_sites`` written as Delta tables partitioned by
    ``chunk`` with ``resources.delta`` (schemas of ``tables.py``/``joint_store``).
 
-``NGRL_BENCH_WORKAROUND=1`` patches joint._coverage (see workaround.py). Prints one JSON line: phase times, counts, peak RSS of this process and of the workers.
+Prints one JSON line: phase times, counts, peak RSS of this process and of the workers.
 
     uv run python bench/p1_ours.py OUT_DIR GVCF... [--workers 2] [--landing LANDING]
 """
@@ -30,7 +30,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import polars as pl
-import workaround
 
 from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.gvcf import read_gvcf
@@ -70,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--landing", type=Path)
     p.add_argument("--min-dp", type=int, default=1)
     args = p.parse_args(argv)
-    patched = workaround.install()
     t0 = time.perf_counter()
 
     # 1. read + assign chunks
@@ -87,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     calls = pl.concat([c for *_, c, _ in parsed]).select("chunk", *CALLS_SCHEMA)
     blocks = pl.concat([b for *_, b in parsed]).select("chunk", *BLOCKS_SCHEMA)
-    records = sum(r for _, r, _, _ in parsed)
+    per_file = [r for _, r, _, _ in parsed]
+    records = sum(per_file)
     del parsed
     t_read = time.perf_counter()
 
@@ -135,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "samples": samples.height,
                 "records": records,
+                "records_min": min(per_file),
+                "records_max": max(per_file),
                 "call_rows": calls.height,
                 "block_rows": blocks.height,
                 "sites": sites.height,
@@ -145,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
                 "write_s": round(t_write - t_joint, 3),
                 "total_s": round(t_write - t0, 3),
                 "workers": args.workers,
-                "workaround": patched,
                 "main_max_rss_kb": own,
                 "worker_max_rss_kb": kids if args.workers > 1 else 0,
             }
