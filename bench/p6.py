@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         res = ingest_delivery(lake, delivery, "bench-p6")
         t_ingest = time.perf_counter() - t1
-        if samples + args.batch / 2 >= pending[0]:  # library holds ~N; this is the batch
+        if samples >= pending[0] - args.batch / 2:  # library holds ~N; this is the batch
             rows += measure(root, work, samples, args.reps, args.mem_cap)
             pending.pop(0)
         t2 = time.perf_counter()
