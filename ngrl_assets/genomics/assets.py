@@ -6,8 +6,9 @@ import dagster as dg
 from pydantic import Field
 
 from ngrl_assets.common.specs import table_spec
-from ngrl_assets.genomics import checks, joint_store, site_qc
+from ngrl_assets.genomics import checks, joint_store
 from ngrl_assets.genomics.chunks import chunk_names
+from ngrl_assets.genomics.site_qc_columns import COLUMN_DESCRIPTIONS
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA
 from resources.lake import LakeResource
 
@@ -31,7 +32,7 @@ def _site_columns() -> dict[str, str]:
         "alt": "alternate allele",
         "end": "last reference base of the site",
     }
-    described.update(site_qc.COLUMN_DESCRIPTIONS)
+    described.update(COLUMN_DESCRIPTIONS)
     return described
 
 
