@@ -4,8 +4,10 @@ for ``bcftools merge --gvcf ref.fa``.
 
 Nothing in ngrl_assets is modified: the generator iterates over the module-level
 ``WINDOWS`` tuple (in ``synth.genome`` and, imported by name, ``synth.gvcf``); this
-module swaps that tuple for its own while it generates, and scales the uncovered gaps
-``synth.gvcf._gaps`` draws to the window width (see ``_scaled_gaps``). The pseudo-reference of a
+module swaps that tuple for its own while it generates, and scales the two per-window
+quantities of ``synth.gvcf`` to the window width, so the data per Mb stays as the
+generator intends: uncovered gaps (``_scaled_gaps``) and private singletons
+(``windows``). The pseudo-reference of a
 window is a pure function of the window (``synth.genome.reference``), so the FASTA written
 here is exactly the reference the gVCF records were drawn from; every base outside the
 windows is ``N`` (bcftools only looks the reference up at block starts, all inside).
@@ -72,15 +74,24 @@ def _scaled_gaps(rng, w: genome.Window) -> list[tuple[int, int]]:
 
 @contextlib.contextmanager
 def windows(width: int = WIDTH) -> Iterator[tuple[genome.Window, ...]]:
-    """Swap the generator's data windows (and gap drawing) while inside."""
-    saved = genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps
+    """Swap the generator's data windows, gap drawing and singleton rate while inside.
+
+    ``synth.gvcf`` draws ``poisson(rng, 0.4)`` private singletons per window (its only
+    use of ``poisson``): a per-window rate meant for ~22 kb windows. It is scaled by
+    ``width / REF_WIDTH`` so narrow bench windows keep the generator's singletons per
+    Mb (unscaled, 1.5 kb windows would carry 15x more, and the site count of a library
+    would be dominated by them)."""
+    saved = genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps, synth_gvcf.poisson
     wins = bench_windows(width)
+    scale = width / REF_WIDTH
+    draw = saved[3]
     genome.WINDOWS = synth_gvcf.WINDOWS = wins  # type: ignore[misc]
     synth_gvcf._gaps = _scaled_gaps  # type: ignore[assignment]
+    synth_gvcf.poisson = lambda rng, lam: draw(rng, lam * scale)  # type: ignore[assignment]
     try:
         yield wins
     finally:
-        genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps = saved  # type: ignore[misc]
+        genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps, synth_gvcf.poisson = saved  # type: ignore[misc]
 
 
 def cohort(out: Path, participants: int, seed: int, batch_size: int, width: int = WIDTH) -> dict:

@@ -29,6 +29,7 @@ class Timed:
     wall_s: float  # measured here, around the child process (perf_counter)
     max_rss_kb: int  # /usr/bin/time: peak RSS of the child (largest single process)
     tree_peak_rss_kb: int  # sampled sum over the process tree (workers at once)
+    other_cpu_s: float  # CPU the rest of the machine used meanwhile (noise indicator)
     user_s: float
     sys_s: float
     exit_status: int
@@ -59,6 +60,13 @@ def _tree(root: int) -> list[int]:
         out.append(pid)
         todo.extend(parent.get(pid, []))
     return out
+
+
+def _busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int) -> int:
@@ -93,6 +101,7 @@ def timed(
     stats.unlink(missing_ok=True)
     full = ["/usr/bin/time", "-v", "-o", str(stats), *cmd]
     log = OUT / ".child.out"
+    busy0 = _busy_s()
     t0 = time.perf_counter()
     with log.open("w") as out, (OUT / ".child.err").open("w") as err:
         proc = subprocess.Popen(
@@ -110,6 +119,7 @@ def timed(
                 killed = True
             time.sleep(0.2)
     wall = time.perf_counter() - t0
+    busy = _busy_s() - busy0
     stdout = log.read_text()
     text = stats.read_text() if stats.exists() else ""
     if killed:
@@ -126,13 +136,15 @@ def timed(
         m = re.search(rf"^\s*{re.escape(name)}: (.*)$", text, re.M)
         return m.group(1).strip() if m else "0"
 
+    user_s, sys_s = float(field("User time (seconds)")), float(field("System time (seconds)"))
     return Timed(
         cmd=cmd,
         wall_s=round(wall, 3),
         max_rss_kb=int(field("Maximum resident set size (kbytes)")),
         tree_peak_rss_kb=peak,
-        user_s=float(field("User time (seconds)")),
-        sys_s=float(field("System time (seconds)")),
+        other_cpu_s=round(max(0.0, busy - user_s - sys_s), 1),
+        user_s=user_s,
+        sys_s=sys_s,
         exit_status=int(field("Exit status")),
         stdout=stdout,
     )

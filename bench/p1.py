@@ -51,6 +51,7 @@ def run_ours(files: list[str], out, landing, workers: int, cap: float) -> dict:
         "tree_peak_rss_kb": t.tree_peak_rss_kb,
         "user_s": t.user_s,
         "sys_s": t.sys_s,
+        "other_cpu_s": t.other_cpu_s,
         **detail,
     }
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_kb": a.max_rss_kb,
         "user_s": a.user_s,
         "sys_s": a.sys_s,
+        "other_cpu_s": a.other_cpu_s,
         "bcf_bytes": merged.stat().st_size,
     }
     print(anchor, flush=True)
