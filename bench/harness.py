@@ -173,6 +173,19 @@ def folder_bytes(path: Path) -> dict[str, int]:
     return {"total": total, "parquet": data, "delta_log": log, "files": files}
 
 
+def delta_bytes(path: Path) -> dict[str, int]:
+    """A Delta table's bytes: the whole folder on disk (``folder_bytes``: also files that
+    earlier versions replaced, kept until VACUUM, and the log) and the parquet files the
+    current version references (``current``: what a reader of the table reads)."""
+    from deltalake import DeltaTable
+
+    out = folder_bytes(path)
+    files = DeltaTable(str(path)).files()
+    out["current"] = sum((Path(path) / f).stat().st_size for f in files)
+    out["current_files"] = len(files)
+    return out
+
+
 def _cmd(cmd: list[str]) -> str:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -2,7 +2,9 @@
 
 What is compared (all files as written, default compression on each side):
 
-- ours: the ``joint_genotypes`` Delta folder (parquet + _delta_log), sparse: one row per
+- ours: the ``joint_genotypes`` Delta folder (all of it: parquet, also files replaced
+  by later versions and kept until VACUUM, and _delta_log; "current" = only the parquet
+  files the table's current version references), sparse: one row per
   (site, participant) that is not a confident hom-ref, with a1/a2, dp, gq, ad_ref,
   ad_alt, no_call_reason (+ chunk/increment/site key). Reported separately:
   ``variant_sites`` (site list + mergeable QC aggregates incl. three histograms per
@@ -167,8 +169,8 @@ def sizes(
     work.mkdir(parents=True, exist_ok=True)
     g = pl.read_delta(str(genotypes_dir))
     s = pl.read_delta(str(sites_dir))
-    ours = harness.folder_bytes(genotypes_dir)
-    sites = harness.folder_bytes(sites_dir)
+    ours = harness.delta_bytes(genotypes_dir)
+    sites = harness.delta_bytes(sites_dir)
     a_full = export_bcf(g, s, sex, work / f"{label}_ours_full.bcf", full=True)
     a_gt = export_bcf(g, s, sex, work / f"{label}_ours_gt.bcf", full=False)
     flat = {}
@@ -188,6 +190,7 @@ def sizes(
         "bcf_ours_gt_rnc_bytes": a_gt,
         "joint_genotypes_one_file_bytes": flat,
         "ratio_joint_genotypes_vs_bcf_full": round(ours["total"] / a_full, 3),
+        "ratio_joint_genotypes_current_vs_bcf_full": round(ours["current"] / a_full, 3),
         "ratio_joint_genotypes_vs_bcf_gt_rnc": round(ours["total"] / a_gt, 3),
         "ratio_genotypes_plus_sites_vs_bcf_full": round(
             (ours["total"] + sites["total"]) / a_full, 3
@@ -205,7 +208,7 @@ def compacted(table: Path, work: Path) -> dict[str, int]:
     dt = DeltaTable(str(copy))
     dt.optimize.compact()
     dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
-    out = harness.folder_bytes(copy)
+    out = harness.delta_bytes(copy)
     shutil.rmtree(copy)
     return out
 
