@@ -73,7 +73,9 @@ def _scaled_gaps(rng, w: genome.Window) -> list[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def windows(width: int = WIDTH) -> Iterator[tuple[genome.Window, ...]]:
+def windows(
+    width: int = WIDTH, scale_singletons: bool = True
+) -> Iterator[tuple[genome.Window, ...]]:
     """Swap the generator's data windows, gap drawing and singleton rate while inside.
 
     ``synth.gvcf`` draws ``poisson(rng, 0.4)`` private singletons per window (its only
@@ -83,7 +85,7 @@ def windows(width: int = WIDTH) -> Iterator[tuple[genome.Window, ...]]:
     would be dominated by them)."""
     saved = genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps, synth_gvcf.poisson
     wins = bench_windows(width)
-    scale = width / REF_WIDTH
+    scale = width / REF_WIDTH if scale_singletons else 1.0
     draw = saved[3]
     genome.WINDOWS = synth_gvcf.WINDOWS = wins  # type: ignore[misc]
     synth_gvcf._gaps = _scaled_gaps  # type: ignore[assignment]
@@ -94,9 +96,16 @@ def windows(width: int = WIDTH) -> Iterator[tuple[genome.Window, ...]]:
         genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps, synth_gvcf.poisson = saved  # type: ignore[misc]
 
 
-def cohort(out: Path, participants: int, seed: int, batch_size: int, width: int = WIDTH) -> dict:
+def cohort(
+    out: Path,
+    participants: int,
+    seed: int,
+    batch_size: int,
+    width: int = WIDTH,
+    scale_singletons: bool = True,
+) -> dict:
     """A clean (defect_rate 0) landing zone with synthetic deliveries only (no real gVCFs)."""
-    with windows(width):
+    with windows(width, scale_singletons):
         return generate_cohort(
             out,
             participants=participants,

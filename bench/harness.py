@@ -180,8 +180,8 @@ def delta_bytes(path: Path) -> dict[str, int]:
     from deltalake import DeltaTable
 
     out = folder_bytes(path)
-    files = DeltaTable(str(path)).files()
-    out["current"] = sum((Path(path) / f).stat().st_size for f in files)
+    files = DeltaTable(str(path)).file_uris()  # absolute local paths
+    out["current"] = sum(Path(f).stat().st_size for f in files)
     out["current_files"] = len(files)
     return out
 

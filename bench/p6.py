@@ -76,7 +76,9 @@ def child(root: str) -> dict:
     }
 
 
-def measure(lake_root: Path, work: Path, n: int, reps: int, cap_gb: float) -> list[dict]:
+def measure(
+    lake_root: Path, work: Path, n: int, batch: int, reps: int, cap_gb: float
+) -> list[dict]:
     """Time the increment (``reps`` times) and the rebuild (once: it is the long one), each
     on a fresh copy of ``lake_root``'s curated zone."""
     out = []
@@ -88,7 +90,7 @@ def measure(lake_root: Path, work: Path, n: int, reps: int, cap_gb: float) -> li
             for table in JOINT_TABLES:
                 shutil.rmtree(copy / "curated" / table, ignore_errors=True)
         cmd = [*harness.PY, __file__, "--child", str(copy)]
-        row: dict = {"n": n, "kind": kind, "rep": rep}
+        row: dict = {"n": n, "batch_samples": batch, "kind": kind, "rep": rep}
         try:
             t = harness.timed(cmd, mem_limit_gb=cap_gb)
             row |= harness.last_json(t.stdout) | {
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--mem-cap", type=float, default=12.0)
+    p.add_argument("--unscaled-singletons", action="store_true", help="gen.py: 0.4/window")
     p.add_argument("--child")
     args = p.parse_args(argv)
     if args.child:
@@ -132,10 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     root = work / "lake"
     shutil.rmtree(work, ignore_errors=True)
     t0 = time.perf_counter()
-    target = max(args.n) + args.batch
-    # ~95% of participants are sequenced; a few more cover withdrawn participants
+    target = max(args.n) + 2 * args.batch  # a full delivery after the last N
+    # ~95% of participants are sequenced; ~3% withdraw fully (their samples are rejected)
     participants = math.ceil(target / 0.95 * 1.04)
-    gen.cohort(root / "landing", participants, args.seed, args.batch, args.width)
+    gen.cohort(
+        root / "landing",
+        participants,
+        args.seed,
+        args.batch,
+        args.width,
+        scale_singletons=not args.unscaled_singletons,
+    )
     t_gen = time.perf_counter() - t0
     lake = LakeResource(root_uri=str(root))
     consent_intake.run(lake, "bench-p6")
@@ -150,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         res = ingest_delivery(lake, delivery, "bench-p6")
         t_ingest = time.perf_counter() - t1
-        if samples >= pending[0] - args.batch / 2:  # library holds ~N; this is the batch
-            rows += measure(root, work, samples, args.reps, args.mem_cap)
+        if samples > pending[0] - args.batch:  # library holds ~N; this delivery is the batch
+            rows += measure(root, work, samples, res.passed_qc, args.reps, args.mem_cap)
             pending.pop(0)
         t2 = time.perf_counter()
         s = joint_store.joint_call_chunks(lake, names)
@@ -179,7 +189,6 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": round(statistics.median(r["seconds"] for r in ok), 2) if ok else None,
                 "status": "ok" if len(ok) == len(runs) else runs[-1]["status"],
                 "max_rss_kb": max(r["max_rss_kb"] for r in runs),
-                "samples_added": runs[0].get("samples_added"),
                 "new_sites": runs[0].get("new_sites"),
                 "genotype_rows_added": runs[0].get("genotype_rows_added"),
                 "phases_s": ok[0].get("phases_s") if ok else None,
@@ -190,13 +199,17 @@ def main(argv: list[str] | None = None) -> int:
         ratio = None
         if inc["seconds"] and reb["seconds"]:
             ratio = round(inc["seconds"] / reb["seconds"], 3)
-        summary.append({"n": n, **side, "ratio_increment_vs_rebuild": ratio})
+        batch = next(r["batch_samples"] for r in rows if r["n"] == n)
+        summary.append(
+            {"n": n, "batch_samples": batch, **side, "ratio_increment_vs_rebuild": ratio}
+        )
     harness.save(
         "p6",
         {
             "n": args.n,
             "batch": args.batch,
             "width": args.width,
+            "singletons_scaled": not args.unscaled_singletons,
             "windows": len(gen.bench_windows(args.width)),
             "records_per_sample_mean": round(float(records.mean() or 0)),
             "records_per_sample_min": int(records.min() or 0),

@@ -71,7 +71,8 @@ def main() -> int:
             "|---|---:|---:|---:|---:|",
             f"| cyvcf2 iterate-only (anchor) | {p1b['anchor_s_median']:.2f} | "
             f"{p1b['anchor_records_per_s']:,} | 1.00 | {mib(p1b['anchor_max_rss_kb'])} |",
-            f"| read_gvcf only | {p1b['ours_decode_s_median']:.2f} | "
+            f"| read_gvcf only (of which scan_gvcf {p1b.get('ours_scan_s_median', 0):.2f} s) | "
+            f"{p1b['ours_decode_s_median']:.2f} | "
             f"{p1b['ours_decode_records_per_s']:,} | {p1b['ratio_decode_only_vs_anchor']:.2f} | |",
             f"| read_gvcf + assign + Delta (calls, blocks) | "
             f"{p1b['ours_decode_delta_s_median']:.2f} | "
@@ -93,11 +94,15 @@ def main() -> int:
             "",
             "| what | bytes | ratio joint_genotypes / this |",
             "|---|---:|---:|",
-            f"| joint_genotypes Delta folder ({jg['files']} files; log {jg['delta_log']:,}) "
-            f"| {jg['total']:,} | |",
-            f"| variant_sites Delta folder ({vs['files']} files) | {vs['total']:,} | |",
+            f"| joint_genotypes Delta folder on disk ({jg['files']} files; log "
+            f"{jg['delta_log']:,}) | {jg['total']:,} | |",
+            f"| joint_genotypes, parquet of the current version only "
+            f"({jg.get('current_files', '?')} files) | {jg.get('current', 0):,} | |",
+            f"| variant_sites Delta folder on disk ({vs['files']} files; current version "
+            f"{vs.get('current', 0):,}) | {vs['total']:,} | |",
             f"| BCF of our calls, GT:RNC:DP:GQ:AD (anchor) | {full:,} | "
-            f"**{res['ratio_joint_genotypes_vs_bcf_full']:.2f}** |",
+            f"**{res['ratio_joint_genotypes_vs_bcf_full']:.2f}** (current version: "
+            f"{res.get('ratio_joint_genotypes_current_vs_bcf_full', float('nan')):.2f}) |",
             f"| BCF of our calls, GT:RNC | {res['bcf_ours_gt_rnc_bytes']:,} | "
             f"{res['ratio_joint_genotypes_vs_bcf_gt_rnc']:.2f} |",
         ]
@@ -135,7 +140,7 @@ def main() -> int:
             f"### P6 ({p6['when']}): batch {p6['batch']}, {p6['windows']} windows x "
             f"{p6['width']} bp, {p6['records_per_sample_mean']:,} records/sample",
             "",
-            "| N (library) | increment s | rebuild s | increment / rebuild | new sites | "
+            "| N (library) + batch | increment s | rebuild s | increment / rebuild | new sites | "
             "increment phases (load / old_cohort / compute / write) | peak RSS inc / rebuild |",
             "|---:|---:|---:|---:|---:|---|---:|",
         ]
@@ -148,7 +153,8 @@ def main() -> int:
             fmt = lambda x: f"{x:.1f}" if x is not None else "-"  # noqa: E731
             ratio = s["ratio_increment_vs_rebuild"]
             out.append(
-                f"| {s['n']} | {fmt(inc['seconds'])} | {fmt(reb['seconds'])} | "
+                f"| {s['n']} + {s.get('batch_samples', '?')} | {fmt(inc['seconds'])} | "
+                f"{fmt(reb['seconds'])} | "
                 f"**{ratio:.2f}** | {inc['new_sites']:,} | {phases} | "
                 f"{mib(inc['max_rss_kb'])} / {mib(reb['max_rss_kb'])} |"
                 if ratio is not None

@@ -16,7 +16,7 @@ step "setup: bcftools + tabix"
 bash bench/setup.sh
 
 step "P1: 50 gVCFs -> joint genotypes, ours vs bcftools merge --gvcf"
-uv run python bench/p1.py ${P1_ARGS:-}
+uv run python bench/p1.py ${P1_ARGS:---single-worker}
 
 step "P4: bytes of joint_genotypes vs BCF (P1 outputs)"
 uv run python bench/p4.py --p1
