@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ngrl_assets.clinical.sources import hes_columns
 from ngrl_assets.consent import nhs_number
 
 from . import codes
@@ -27,7 +28,7 @@ from .common import (
     write_rows,
     ymd,
 )
-from .hes import ae_attendance, apc_spell, diag_fields, hes_columns, op_attendance
+from .hes import ae_attendance, apc_spell, diag_fields, op_attendance
 from .people import Participant, Timeline
 from .registries import MORTALITY_COLUMNS, TUMOUR_COLUMNS, death_row, tumour_for, tumour_row
 

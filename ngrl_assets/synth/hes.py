@@ -6,24 +6,11 @@ empty). Modelled dates that have no value carry the HES sentinels."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import random
-from pathlib import Path
 
 from . import codes
 from .common import INVALID_DATE, NULL_DATE, Ids, age_on, days, financial_year, iso, poisson
 from .people import Participant
-
-HES_SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "hes_spec"
-LINKAGE_COLUMNS = ["NEWNHSNO", "DOB"]
-
-
-@functools.cache
-def hes_columns(source: str) -> tuple[str, ...]:
-    """The spec's field names for ``apc`` / ``op`` / ``ae`` in order, then the linkage fields."""
-    path = HES_SPEC_DIR / f"artificial_hes_{source}_schema_fields.tsv"
-    names = [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return (*names, *LINKAGE_COLUMNS)
 
 
 def hes_sex(p: Participant) -> str:

@@ -1,0 +1,85 @@
+"""Clinical code forms (ICD-10, OPCS-4, A&E diagnosis) as they arrive in NHS England
+extracts, and how we normalise them.
+
+ICD-10 arrives as ``K358``, ``K35.8``, ``I10X``, ``I10-``, ``I64`` or with a dagger /
+asterisk suffix (``E113-D``, ``H360-A``). Normalised: upper-case, dot dropped, the
+``-D``/``-A`` suffix split off as a flag, a trailing ``X``/``-`` filler dropped, giving the
+3- or 4-character code. OPCS-4 is four characters (``W401``); ``-`` (no operation) and
+``&`` (not known) are valid and mean "no code". A&E diagnoses (CDS table) are two digits.
+
+Both forms are here: polars expressions for the extract readers (vectorised) and plain
+functions with the same rules for tests and one-off use.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+ICD10_FORM = r"^[A-Z][0-9]{2}([0-9]|\.[0-9]|X|-)?(-[AD])?$"
+OPCS4_FORM = r"^([A-Z][0-9]{3}|-|&)$"
+AE_DIAGNOSIS_FORM = r"^[0-9]{2}$"
+_ICD10 = re.compile(ICD10_FORM)
+_OPCS4 = re.compile(OPCS4_FORM)
+NO_OPERATION = ("-", "&")
+
+
+def normalise_icd10(raw: str) -> tuple[str, str | None]:
+    """``(code, flag)`` for one ICD-10 field; flag is ``D`` (dagger), ``A`` (asterisk) or
+    None. Raises ValueError for anything outside the documented forms."""
+    text = raw.strip().upper()
+    if not _ICD10.match(text):
+        raise ValueError("not an ICD-10 code")
+    flag = None
+    if text.endswith(("-D", "-A")):
+        text, flag = text[:-2], text[-1]
+    text = text.replace(".", "")
+    if len(text) == 4 and text[3] in "X-":
+        text = text[:3]
+    return text, flag
+
+
+def normalise_opcs4(raw: str) -> str | None:
+    text = raw.strip().upper()
+    if not _OPCS4.match(text):
+        raise ValueError("not an OPCS-4 code")
+    return None if text in NO_OPERATION else text
+
+
+def _clean(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_uppercase()
+
+
+def icd10_invalid(column: str) -> pl.Expr:
+    """True where the field is populated but not an ICD-10 form."""
+    value = _clean(column)
+    return value.is_not_null() & (value != "") & ~value.str.contains(ICD10_FORM)
+
+
+def icd10_code(column: str) -> pl.Expr:
+    """The normalised 3/4-character code (null when empty); apply to valid rows only."""
+    value = _clean(column)
+    code = value.str.replace(r"-[AD]$", "").str.replace(".", "", literal=True)
+    code = code.str.replace(r"^([A-Z][0-9]{2})[X-]$", "$1")
+    return pl.when(value == "").then(None).otherwise(code)
+
+
+def icd10_flag(column: str) -> pl.Expr:
+    """``D`` (dagger, aetiology), ``A`` (asterisk, manifestation) or null."""
+    return _clean(column).str.extract(r"-([AD])$", 1)
+
+
+def opcs4_invalid(column: str) -> pl.Expr:
+    value = _clean(column)
+    return value.is_not_null() & (value != "") & ~value.str.contains(OPCS4_FORM)
+
+
+def opcs4_code(column: str) -> pl.Expr:
+    value = _clean(column)
+    return pl.when(value.is_in(["", *NO_OPERATION])).then(None).otherwise(value)
+
+
+def ae_diagnosis_invalid(column: str) -> pl.Expr:
+    value = pl.col(column).str.strip_chars()
+    return value.is_not_null() & (value != "") & ~value.str.contains(AE_DIAGNOSIS_FORM)

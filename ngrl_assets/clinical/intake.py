@@ -1,0 +1,444 @@
+"""Clinical intake: one NHS England extract file (a delivery) from landing -> its curated
+table, with every data line accounted for (curated or quarantined with file, line, rule).
+
+Streamed: a byte-level line scan (``lines``), then a lazy polars scan of the pipe-delimited
+text with the row checks (``validate``) and the identity-zone join, collected in batches
+and written to Delta as they come, so memory stays bounded by the batch size and the
+small lookup tables (registered NHS numbers; record keys already curated), not by the
+extract. Deliveries are ``incremental`` (replace this delivery's rows: re-running is
+idempotent) or ``full`` (replace the whole table). A file whose bytes were already
+ingested under another name is a ``duplicate`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from ngrl_assets.clinical import lines, validate
+from ngrl_assets.clinical.sources import MODES, ClinicalSource
+from ngrl_assets.common import ledger
+from ngrl_assets.common.quarantine import (
+    QUARANTINE_SCHEMA,
+    QUARANTINE_TABLE,
+    Reject,
+    count_by_rule,
+    to_frame,
+)
+from ngrl_assets.consent.linkage import nhs_number_linkage
+from resources import delta, objects
+from resources.lake import LakeResource
+
+BATCH_ROWS = 100_000
+DELIVERY_COLUMN = "delivery"
+DELIVERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DELIVERY_DATE = re.compile(r"_(\d{8})(?:_\d+)?\.[A-Za-z]+$")
+
+
+class ConservationError(RuntimeError):
+    """Rows in != curated + quarantined: a bug, never silently tolerated."""
+
+
+@dataclass
+class ExtractResult:
+    source: str
+    landing_key: str
+    delivery: str
+    mode: str
+    status: str = "processed"  # processed | quarantined (whole file) | duplicate
+    rows_in: int = 0
+    rows_curated: int = 0
+    rows_quarantined: int = 0
+    rejects_by_rule: dict[str, int] = field(default_factory=dict)
+    rows_replaced: int = 0  # curated rows of earlier deliveries this one replaced
+    table_rows: int = 0
+    participants: int = 0
+    duplicate_of: str | None = None
+    file_problem: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, Any]:
+        """Counts only: safe for the Dagster event log."""
+        out: dict[str, Any] = {
+            "landing_key": self.landing_key,
+            "mode": self.mode,
+            "status": self.status,
+            "rows_in": self.rows_in,
+            "rows_curated": self.rows_curated,
+            "rows_quarantined": self.rows_quarantined,
+            "conserved": self.rows_in == self.rows_curated + self.rows_quarantined,
+            "rejects_by_rule": self.rejects_by_rule,
+            "rows_replaced": self.rows_replaced,
+            "participants_in_delivery": self.participants,
+            "dagster/row_count": self.table_rows,
+        }
+        if self.duplicate_of:
+            out["duplicate_of"] = self.duplicate_of
+        if self.file_problem:
+            out["file_problem"] = self.file_problem
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
+
+
+def landing_key(source: ClinicalSource, delivery: str) -> str:
+    return f"{source.feed}/{delivery}"
+
+
+def delivery_date(delivery: str, today: dt.date) -> dt.date:
+    """The date in the file name (``hes_apc_20240115.txt``), else today."""
+    m = _DELIVERY_DATE.search(delivery)
+    if m:
+        try:
+            return dt.datetime.strptime(m.group(1), "%Y%m%d").date()
+        except ValueError:
+            pass
+    return today
+
+
+def list_deliveries(lake: LakeResource, source: ClinicalSource) -> list[str]:
+    """Delivery file names under ``landing/clinical/<source>/`` (hidden names skipped)."""
+    prefix = source.feed + "/"
+    names = (f.key.removeprefix(prefix) for f in ledger.list_landing(lake, source.feed))
+    return sorted(n for n in names if DELIVERY_NAME.match(n))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _duplicate_of(lake: LakeResource, source: ClinicalSource, key: str, digest: str) -> str | None:
+    done = ledger.read(lake).filter(
+        (pl.col("feed") == source.feed)
+        & (pl.col("sha256") == digest)
+        & (pl.col("status") == "processed")
+        & (pl.col("landing_key") != key)
+    )
+    return done.get_column("landing_key").min() if done.height else None  # type: ignore[return-value]
+
+
+def _file_problem(
+    source: ClinicalSource, scan: lines.LineScan, mode: str
+) -> tuple[int, str, str] | None:
+    """(line, rule, reason) when the whole file must be refused."""
+    if scan.header_problem:
+        rule, reason = scan.header_problem
+        return (0 if rule == "empty_file" else 1), rule, reason
+    header = scan.header
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        return 1, "duplicate_columns", f"header repeats columns: {', '.join(repeated)}"
+    missing = [c for c in source.required_columns if c not in header]
+    if missing:
+        return 1, "missing_columns", f"header lacks required columns: {', '.join(missing)}"
+    extra = [c for c in header if c not in source.columns]
+    if extra:
+        return 1, "unexpected_columns", f"header has unexpected columns: {', '.join(extra)}"
+    if scan.data_lines == 0 and mode == "full":
+        return 1, "header_only", "full-refresh file has no data rows; refusing to empty the table"
+    return None
+
+
+def _lazy(
+    source: ClinicalSource,
+    path: Path,
+    scan: lines.LineScan,
+    delivered: dt.date,
+    linkage: pl.DataFrame,
+) -> pl.LazyFrame:
+    wanted = ["NEWNHSNO", "DOB", *(["MYDOB"] if "MYDOB" in scan.header else [])]
+    wanted += [f.name for f in source.fields]
+    frame = pl.scan_csv(
+        path,
+        separator="|",
+        quote_char=None,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        encoding="utf8-lossy",
+        row_index_name="_line",
+        row_index_offset=2,
+    ).select("_line", *wanted)
+    bad = scan.bad_line_numbers()
+    if bad:
+        frame = frame.filter(~pl.col("_line").is_in(pl.Series(bad, dtype=pl.UInt32).implode()))
+    frame = validate.with_nhs_rule(frame).with_columns(
+        validate.verdict(validate.syntax_checks(source, delivered)).alias("_verdict"),
+        pl.col("NEWNHSNO").str.strip_chars().alias("_nhs_number"),
+    )
+    frame = frame.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
+    key = (
+        pl.col(source.key).str.strip_chars().cast(pl.Int64, strict=False)
+        if source.key
+        else pl.lit(None, pl.Int64)
+    )
+    return frame.select(
+        "_line",
+        "_verdict",
+        validate.verdict(validate.link_checks(source)).alias("_link"),
+        key.alias("_key"),
+        *validate.curated_columns(source),
+    )
+
+
+@dataclass
+class _Batches:
+    """Splits streamed batches into curated rows (yielded as Arrow) and rejects."""
+
+    source: ClinicalSource
+    key_name: str
+    delivery: str
+    earlier_keys: pl.Series
+    rejects: list[Reject] = field(default_factory=list)
+    curated: int = 0
+    participants: set[str] = field(default_factory=set)
+    _seen: list[pl.Series] = field(default_factory=list)
+
+    def split(self, batch: pl.DataFrame) -> pl.DataFrame:
+        if self.source.key:
+            batch = self._duplicates(batch)
+        verdict = pl.coalesce("_verdict", "_link")
+        rejected = batch.filter(verdict.is_not_null()).select("_line", verdict.alias("v"))
+        key = self.landing_key
+        for line, v in rejected.iter_rows():
+            rule, reason = v.split("\t", 1)
+            self.rejects.append(Reject(key, int(line), rule, reason))
+        accepted = batch.filter(verdict.is_null()).drop("_verdict", "_link", "_key")
+        self.curated += accepted.height
+        self.participants.update(accepted.get_column("participant_id").unique().to_list())
+        return accepted.with_columns(pl.lit(self.delivery).alias(DELIVERY_COLUMN))
+
+    @property
+    def landing_key(self) -> str:
+        return landing_key(self.source, self.delivery)
+
+    def _duplicates(self, batch: pl.DataFrame) -> pl.DataFrame:
+        ok = pl.col("_verdict").is_null()
+        seen = pl.concat(self._seen) if self._seen else pl.Series([], dtype=pl.Int64)
+        k = self.key_name
+        earlier = pl.col("_key").is_in(self.earlier_keys.implode())
+        in_file = pl.col("_key").is_in(seen.implode()) | ~pl.col("_key").is_first_distinct()
+        batch = batch.with_columns(
+            pl.when(ok & earlier)
+            .then(pl.lit(f"duplicate_key\t{k} was already curated from an earlier delivery"))
+            .when(ok & in_file)
+            .then(pl.lit(f"duplicate_key\t{k} repeats an earlier line of this file"))
+            .otherwise(pl.col("_verdict"))
+            .alias("_verdict")
+        )
+        self._seen.append(batch.filter(pl.col("_verdict").is_null()).get_column("_key"))
+        if len(self._seen) > 16:
+            self._seen = [pl.concat(self._seen)]
+        return batch
+
+
+def _earlier_keys(
+    lake: LakeResource, source: ClinicalSource, delivery: str, mode: str
+) -> pl.Series:
+    uri = lake.table("curated", source.table)
+    opts = lake.storage_options(uri)
+    if mode == "full" or not source.key or not delta.exists(uri, opts):
+        return pl.Series([], dtype=pl.Int64)
+    column = source.field(source.key).column
+    return (
+        delta.scan(uri, opts)
+        .filter(pl.col(DELIVERY_COLUMN) != delivery)
+        .select(column)
+        .collect()
+        .get_column(column)
+    )
+
+
+def _arrow_schema(source: ClinicalSource) -> pa.Schema:
+    return pl.DataFrame(schema=curated_schema(source)).to_arrow().schema
+
+
+def curated_schema(source: ClinicalSource) -> dict[str, pl.DataType | type[pl.DataType]]:
+    """The curated table's polars schema (fields typed, plus id, age, delivery)."""
+    kinds = {"key": pl.Int64, "date": pl.Date, "int": pl.Int32}
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {"participant_id": pl.String}
+    for f in source.fields:
+        schema[f.column] = kinds.get(f.kind, pl.String)
+    if validate.has_flags_column(source):
+        schema[validate.FLAGS_COLUMN] = pl.String
+    schema[source.age_column] = pl.Int16
+    schema[DELIVERY_COLUMN] = pl.String
+    return schema
+
+
+def _write_stream(
+    lake: LakeResource,
+    source: ClinicalSource,
+    delivery: str,
+    mode: str,
+    batches: Iterator[pl.DataFrame],
+) -> None:
+    uri = lake.table("curated", source.table)
+    opts = lake.storage_options(uri)
+    schema = _arrow_schema(source)
+    names = list(curated_schema(source))
+    reader = pa.RecordBatchReader.from_batches(
+        schema,
+        (
+            rb
+            for b in batches
+            for rb in b.select(names).cast(pl.Schema(curated_schema(source))).to_arrow().to_batches()
+        ),
+    )
+    kwargs: dict[str, Any] = {"mode": "overwrite", "schema_mode": None}
+    if mode == "incremental":
+        if delta.exists(uri, opts):
+            kwargs["predicate"] = f"{DELIVERY_COLUMN} = '{delivery}'"
+        else:
+            kwargs["mode"] = "append"
+    write_deltalake(uri, reader, storage_options=opts or None, **kwargs)
+
+
+def ingest_extract(
+    lake: LakeResource,
+    source: ClinicalSource,
+    delivery: str,
+    run_id: str,
+    mode: str = "incremental",
+    today: dt.date | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ExtractResult:
+    """Ingest ``landing/clinical/<source>/<delivery>`` into ``curated/<source.table>``."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    if not DELIVERY_NAME.match(delivery):
+        raise ValueError(f"delivery file name must match {DELIVERY_NAME.pattern}")
+    today = today or dt.date.today()
+    key = landing_key(source, delivery)
+    result = ExtractResult(source.name, key, delivery, mode)
+    uri = lake.uri("landing", key)
+    with tempfile.TemporaryDirectory(prefix="ngrl-clinical-") as work:
+        path = objects.fetch(uri, Path(work))
+        digest = _sha256(path)
+        landing = ledger.LandingFile(key, uri, path.stat().st_size)
+        result.duplicate_of = _duplicate_of(lake, source, key, digest)
+        if result.duplicate_of:
+            result.status = "duplicate"
+            ledger.record(
+                lake,
+                [ledger.LedgerEntry(landing, source.feed, digest, "duplicate", 0, 0, 0)],
+                run_id,
+            )
+            return result
+        scan = lines.scan_lines(path)
+        result.rows_in = scan.data_lines
+        problem = _file_problem(source, scan, mode)
+        if problem:
+            line, rule, reason = problem
+            result.status = "quarantined"
+            result.file_problem = f"{rule}: {reason}"
+            rejects = [Reject(key, line, rule, reason)]
+            result.rows_quarantined = result.rows_in
+        else:
+            if scan.data_lines == 0:
+                result.warnings.append("header-only file: no rows delivered")
+            rejects = [Reject(key, b.line, b.rule, b.reason) for b in scan.bad_lines]
+            rejects += _ingest_rows(
+                lake, source, delivery, mode, path, scan, today, result, batch_rows
+            )
+            result.rows_quarantined = len(rejects)
+        _write_quarantine(lake, source, key, rejects, run_id)
+        result.rejects_by_rule = count_by_rule(rejects)
+        if result.rows_in != result.rows_curated + result.rows_quarantined:
+            raise ConservationError(
+                f"{key}: {result.rows_in} rows in, {result.rows_curated} curated, "
+                f"{result.rows_quarantined} quarantined"
+            )
+        entry = ledger.LedgerEntry(
+            landing,
+            source.feed,
+            digest,
+            result.status,
+            result.rows_in,
+            result.rows_curated,
+            result.rows_quarantined,
+        )
+        ledger.record(lake, [entry], run_id)
+    table_uri = lake.table("curated", source.table)
+    if delta.exists(table_uri, lake.storage_options(table_uri)):
+        result.table_rows = (
+            delta.scan(table_uri, lake.storage_options(table_uri)).select(pl.len()).collect().item()
+        )
+    return result
+
+
+def _ingest_rows(
+    lake: LakeResource,
+    source: ClinicalSource,
+    delivery: str,
+    mode: str,
+    path: Path,
+    scan: lines.LineScan,
+    today: dt.date,
+    result: ExtractResult,
+    batch_rows: int,
+) -> list[Reject]:
+    delivered = delivery_date(delivery, today)
+    frame = _lazy(source, path, scan, delivered, nhs_number_linkage(lake))
+    splitter = _Batches(
+        source,
+        source.key or "",
+        delivery,
+        _earlier_keys(lake, source, delivery, mode),
+    )
+    batches = (splitter.split(b) for b in frame.collect_batches(chunk_size=batch_rows))
+    if source.name == "ons_mortality":
+        from ngrl_assets.clinical import mortality
+
+        accepted = pl.concat(list(batches), how="vertical") if scan.data_lines else None
+        superseded, replaced = mortality.write(lake, source, delivery, mode, accepted, splitter)
+        result.rows_replaced = replaced
+        splitter.rejects += superseded
+        splitter.curated -= len(superseded)
+    else:
+        if mode == "full":
+            result.rows_replaced = _rows_not_in(lake, source, delivery)
+        _write_stream(lake, source, delivery, mode, batches)
+    result.rows_curated = splitter.curated
+    result.participants = len(splitter.participants)
+    return splitter.rejects
+
+
+def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> int:
+    uri = lake.table("curated", source.table)
+    opts = lake.storage_options(uri)
+    if not delta.exists(uri, opts):
+        return 0
+    return int(
+        delta.scan(uri, opts)
+        .filter(pl.col(DELIVERY_COLUMN) != delivery)
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+
+
+def _write_quarantine(
+    lake: LakeResource, source: ClinicalSource, key: str, rejects: list[Reject], run_id: str
+) -> None:
+    uri = lake.table("quarantine", QUARANTINE_TABLE)
+    delta.replace_where(
+        uri,
+        to_frame(rejects, source.feed, run_id),
+        QUARANTINE_SCHEMA,
+        f"feed = '{source.feed}' AND source_file = '{key}'",
+        lake.storage_options(uri),
+    )
