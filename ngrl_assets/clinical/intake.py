@@ -295,7 +295,10 @@ def _write_stream(
         (
             rb
             for b in batches
-            for rb in b.select(names).cast(pl.Schema(curated_schema(source))).to_arrow().to_batches()
+            for rb in b.select(names)
+            .cast(pl.Schema(curated_schema(source)))
+            .to_arrow()
+            .to_batches()
         ),
     )
     kwargs: dict[str, Any] = {"mode": "overwrite", "schema_mode": None}

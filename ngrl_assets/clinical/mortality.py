@@ -49,7 +49,11 @@ def write(
         if accepted is not None
         else pl.DataFrame(schema={**schema, "_line": pl.Int64})
     )
-    new = new.cast(pl.Schema(schema)).cast({"_line": pl.Int64}).with_columns(pl.lit(True).alias("_new"))
+    new = (
+        new.cast(pl.Schema(schema))
+        .cast({"_line": pl.Int64})
+        .with_columns(pl.lit(True).alias("_new"))
+    )
     current = delta.read(uri, schema, opts) if mode == "incremental" else delta.empty(schema)
     current = current.filter(pl.col("delivery") != delivery).with_columns(
         pl.lit(None, pl.Int64).alias("_line"), pl.lit(False).alias("_new")

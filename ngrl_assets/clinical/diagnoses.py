@@ -1,0 +1,110 @@
+"""The long ``diagnoses`` table: every ICD-10 code a participant carries in any source,
+one row per (record, position), so researchers can ask "who has ever had C50" across
+hospital episodes, outpatient appointments, death certificates and the cancer registry
+in one query.
+
+Sources and positions: HES APC ``DIAG_4_01..20`` and HES OP ``DIAG_4_01..12`` (position =
+field number; 1 is the primary diagnosis), ONS (position 0 = the underlying cause, primary;
+``S_COD_CODE_n`` = position n, unordered on the certificate), AV_TUMOUR (the tumour site,
+position 1, primary). A&E diagnoses use the CDS A&E table, not ICD-10, and are not here.
+Derived from the curated tables in one lazy pass and rewritten whole, so it is always
+exactly what the curated tables say (including after a full refresh or a withdrawal).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from ngrl_assets.clinical import validate
+from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
+from resources import delta
+from resources.lake import LakeResource
+
+TABLE = "diagnoses"
+SCHEMA: dict[str, Any] = {
+    "participant_id": pl.String,
+    "source": pl.String,
+    "record_key": pl.Int64,
+    "event_date": pl.Date,
+    "icd10_code": pl.String,
+    "icd10_3char": pl.String,
+    "position": pl.Int16,
+    "is_primary": pl.Boolean,
+    "dagger_asterisk": pl.String,
+    "delivery": pl.String,
+}
+FED_BY = ("hes_apc", "hes_op", "ons_mortality", "av_tumour")
+
+
+def _position(source: ClinicalSource, field: str) -> int:
+    """ONS underlying cause 0, ``S_COD_CODE_n`` n; the tumour site 1; HES field number."""
+    if source.name == "ons_mortality" and field == source.primary_diagnosis:
+        return 0
+    if source.name == "av_tumour":
+        return 1
+    return int(field.rsplit("_", 1)[-1])
+
+
+def from_source(frame: pl.LazyFrame, source: ClinicalSource) -> pl.LazyFrame:
+    """Unpivot one curated table's ICD-10 fields into diagnosis rows."""
+    fields = {f.lower(): _position(source, f) for f in source.diagnoses}
+    key = source.field(source.key).column if source.key else None
+    flags = validate.has_flags_column(source)
+    index: list[pl.Expr | str] = [
+        "participant_id",
+        pl.col(source.field(source.event_date).column).alias("event_date"),
+        (pl.col(key) if key else pl.lit(None, pl.Int64)).alias("record_key"),
+        (pl.col(validate.FLAGS_COLUMN) if flags else pl.lit(None, pl.String)).alias("_flags"),
+        "delivery",
+    ]
+    long = frame.select(*index, *fields).unpivot(
+        index=["participant_id", "event_date", "record_key", "_flags", "delivery"],
+        on=list(fields),
+        variable_name="_field",
+        value_name="icd10_code",
+    )
+    position = pl.col("_field").replace_strict(fields, return_dtype=pl.Int16)
+    primary_field = (source.primary_diagnosis or "").lower()
+    pos2 = position.cast(pl.String).str.zfill(2)
+    flag = (
+        pl.when(pl.col("_flags").str.contains(pos2 + "D", literal=True))
+        .then(pl.lit("D"))
+        .when(pl.col("_flags").str.contains(pos2 + "A", literal=True))
+        .then(pl.lit("A"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    return long.filter(pl.col("icd10_code").is_not_null()).select(
+        "participant_id",
+        pl.lit(source.name).alias("source"),
+        "record_key",
+        "event_date",
+        "icd10_code",
+        pl.col("icd10_code").str.slice(0, 3).alias("icd10_3char"),
+        position.alias("position"),
+        (pl.col("_field") == primary_field).alias("is_primary"),
+        flag.alias("dagger_asterisk"),
+        "delivery",
+    )
+
+
+def build(lake: LakeResource) -> dict[str, int]:
+    """Rewrite ``curated/diagnoses`` from the curated source tables; rows per source."""
+    parts = []
+    for name in FED_BY:
+        source = SOURCES[name]
+        uri = lake.table("curated", source.table)
+        opts = lake.storage_options(uri)
+        if delta.exists(uri, opts):
+            parts.append(from_source(delta.scan(uri, opts), source))
+    frame = (
+        pl.concat(parts, how="vertical").sort("participant_id", "source", "event_date")
+        if parts
+        else delta.empty(SCHEMA).lazy()
+    )
+    table = frame.collect()
+    uri = lake.table("curated", TABLE)
+    delta.overwrite(uri, table, SCHEMA, lake.storage_options(uri))
+    counts = table.group_by("source").len().sort("source")
+    return {s: int(n) for s, n in counts.iter_rows()}
