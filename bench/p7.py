@@ -20,7 +20,8 @@ Delta write of curated/hes_apc, the quarantine and ledger writes. A few intake f
 are wrapped with timers (same code, only timed) to split the time into phases.
 Anchor (floor): ``pl.read_csv(path, separator="|", quote_char=None, infer_schema=False)``
 (every column a string: no type inference, nothing can fail) then ``df.write_delta`` to a
-fresh folder. The floor writes all 111 columns as strings; ours keeps 68 typed columns.
+fresh folder. The floor writes all 195 columns as strings; ours reads the 78 it needs
+(75 kept fields + NEWNHSNO, DOB, MYDOB) and writes 79 typed columns.
 
 Each side runs in a fresh process; the time is taken inside it around the work only
 (imports excluded on both sides), peak RSS by /usr/bin/time -v. Sides alternate, REPS

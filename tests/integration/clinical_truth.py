@@ -1,0 +1,69 @@
+"""Expected outcome of clinical intake on a synthetic landing zone, from the generator's
+ground truth: which lines are quarantined with which rule, file by file. An independent
+oracle: it reads the landing files with the standard library, not with the intake code."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+EXCLUDED_CASES = {
+    "withdrawn_full": "participant_withdrawn",
+    "research_not_discussed": "no_research_consent",
+    "research_not_agreed": "no_research_consent",
+}
+
+
+def consent_rule_by_nhs(source: Path, truth: dict) -> dict[str, str | None]:
+    """NHS number -> the consent rule its rows break (None: curated)."""
+    cases = truth["eligibility"]["by_participant"]
+    out: dict[str, str | None] = {}
+    for path in sorted((source / "consent" / "registrations").glob("*.csv")):
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                case = cases.get(row["participant_reference"])
+                if case is not None:
+                    nhs = row["nhs_number"].replace(" ", "").replace("-", "")
+                    out[nhs] = EXCLUDED_CASES.get(case)
+    return out
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    text = path.read_text(encoding="utf-8").splitlines()
+    header = text[0].split("|")
+    return [dict(zip(header, line.split("|"), strict=True)) for line in text[1:]]
+
+
+def expected_quarantine(source: Path, truth: dict, feed: str) -> dict[str, set[tuple[int, str]]]:
+    """landing key -> {(line, rule)} for every file of one clinical feed, in file order."""
+    consent = consent_rule_by_nhs(source, truth)
+    out: dict[str, set[tuple[int, str]]] = {}
+    latest: dict[str, tuple[str, str, int]] = {}  # ONS: nhs -> (REG_DATE, file, line)
+    for key in sorted(k for k in truth["feeds"] if k.startswith(f"clinical/{feed}/")):
+        info = truth["feeds"][key]
+        expected = {(d["line"], d["rule"]) for d in info["defects"]}
+        bad = {d["line"] for d in info["defects"]}
+        kept: dict[str, tuple[str, str, int]] = {}
+        for line, row in enumerate(rows(source / key), start=2):
+            if line in bad:
+                continue
+            rule = consent[row["NEWNHSNO"]]
+            if rule:
+                expected.add((line, rule))
+            elif feed == "ons_mortality":
+                candidate = (row["REG_DATE"], key, line)
+                previous = kept.get(row["NEWNHSNO"])
+                if previous is None or candidate > previous:
+                    if previous is not None and previous[1] == key:
+                        expected.add((previous[2], "superseded_registration"))
+                    kept[row["NEWNHSNO"]] = candidate
+                else:
+                    expected.add((line, "superseded_registration"))
+        for nhs, candidate in kept.items():
+            previous = latest.get(nhs)
+            if previous is not None and previous > candidate:
+                expected.add((candidate[2], "superseded_registration"))
+            else:
+                latest[nhs] = candidate
+        out[key] = expected
+    return out
