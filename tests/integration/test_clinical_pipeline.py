@@ -200,7 +200,7 @@ def test_diagnoses_hold_every_curated_icd10_code(ingested):
 
 
 def test_diagnoses_is_requested_by_its_automation_condition(ingested):
-    lake, instance, defs, _, _ = ingested
+    _, instance, defs, _, _ = ingested
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0  # diagnoses was rebuilt after every source
     delivery = sorted(instance.get_dynamic_partitions(PARTITIONS["av_tumour"].name))[0]
