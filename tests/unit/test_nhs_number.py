@@ -71,3 +71,18 @@ def test_validate_agrees_with_the_modulus_11_definition(number):
     check = 11 - total % 11
     expected_valid = check != 10 and int(number[9]) == (0 if check == 11 else check)
     assert nhs_number.is_valid(number) == expected_valid
+
+
+@given(st.lists(st.text(alphabet="0123456789 a", min_size=0, max_size=12), max_size=50))
+def test_vectorised_rules_agree_with_validate(values):
+    import polars as pl
+
+    frame = pl.DataFrame({"n": [v.replace(" ", "") for v in values]}, schema={"n": pl.String})
+    got = frame.select(nhs_number.rule_expr("n")).to_series().to_list()
+    for value, rule in zip(frame["n"], got, strict=True):
+        try:
+            nhs_number.validate(value)
+            expected = None
+        except nhs_number.NhsNumberError as exc:
+            expected = exc.rule
+        assert rule == expected, value
