@@ -94,6 +94,14 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         print(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {status}")
     for run in result.runs:
         print(f"run {run.run_id} {run.job_def.name}: {'success' if run.success else 'FAILURE'}")
+        for mat in run.get_asset_materialization_events():
+            meta = mat.materialization.metadata
+            if "rows_curated" in meta:  # a clinical delivery: counts only
+                print(
+                    f"  {meta['landing_key'].value}: {meta['rows_in'].value} rows in, "
+                    f"{meta['rows_curated'].value} curated, "
+                    f"{meta['rows_quarantined'].value} quarantined"
+                )
     for failure in result.failures():
         print(failure, file=sys.stderr)
     return 0 if result.success else 1
