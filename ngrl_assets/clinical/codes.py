@@ -47,39 +47,71 @@ def normalise_opcs4(raw: str) -> str | None:
     return None if text in NO_OPERATION else text
 
 
+def icd10_invalid_expr(value: pl.Expr) -> pl.Expr:
+    """True where a (stripped) field is populated but not an ICD-10 form (any case)."""
+    return value.is_not_null() & (value != "") & ~value.str.contains("(?i)" + ICD10_FORM)
+
+
+def icd10_code_expr(value: pl.Expr) -> pl.Expr:
+    """The normalised code of a valid (stripped) field: upper-case, no dot, no dagger /
+    asterisk suffix, no ``X``/``-`` filler (a valid 3- or 4-character code never ends in
+    either). Literal string operations only: this runs on every diagnosis field."""
+    upper = value.str.to_uppercase().str.replace_all(".", "", literal=True)
+    return upper.str.strip_suffix("-D").str.strip_suffix("-A").str.strip_chars_end("X-")
+
+
+def icd10_flag_expr(value: pl.Expr) -> pl.Expr:
+    """``D`` (dagger, aetiology), ``A`` (asterisk, manifestation) or null."""
+    upper = value.str.to_uppercase()
+    return (
+        pl.when(upper.str.ends_with("-D"))
+        .then(pl.lit("D"))
+        .when(upper.str.ends_with("-A"))
+        .then(pl.lit("A"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+
+
+def opcs4_invalid_expr(value: pl.Expr) -> pl.Expr:
+    return value.is_not_null() & (value != "") & ~value.str.contains("(?i)" + OPCS4_FORM)
+
+
+def opcs4_code_expr(value: pl.Expr) -> pl.Expr:
+    upper = value.str.to_uppercase()
+    return pl.when(upper.is_in(["", *NO_OPERATION])).then(None).otherwise(upper)
+
+
+def ae_diagnosis_invalid_expr(value: pl.Expr) -> pl.Expr:
+    return value.is_not_null() & (value != "") & ~value.str.contains(AE_DIAGNOSIS_FORM)
+
+
 def _clean(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().str.to_uppercase()
+    return pl.col(column).str.strip_chars()
+
+
+def _empty_to_null(expr: pl.Expr, column: str) -> pl.Expr:
+    return pl.when(_clean(column) == "").then(None).otherwise(expr)
 
 
 def icd10_invalid(column: str) -> pl.Expr:
-    """True where the field is populated but not an ICD-10 form."""
-    value = _clean(column)
-    return value.is_not_null() & (value != "") & ~value.str.contains(ICD10_FORM)
+    return icd10_invalid_expr(_clean(column))
 
 
 def icd10_code(column: str) -> pl.Expr:
-    """The normalised 3/4-character code (null when empty); apply to valid rows only."""
-    value = _clean(column)
-    code = value.str.replace(r"-[AD]$", "").str.replace(".", "", literal=True)
-    code = code.str.replace(r"^([A-Z][0-9]{2})[X-]$", "$1")
-    return pl.when(value == "").then(None).otherwise(code)
+    return _empty_to_null(icd10_code_expr(_clean(column)), column)
 
 
 def icd10_flag(column: str) -> pl.Expr:
-    """``D`` (dagger, aetiology), ``A`` (asterisk, manifestation) or null."""
-    return _clean(column).str.extract(r"-([AD])$", 1)
+    return icd10_flag_expr(_clean(column))
 
 
 def opcs4_invalid(column: str) -> pl.Expr:
-    value = _clean(column)
-    return value.is_not_null() & (value != "") & ~value.str.contains(OPCS4_FORM)
+    return opcs4_invalid_expr(_clean(column))
 
 
 def opcs4_code(column: str) -> pl.Expr:
-    value = _clean(column)
-    return pl.when(value.is_in(["", *NO_OPERATION])).then(None).otherwise(value)
+    return opcs4_code_expr(_clean(column))
 
 
 def ae_diagnosis_invalid(column: str) -> pl.Expr:
-    value = pl.col(column).str.strip_chars()
-    return value.is_not_null() & (value != "") & ~value.str.contains(AE_DIAGNOSIS_FORM)
+    return ae_diagnosis_invalid_expr(_clean(column))

@@ -14,7 +14,7 @@ import datetime as dt
 import polars as pl
 
 SENTINELS = (dt.date(1800, 1, 1), dt.date(1801, 1, 1))
-_FORMATS = (
+_FORMATS = (  # the plain-Python twin's shapes
     (r"^\d{4}-\d{2}-\d{2}$", "%Y-%m-%d"),
     (r"^\d{8}$", "%Y%m%d"),
     (r"^\d{2}/\d{2}/\d{4}$", "%d/%m/%Y"),
@@ -36,30 +36,45 @@ def parse_date(raw: str) -> dt.date | None:
     raise ValueError("not a date in a supported form")
 
 
+def parse_expr(value: pl.Expr) -> pl.Expr:
+    """The date of a (stripped) field in any of the three forms, sentinels included; null
+    when empty or not a real date. Shapes are told apart by length and separator (cheap);
+    each form is parsed exactly (two-digit month and day)."""
+    n = value.str.len_bytes()
+    iso = (n == 10) & (value.str.slice(4, 1) == "-") & (value.str.slice(7, 1) == "-")
+    compact = (n == 8) & value.str.contains(r"^\d{8}$")
+    dmy = (n == 10) & (value.str.slice(2, 1) == "/") & (value.str.slice(5, 1) == "/")
+    return (
+        pl.when(iso)
+        .then(value.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+        .when(compact)
+        .then(value.str.strptime(pl.Date, "%Y%m%d", strict=False))
+        .when(dmy)
+        .then(value.str.strptime(pl.Date, "%d/%m/%Y", strict=False))
+        .otherwise(pl.lit(None, pl.Date))
+    )
+
+
+def without_sentinels(parsed: pl.Expr) -> pl.Expr:
+    return pl.when(parsed.is_in(list(SENTINELS))).then(None).otherwise(parsed)
+
+
+def invalid_expr(value: pl.Expr, parsed: pl.Expr) -> pl.Expr:
+    return value.is_not_null() & (value != "") & parsed.is_null()
+
+
 def _raw(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars()
 
 
-def _parsed(column: str) -> pl.Expr:
-    raw = _raw(column)
-    return pl.coalesce(
-        *(
-            pl.when(raw.str.contains(shape)).then(raw.str.strptime(pl.Date, fmt, strict=False))
-            for shape, fmt in _FORMATS
-        )
-    )
-
-
 def date_invalid(column: str) -> pl.Expr:
     """Populated but not a real calendar date in a supported form."""
-    raw = _raw(column)
-    return raw.is_not_null() & (raw != "") & _parsed(column).is_null()
+    return invalid_expr(_raw(column), parse_expr(_raw(column)))
 
 
 def date_value(column: str) -> pl.Expr:
     """The date, with sentinels and empty fields as null."""
-    value = _parsed(column)
-    return pl.when(value.is_in(list(SENTINELS))).then(None).otherwise(value)
+    return without_sentinels(parse_expr(_raw(column)))
 
 
 def month_year_invalid(column: str) -> pl.Expr:

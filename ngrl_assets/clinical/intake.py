@@ -160,8 +160,7 @@ def _lazy(
     delivered: dt.date,
     linkage: pl.DataFrame,
 ) -> pl.LazyFrame:
-    wanted = ["NEWNHSNO", "DOB", *(["MYDOB"] if "MYDOB" in scan.header else [])]
-    wanted += [f.name for f in source.fields]
+    columns = validate.text_columns(source, scan.header)
     frame = pl.scan_csv(
         path,
         separator="|",
@@ -171,25 +170,21 @@ def _lazy(
         encoding="utf8-lossy",
         row_index_name="_line",
         row_index_offset=2,
-    ).select("_line", *wanted)
+    ).select("_line", *columns)
     bad = scan.bad_line_numbers()
     if bad:
         frame = frame.filter(~pl.col("_line").is_in(pl.Series(bad, dtype=pl.UInt32).implode()))
-    frame = validate.with_nhs_rule(frame).with_columns(
-        validate.verdict(validate.syntax_checks(source, delivered)).alias("_verdict"),
-        pl.col("NEWNHSNO").str.strip_chars().alias("_nhs_number"),
+    frame = validate.prepare(frame, source, columns, padded=scan.padded)
+    frame = frame.with_columns(
+        validate.verdict(validate.syntax_checks(source, delivered, columns)).alias("_verdict"),
+        pl.col("NEWNHSNO").alias("_nhs_number"),
     )
     frame = frame.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
-    key = (
-        pl.col(source.key).str.strip_chars().cast(pl.Int64, strict=False)
-        if source.key
-        else pl.lit(None, pl.Int64)
-    )
     return frame.select(
         "_line",
         "_verdict",
         validate.verdict(validate.link_checks(source)).alias("_link"),
-        key.alias("_key"),
+        "_key",
         *validate.curated_columns(source),
     )
 

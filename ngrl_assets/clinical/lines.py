@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 4 << 20
 NEWLINE, PIPE = 10, 124
 
 
@@ -36,6 +36,7 @@ class LineScan:
     data_lines: int
     bad_lines: list[BadLine] = field(default_factory=list)
     ends_with_newline: bool = True
+    padded: bool = False  # some field has surrounding whitespace (or CRLF line ends)
 
     def bad_line_numbers(self) -> list[int]:
         return [b.line for b in self.bad_lines]
@@ -57,6 +58,15 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, bytes]]:
             carry = data[cut:]
     if carry:
         yield offset, carry
+
+
+def _padded(arr: np.ndarray) -> bool:
+    """A space, tab or CR next to a separator or line end (values would need trimming)."""
+    blank = (arr == 32) | (arr == 9) | (arr == 13)
+    if not blank.any():
+        return False
+    edge = (arr == PIPE) | (arr == NEWLINE)
+    return bool((blank[1:] & edge[:-1]).any() or (blank[:-1] & edge[1:]).any() or blank[0])
 
 
 def _header(first: bytes) -> tuple[list[str], tuple[str, str] | None]:
@@ -91,9 +101,11 @@ def scan_lines(path: Path, block_bytes: int = BLOCK_BYTES) -> LineScan:
         complete = block.endswith(b"\n")
         if not complete:
             ends = np.append(ends, len(block))  # the last line has no newline
-        pipes = np.cumsum(arr == PIPE, dtype=np.int64)
-        at_end = pipes[np.minimum(ends, len(block) - 1)]  # a newline is never a pipe
-        per_line = np.diff(np.concatenate(([0], at_end)))
+        # separators per line: how many pipe positions fall before each line end
+        before_end = np.searchsorted(np.flatnonzero(arr == PIPE), ends)
+        per_line = np.diff(before_end, prepend=0)
+        if not scan.padded:
+            scan.padded = _padded(arr)
         numbers = line_no + 1 + np.arange(len(ends))
         line_no += len(ends)
         if problem is None:

@@ -1,9 +1,14 @@
 """Row checks and typing for one clinical extract, as polars expressions over the raw text
 columns (so they run streamed, in the engine, over millions of rows).
 
+Three steps, each a projection of the previous one so every field is parsed once:
+``prepare`` trims the text fields and parses each date, number and key into a hidden
+column (``__d_<FIELD>``, ``__i_<FIELD>``, ``_key``) plus the NHS-number rule; the
+verdicts read those; ``curated_columns`` types the kept fields from them.
+
 A row's verdict is the first rule it breaks, as ``"<rule>\\t<reason>"`` (null when it
 passes). Reasons name the field, never its value (values may identify someone). Two
-stages: ``syntax_verdict`` needs only the row; ``link_verdict`` needs the identity-zone
+stages: ``syntax_checks`` need only the row; ``link_checks`` need the identity-zone
 columns joined on (``_participant_id``, ``_registered_dob``, ``_research_ok``,
 ``_withdrawal``). Duplicate keys and superseded ONS registrations need more than one row
 and are decided in ``intake``.
@@ -24,50 +29,81 @@ Check = tuple[pl.Expr, str, str]  # condition, rule, reason
 KEY_FORM = r"^[0-9]{1,18}$"
 INT_FORM = r"^-?[0-9]{1,9}$"
 LINK_COLUMNS = ("_participant_id", "_registered_dob", "_research_ok", "_withdrawal")
+FLAGS_COLUMN = "diag_dagger_asterisk"
 
 
-def _raw(name: str) -> pl.Expr:
-    return pl.col(name).str.strip_chars()
+def text_columns(source: ClinicalSource, header: list[str]) -> list[str]:
+    """The extract columns intake reads: linkage fields, MYDOB when present, kept fields."""
+    return ["NEWNHSNO", "DOB", *(["MYDOB"] if "MYDOB" in header else [])] + [
+        f.name for f in source.fields
+    ]
+
+
+def _date(name: str) -> pl.Expr:
+    """The parsed date of a field, sentinels included (from ``prepare``)."""
+    return pl.col(f"__d_{name}")
+
+
+def _value(name: str) -> pl.Expr:
+    return dates.without_sentinels(_date(name))
 
 
 def _empty(name: str) -> pl.Expr:
-    return pl.col(name).is_null() | (_raw(name) == "")
+    return pl.col(name).is_null() | (pl.col(name) == "")
 
 
-def _populated(name: str) -> pl.Expr:
-    return ~_empty(name)
+def _date_fields(source: ClinicalSource) -> list[str]:
+    return ["DOB", *(f.name for f in source.fields if f.kind == "date")]
 
 
-def syntax_checks(source: ClinicalSource, delivered: dt.date) -> list[Check]:
-    """Every single-row rule, in the order they are reported."""
+def prepare(
+    frame: pl.LazyFrame, source: ClinicalSource, columns: list[str], padded: bool = True
+) -> pl.LazyFrame:
+    """Trim every text field once (when the line scan saw padding), then parse dates /
+    numbers / key / NHS number once."""
+    if padded:
+        frame = frame.with_columns(pl.col(columns).str.strip_chars())
+    parsed = [dates.parse_expr(pl.col(n)).alias(f"__d_{n}") for n in _date_fields(source)]
+    parsed += [
+        pl.col(f.name).cast(pl.Int32, strict=False).alias(f"__i_{f.name}")
+        for f in source.fields
+        if f.kind == "int"
+    ]
+    key = pl.col(source.key).cast(pl.Int64, strict=False) if source.key else pl.lit(None, pl.Int64)
+    parsed += [key.alias("_key"), nhs_number.rule_expr("NEWNHSNO").alias("_nhs_rule")]
+    return frame.with_columns(parsed)
+
+
+def syntax_checks(source: ClinicalSource, delivered: dt.date, columns: list[str]) -> list[Check]:
+    """Every single-row rule, in the order they are reported (needs ``prepare``)."""
     out: list[Check] = [(_empty("DOB"), "missing_required", "DOB is empty")]
-    nhs_rule = pl.col("_nhs_rule")
     for rule, reason in nhs_number.RULE_REASONS.items():
-        out.append((nhs_rule == rule, rule, f"NEWNHSNO: {reason}"))
-    out.append((dates.date_invalid("DOB"), "invalid_date", "DOB is not a real calendar date"))
-    if "MYDOB" in source.columns:
-        out.append((dates.month_year_invalid("MYDOB"), "invalid_date", "MYDOB is not mmyyyy"))
+        out.append((pl.col("_nhs_rule") == rule, rule, f"NEWNHSNO: {reason}"))
+    out.append(
+        (
+            dates.invalid_expr(pl.col("DOB"), _date("DOB")),
+            "invalid_date",
+            "DOB is not a real calendar date",
+        )
+    )
+    if "MYDOB" in columns:
+        bad = ~_empty("MYDOB") & ~pl.col("MYDOB").str.contains(r"^(0[1-9]|1[0-2])\d{4}$")
+        out.append((bad, "invalid_date", "MYDOB is not mmyyyy"))
     for f in source.fields:
         out += _field_checks(f)
     for f in source.fields:
         if f.kind == "date" and f.required:
-            out.append(
-                (dates.date_value(f.name).is_null(), "missing_required", f"{f.name} is a null date")
-            )
-    for name in ("DOB", *(f.name for f in source.fields if f.kind == "date")):
+            out.append((_value(f.name).is_null(), "missing_required", f"{f.name} is a null date"))
+    for name in _date_fields(source):
         out.append(
-            (
-                dates.date_value(name) > pl.lit(delivered),
-                "future_date",
-                f"{name} is after the delivery date",
-            )
+            (_value(name) > pl.lit(delivered), "future_date", f"{name} is after the delivery date")
         )
     for f in source.fields:
         out += _code_checks(f)
     if source.name == "ons_mortality":
         out.append(
             (
-                dates.date_value("REG_DATE") < dates.date_value("REG_DATE_OF_DEATH"),
+                _value("REG_DATE") < _value("REG_DATE_OF_DEATH"),
                 "registration_before_death",
                 "REG_DATE is before REG_DATE_OF_DEATH",
             )
@@ -80,32 +116,36 @@ def _field_checks(f: Field) -> list[Check]:
     if f.required:
         out.append((_empty(f.name), "missing_required", f"{f.name} is empty"))
     if f.kind == "key":
-        bad = _populated(f.name) & ~_raw(f.name).str.contains(KEY_FORM)
+        bad = ~_empty(f.name) & ~pl.col(f.name).str.contains(KEY_FORM)
         out.append((bad, "invalid_format", f"{f.name} is not a numeric key"))
     elif f.kind == "date":
-        out.append(
-            (dates.date_invalid(f.name), "invalid_date", f"{f.name} is not a real calendar date")
-        )
+        bad = dates.invalid_expr(pl.col(f.name), _date(f.name))
+        out.append((bad, "invalid_date", f"{f.name} is not a real calendar date"))
     elif f.kind == "int":
-        bad = _populated(f.name) & ~_raw(f.name).str.contains(INT_FORM)
+        bad = ~_empty(f.name) & pl.col(f"__i_{f.name}").is_null()
         out.append((bad, "invalid_number", f"{f.name} is not a whole number"))
     return out
 
 
 def _code_checks(f: Field) -> list[Check]:
+    value = pl.col(f.name)
     if f.kind == "icd10":
-        return [(codes.icd10_invalid(f.name), "invalid_icd10", f"{f.name} is not an ICD-10 code")]
+        return [
+            (codes.icd10_invalid_expr(value), "invalid_icd10", f"{f.name} is not an ICD-10 code")
+        ]
     if f.kind == "opcs4":
-        return [(codes.opcs4_invalid(f.name), "invalid_opcs4", f"{f.name} is not an OPCS-4 code")]
+        return [
+            (codes.opcs4_invalid_expr(value), "invalid_opcs4", f"{f.name} is not an OPCS-4 code")
+        ]
     if f.kind == "ae_diag":
         reason = f"{f.name} is not a 2-digit A&E diagnosis code"
-        return [(codes.ae_diagnosis_invalid(f.name), "invalid_ae_diagnosis", reason)]
+        return [(codes.ae_diagnosis_invalid_expr(value), "invalid_ae_diagnosis", reason)]
     return []
 
 
 def link_checks(source: ClinicalSource) -> list[Check]:
     """Rules that need the identity zone: registered, same DOB, plausible, consented."""
-    event = dates.date_value(source.event_date)
+    event = _value(source.event_date)
     before_birth = "death_before_birth" if source.name == "ons_mortality" else "event_before_birth"
     return [
         (
@@ -114,7 +154,7 @@ def link_checks(source: ClinicalSource) -> list[Check]:
             "NEWNHSNO is not the NHS number of a registered participant",
         ),
         (
-            pl.col("_registered_dob") != dates.date_value("DOB"),
+            pl.col("_registered_dob") != _date("DOB"),
             "dob_mismatch",
             "DOB does not match the registered date of birth",
         ),
@@ -147,10 +187,6 @@ def verdict(checks: list[Check]) -> pl.Expr:
     return chain.otherwise(pl.lit(None, pl.String))
 
 
-def with_nhs_rule(frame: pl.LazyFrame) -> pl.LazyFrame:
-    return frame.with_columns(nhs_number.rule_expr("NEWNHSNO").alias("_nhs_rule"))
-
-
 def age_years(event: pl.Expr, born: pl.Expr) -> pl.Expr:
     """Whole years between ``born`` and ``event`` (null when either is null)."""
     before_birthday = (event.dt.month() * 100 + event.dt.day()) < (
@@ -160,24 +196,21 @@ def age_years(event: pl.Expr, born: pl.Expr) -> pl.Expr:
 
 
 def typed(f: Field) -> pl.Expr:
-    """The curated value of one field from its raw text."""
-    raw = _raw(f.name)
+    """The curated value of one field (needs ``prepare``)."""
+    value = pl.col(f.name)
     if f.kind == "key":
-        value = raw.cast(pl.Int64, strict=False)
+        out = value.cast(pl.Int64, strict=False)
     elif f.kind == "date":
-        value = dates.date_value(f.name)
+        out = _value(f.name)
     elif f.kind == "int":
-        value = raw.cast(pl.Int32, strict=False)
+        out = pl.col(f"__i_{f.name}")
     elif f.kind == "icd10":
-        value = codes.icd10_code(f.name)
+        out = codes.icd10_code_expr(value)
     elif f.kind == "opcs4":
-        value = codes.opcs4_code(f.name)
+        out = codes.opcs4_code_expr(value)
     else:
-        value = pl.when(raw == "").then(None).otherwise(raw)
-    return value.alias(f.column)
-
-
-FLAGS_COLUMN = "diag_dagger_asterisk"
+        out = value
+    return out.alias(f.column)
 
 
 def has_flags_column(source: ClinicalSource) -> bool:
@@ -188,7 +221,7 @@ def flags(source: ClinicalSource) -> pl.Expr:
     """Dagger (D) / asterisk (A) markers of the DIAG_4 fields as ``"01D,02A"`` (null if
     none): the position and the flag, so the normalised codes can stay plain."""
     parts = [
-        pl.lit(name[-2:]) + codes.icd10_flag(name)
+        pl.lit(name[-2:]) + codes.icd10_flag_expr(pl.col(name))
         for name in source.diagnoses
         if name.startswith("DIAG_4_")
     ]
@@ -202,6 +235,6 @@ def curated_columns(source: ClinicalSource) -> list[pl.Expr]:
     out += [typed(f) for f in source.fields]
     if has_flags_column(source):
         out.append(flags(source))
-    event = dates.date_value(source.event_date)
+    event = _value(source.event_date)
     out.append(age_years(event, pl.col("_registered_dob")).alias(source.age_column))
     return out

@@ -296,3 +296,21 @@ def test_full_refresh_replaces_the_table_incremental_adds(lake, base):
     assert full.rows_replaced == 15 and full.rows_curated == 7
     table = read(lake, "curated", "hes_apc")
     assert table.height == 7 and set(table["delivery"]) == {"hes_apc_20260918.txt"}
+
+
+def test_padded_values_and_crlf_line_ends_are_trimmed(lake, base):
+    header, rows = base[1][0], base[1][1:6]
+    padded = [
+        edit(
+            r,
+            header,
+            DIAG_4_01=" K35.8 ",
+            EPISTART=" " + r.split("|")[header.split("|").index("EPISTART")],
+        )
+        for r in rows
+    ]
+    r = ingest(lake, APC, "hes_apc_20260919.txt", "\r\n".join([header, *padded]) + "\r\n")
+    assert (r.rows_curated, r.rows_quarantined) == (5, 0)
+    table = read(lake, "curated", "hes_apc")
+    assert set(table["diag_4_01"]) == {"K358"}
+    assert table["epistart"].null_count() == 0

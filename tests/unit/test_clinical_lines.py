@@ -84,3 +84,9 @@ def test_scan_equals_a_line_by_line_reference_at_any_block_size(rows, final_newl
 def reference_lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     return lines[:-1] if data.endswith(b"\n") else lines
+
+
+def test_padding_and_crlf_are_noticed(tmp_path):
+    assert not scan_lines(write(tmp_path, b"A|B\n1|two words\n")).padded
+    assert scan_lines(write(tmp_path, b"A|B\n1 |2\n")).padded
+    assert scan_lines(write(tmp_path, b"A|B\r\n1|2\r\n")).padded
