@@ -4,8 +4,10 @@ extracts, and how we normalise them.
 ICD-10 arrives as ``K358``, ``K35.8``, ``I10X``, ``I10-``, ``I64`` or with a dagger /
 asterisk suffix (``E113-D``, ``H360-A``). Normalised: upper-case, dot dropped, the
 ``-D``/``-A`` suffix split off as a flag, a trailing ``X``/``-`` filler dropped, giving the
-3- or 4-character code. OPCS-4 is four characters (``W401``); ``-`` (no operation) and
-``&`` (not known) are valid and mean "no code". A&E diagnoses (CDS table) are two digits.
+3- or 4-character code. Codes are upper-case, as NHS England sends them; a lower-case
+code is outside the forms (invalid), not silently repaired. OPCS-4 is four characters
+(``W401``); ``-`` (no operation) and ``&`` (not known) are valid and mean "no code". A&E
+diagnoses (CDS table) are two digits.
 
 Both forms are here: polars expressions for the extract readers (vectorised) and plain
 functions with the same rules for tests and one-off use.
@@ -27,8 +29,8 @@ NO_OPERATION = ("-", "&")
 
 def normalise_icd10(raw: str) -> tuple[str, str | None]:
     """``(code, flag)`` for one ICD-10 field; flag is ``D`` (dagger), ``A`` (asterisk) or
-    None. Raises ValueError for anything outside the documented forms."""
-    text = raw.strip().upper()
+    None. Raises ValueError for anything outside the documented (upper-case) forms."""
+    text = raw.strip()
     if not _ICD10.match(text):
         raise ValueError("not an ICD-10 code")
     flag = None
@@ -41,44 +43,43 @@ def normalise_icd10(raw: str) -> tuple[str, str | None]:
 
 
 def normalise_opcs4(raw: str) -> str | None:
-    text = raw.strip().upper()
+    text = raw.strip()
     if not _OPCS4.match(text):
         raise ValueError("not an OPCS-4 code")
     return None if text in NO_OPERATION else text
 
 
 def icd10_invalid_expr(value: pl.Expr) -> pl.Expr:
-    """True where a (stripped) field is populated but not an ICD-10 form (any case)."""
-    return value.is_not_null() & (value != "") & ~value.str.contains("(?i)" + ICD10_FORM)
+    """True where a (stripped) field is populated but not an ICD-10 form."""
+    return value.is_not_null() & (value != "") & ~value.str.contains(ICD10_FORM)
 
 
 def icd10_code_expr(value: pl.Expr) -> pl.Expr:
-    """The normalised code of a valid (stripped) field: upper-case, no dot, no dagger /
-    asterisk suffix, no ``X``/``-`` filler (a valid 3- or 4-character code never ends in
-    either). Literal string operations only: this runs on every diagnosis field."""
-    upper = value.str.to_uppercase().str.replace_all(".", "", literal=True)
-    return upper.str.strip_suffix("-D").str.strip_suffix("-A").str.strip_chars_end("X-")
+    """The normalised code of a valid (stripped) field: no dot, no dagger / asterisk
+    suffix, no ``X``/``-`` filler (a valid 3- or 4-character code never ends in either).
+    Literal string operations only: this runs on every diagnosis field of every row."""
+    plain = value.str.replace_all(".", "", literal=True)
+    return plain.str.strip_suffix("-D").str.strip_suffix("-A").str.strip_chars_end("X-")
 
 
 def icd10_flag_expr(value: pl.Expr) -> pl.Expr:
     """``D`` (dagger, aetiology), ``A`` (asterisk, manifestation) or null."""
-    upper = value.str.to_uppercase()
     return (
-        pl.when(upper.str.ends_with("-D"))
+        pl.when(value.str.ends_with("-D"))
         .then(pl.lit("D"))
-        .when(upper.str.ends_with("-A"))
+        .when(value.str.ends_with("-A"))
         .then(pl.lit("A"))
         .otherwise(pl.lit(None, pl.String))
     )
 
 
 def opcs4_invalid_expr(value: pl.Expr) -> pl.Expr:
-    return value.is_not_null() & (value != "") & ~value.str.contains("(?i)" + OPCS4_FORM)
+    return value.is_not_null() & (value != "") & ~value.str.contains(OPCS4_FORM)
 
 
 def opcs4_code_expr(value: pl.Expr) -> pl.Expr:
-    upper = value.str.to_uppercase()
-    return pl.when(upper.is_in(["", *NO_OPERATION])).then(None).otherwise(upper)
+    none = (value == "") | (value == NO_OPERATION[0]) | (value == NO_OPERATION[1])
+    return pl.when(none).then(None).otherwise(value)
 
 
 def ae_diagnosis_invalid_expr(value: pl.Expr) -> pl.Expr:

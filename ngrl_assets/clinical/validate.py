@@ -221,7 +221,11 @@ def flags(source: ClinicalSource) -> pl.Expr:
     """Dagger (D) / asterisk (A) markers of the DIAG_4 fields as ``"01D,02A"`` (null if
     none): the position and the flag, so the normalised codes can stay plain."""
     parts = [
-        pl.lit(name[-2:]) + codes.icd10_flag_expr(pl.col(name))
+        pl.when(pl.col(name).str.ends_with("-D"))
+        .then(pl.lit(name[-2:] + "D"))
+        .when(pl.col(name).str.ends_with("-A"))
+        .then(pl.lit(name[-2:] + "A"))
+        .otherwise(pl.lit(None, pl.String))
         for name in source.diagnoses
         if name.startswith("DIAG_4_")
     ]

@@ -87,9 +87,11 @@ def corrupt(number: str, rng: random.Random) -> str:
 def rule_expr(column: str) -> pl.Expr:
     """Vectorised :func:`validate` for extract readers: the failed rule's name per row, or
     null for a valid number. The number must be exactly 10 digits (extracts carry no
-    spaces)."""
-    value = pl.col(column).str.strip_chars()
-    digits = [value.str.slice(i, 1).cast(pl.Int64, strict=False) for i in range(10)]
+    spaces). Integer arithmetic on the whole number, not per-character slicing: this runs
+    on every row of every extract."""
+    value = pl.col(column)
+    number = value.cast(pl.Int64, strict=False)
+    digits = [(number // 10 ** (9 - i)) % 10 for i in range(10)]
     total = pl.sum_horizontal(d * w for d, w in zip(digits, WEIGHTS, strict=False))
     check = 11 - total % 11
     check = pl.when(check == 11).then(0).otherwise(check)
