@@ -1,19 +1,21 @@
 """Diagnostic, not a benchmark (no anchor): where P7's HES APC intake time goes.
 
-On P7's extract and base lake (bench/out/p7/), times the pieces of
-``intake.ingest_extract`` one by one, each the best of ``--repeat`` runs, in this process:
+On P7's extract and base lake (bench/out/p7/, made by bench/p7.py with the same
+arguments), times the pieces of ``intake.ingest_extract`` one by one, in this process,
+each the best of ``--repeat`` runs, so they can be compared without the overlap (and the
+competition for 2 cores) of the real streamed run:
 
-- ``lines.scan_lines`` as it is, and the same per-line pipe count done with
-  ``np.add.reduceat`` instead of an int64 ``cumsum`` over every byte (a what-if);
-- the lazy query (``intake._lazy``) built up stage by stage, streamed as intake runs it:
-  the CSV scan of the needed columns, + the NHS-number rule, + the syntax verdict, + the
-  linkage join, + the link verdict and curated columns (the whole query);
-- each group of expressions on its own over the same columns already in memory (no CSV
-  parsing), so their costs can be compared: syntax checks by rule, link checks, and the
-  curated columns by field kind;
-- ``date_value`` of one date column as intake writes it (three regex guards, three
-  ``strptime``, the sentinel test) vs one ``strptime`` per form with ``strict=False``
-  (a what-if), and how many times the whole query parses a date column.
+- ``pl.read_csv`` of the whole file (the floor's read) and ``lines.scan_lines``;
+- the lazy query (``intake._lazy``) built up stage by stage as intake builds it, each
+  streamed as intake streams it (``collect_batches``): the CSV scan of the needed
+  columns, + ``validate.prepare`` (trim, parse once), + the syntax verdict, + the
+  linkage join, + the link verdict and curated columns (= ``intake._lazy``);
+- expression groups on the prepared, joined columns already in memory (no CSV parsing):
+  syntax checks by rule, link checks, curated columns by field kind;
+- after the query: ``_Batches.split`` over the query's output in intake's batches, the
+  Arrow conversion + cast intake does before writing, and the Delta write of the
+  curated rows alone (``write_deltalake`` of the in-memory Arrow table);
+- how many string operations the optimised plan of ``intake._lazy`` holds.
 
     uv run python bench/profile_p7.py [--rows 1000000] [--participants 2000] [--repeat 2]
 """
@@ -23,16 +25,19 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
 import harness
-from ngrl_assets.clinical import dates, intake, lines, validate
+import polars as pl
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from ngrl_assets.clinical import intake, lines, validate
 from ngrl_assets.clinical.sources import SOURCES
 from ngrl_assets.consent.linkage import nhs_number_linkage
 from resources.lake import LakeResource
@@ -50,22 +55,6 @@ def best(fn: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
-def pipe_counts_reduceat(path: Path) -> int:
-    """What-if: scan_lines' per-line separator count with reduceat (no int64 cumsum)."""
-    bad = 0
-    expected = None
-    for _, block in lines._blocks(path, lines.BLOCK_BYTES):
-        arr = np.frombuffer(block, dtype=np.uint8)
-        ends = np.flatnonzero(arr == lines.NEWLINE)
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        per_line = np.add.reduceat((arr == lines.PIPE).view(np.uint8), starts, dtype=np.int32)
-        if expected is None:
-            expected = int(per_line[0])
-        bad += int(np.count_nonzero(per_line != expected))
-        block.decode("utf-8")
-    return bad
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -73,33 +62,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--defect-rate", type=float, default=0.02)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--work", type=Path, default=harness.OUT / "p7")
     args = p.parse_args(argv)
-    base = harness.OUT / "p7" / f"base_{args.participants}_{args.seed}_{args.defect_rate}"
-    path = harness.OUT / "p7" / "extracts" / f"{base.name}_{args.rows}" / "hes_apc_20260831.txt"
+    base = args.work / f"base_{args.participants}_{args.seed}_{args.defect_rate}"
+    path = args.work / "extracts" / f"{base.name}_{args.rows}" / "hes_apc_20260831.txt"
     if not path.exists():
         sys.exit(f"{path} missing: run bench/p7.py with the same arguments first")
-    lake = LakeResource(root_uri=str(base / "lake"))
-    linkage = nhs_number_linkage(lake)
+    linkage = nhs_number_linkage(LakeResource(root_uri=str(base / "lake")))
     r = args.repeat
-    out: list[tuple[str, float]] = []
 
     def row(name: str, seconds: float) -> None:
-        out.append((name, seconds))
-        print(f"{name:70s} {seconds:7.2f} s  {args.rows / seconds:>10,.0f} rows/s", flush=True)
+        print(f"{name:66s} {seconds:7.2f} s  {args.rows / seconds:>11,.0f} rows/s", flush=True)
 
-    row("pl.read_csv, all 195 columns as strings (the floor's read)", best(
-        lambda: pl.read_csv(path, separator="|", quote_char=None, infer_schema=False), r
-    ))
+    row(
+        "pl.read_csv, all 195 columns as strings (the floor's read)",
+        best(lambda: pl.read_csv(path, separator="|", quote_char=None, infer_schema=False), r),
+    )
     scan = lines.scan_lines(path)
-    row("lines.scan_lines", best(lambda: lines.scan_lines(path), r))
-    row("  what-if: pipe count per line with np.add.reduceat", best(
-        lambda: pipe_counts_reduceat(path), r
-    ))
+    row(f"lines.scan_lines (padded: {scan.padded})", best(lambda: lines.scan_lines(path), r))
 
-    # the lazy query, stage by stage, streamed as intake runs it
-    full = intake._lazy(SOURCE, path, scan, DELIVERED, linkage)
-    wanted = ["NEWNHSNO", "DOB", *(["MYDOB"] if "MYDOB" in scan.header else [])]
-    wanted += [f.name for f in SOURCE.fields]
+    def stream(lf: pl.LazyFrame) -> Callable[[], int]:
+        return lambda: sum(b.height for b in lf.collect_batches(chunk_size=intake.BATCH_ROWS))
+
+    columns = validate.text_columns(SOURCE, scan.header)
     stage = pl.scan_csv(
         path,
         separator="|",
@@ -109,85 +94,95 @@ def main(argv: list[str] | None = None) -> int:
         encoding="utf8-lossy",
         row_index_name="_line",
         row_index_offset=2,
-    ).select("_line", *wanted)
-
-    def stream(lf: pl.LazyFrame) -> Callable[[], int]:
-        return lambda: sum(b.height for b in lf.collect_batches(chunk_size=intake.BATCH_ROWS))
-
-    row("query: scan_csv of the 78 needed columns", best(stream(stage), r))
-    stage = validate.with_nhs_rule(stage)
-    row("query: + NHS-number rule", best(stream(stage), r))
-    syntax = validate.syntax_checks(SOURCE, DELIVERED)
+    ).select("_line", *columns)
+    row(f"query: scan_csv of the {len(columns)} needed columns", best(stream(stage), r))
+    stage = validate.prepare(stage, SOURCE, columns, padded=scan.padded)
+    row(
+        "query: + prepare (trim if padded; parse dates, numbers, key, NHS no.)",
+        best(stream(stage), r),
+    )
+    syntax = validate.syntax_checks(SOURCE, DELIVERED, columns)
     stage = stage.with_columns(
-        validate.verdict(syntax).alias("_verdict"),
-        pl.col("NEWNHSNO").str.strip_chars().alias("_nhs_number"),
+        validate.verdict(syntax).alias("_verdict"), pl.col("NEWNHSNO").alias("_nhs_number")
     )
     row(f"query: + syntax verdict ({len(syntax)} checks)", best(stream(stage), r))
     stage = stage.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
     row("query: + linkage join", best(stream(stage), r))
+    full = intake._lazy(SOURCE, path, scan, DELIVERED, linkage)
     row("query: + link verdict + curated columns (= intake._lazy)", best(stream(full), r))
 
-    # expression groups on in-memory columns (no CSV parsing)
-    frame = (
-        validate.with_nhs_rule(
-            pl.read_csv(
-                path, separator="|", quote_char=None, infer_schema=False, columns=wanted
-            ).lazy()
+    def expression_groups(frame: pl.DataFrame) -> None:
+        """Expression groups on the prepared, joined columns held in memory."""
+
+        def on_frame(exprs: list[pl.Expr]) -> Callable[[], object]:
+            return lambda: frame.lazy().select(exprs).collect()
+
+        by_rule: dict[str, list] = collections.defaultdict(list)
+        for check in syntax:
+            by_rule[check[1]].append(check)
+        for rule, checks in by_rule.items():
+            row(
+                f"in memory: syntax {rule} ({len(checks)})",
+                best(on_frame([validate.verdict(checks).alias("v")]), r),
+            )
+        row(
+            "in memory: syntax verdict, all checks",
+            best(on_frame([validate.verdict(syntax).alias("v")]), r),
         )
-        .with_columns(pl.col("NEWNHSNO").str.strip_chars().alias("_nhs_number"))
-        .join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
-        .collect()
-    )
+        row(
+            "in memory: link verdict",
+            best(on_frame([validate.verdict(validate.link_checks(SOURCE)).alias("v")]), r),
+        )
+        by_kind: dict[str, list[pl.Expr]] = collections.defaultdict(list)
+        for f in SOURCE.fields:
+            by_kind[f.kind].append(validate.typed(f))
+        for kind, exprs in by_kind.items():
+            row(f"in memory: curated {kind} fields ({len(exprs)})", best(on_frame(exprs), r))
+        row("in memory: curated diagnosis flags", best(on_frame([validate.flags(SOURCE)]), r))
+        row("in memory: all curated columns", best(on_frame(validate.curated_columns(SOURCE)), r))
 
-    def on_frame(exprs: list[pl.Expr]) -> Callable[[], object]:
-        return lambda: frame.lazy().select(exprs).collect()
+    expression_groups(stage.collect(engine="streaming"))
 
-    row("in memory: NHS-number rule", best(
-        lambda: validate.with_nhs_rule(frame.lazy().select("NEWNHSNO")).collect(), r
-    ))
-    by_rule: dict[str, list] = collections.defaultdict(list)
-    for check in syntax:
-        by_rule[check[1]].append(check)
-    for rule, checks in by_rule.items():
-        row(f"in memory: syntax {rule} ({len(checks)})", best(
-            on_frame([validate.verdict(checks).alias("v")]), r
-        ))
-    row("in memory: syntax verdict, all checks", best(
-        on_frame([validate.verdict(syntax).alias("v")]), r
-    ))
-    row("in memory: link verdict", best(
-        on_frame([validate.verdict(validate.link_checks(SOURCE)).alias("v")]), r
-    ))
-    by_kind: dict[str, list[pl.Expr]] = collections.defaultdict(list)
-    for f in SOURCE.fields:
-        by_kind[f.kind].append(validate.typed(f))
-    for kind, exprs in by_kind.items():
-        row(f"in memory: curated {kind} fields ({len(exprs)})", best(on_frame(exprs), r))
-    row("in memory: curated diagnosis flags", best(on_frame([validate.flags(SOURCE)]), r))
-    row("in memory: curated age", best(
-        on_frame([
-            validate.age_years(
-                dates.date_value(SOURCE.event_date), pl.col("_registered_dob")
-            ).alias("a")
-        ]),
-        r,
-    ))
-    row("in memory: all curated columns", best(
-        on_frame(validate.curated_columns(SOURCE)), r
-    ))
-    row("in memory: date_value(EPISTART) as intake parses a date", best(
-        on_frame([dates.date_value("EPISTART")]), r
-    ))
-    raw = pl.col("EPISTART").str.strip_chars()
-    one = pl.coalesce(
-        *(raw.str.strptime(pl.Date, fmt, strict=False) for _, fmt in dates._FORMATS)
-    )
-    row("  what-if: three strptime(strict=False), no regex guards", best(on_frame([one]), r))
-    row("  what-if: one strptime (the form this source uses)", best(
-        on_frame([raw.str.strptime(pl.Date, "%Y-%m-%d", strict=False)]), r
-    ))
+    out = full.collect(engine="streaming")
+    batches = [out.slice(i, intake.BATCH_ROWS) for i in range(0, out.height, intake.BATCH_ROWS)]
+    del out
+
+    def split() -> list[pl.DataFrame]:
+        splitter = intake._Batches(
+            SOURCE, SOURCE.key or "", "hes_apc_20260831.txt", pl.Series([], dtype=pl.Int64)
+        )
+        return [splitter.split(b) for b in batches]
+
+    row(f"_Batches.split over {len(batches)} batches", best(split, r))
+    accepted = split()
+    schema = intake.curated_schema(SOURCE)
+
+    def to_arrow() -> pa.Table:
+        return pa.Table.from_batches(
+            [
+                rb
+                for b in accepted
+                for rb in b.select(list(schema)).cast(pl.Schema(schema)).to_arrow().to_batches()
+            ],
+            schema=intake._arrow_schema(SOURCE),
+        )
+
+    row("to_arrow + cast of the curated rows (as _write_stream)", best(to_arrow, r))
+    table = to_arrow()
+    tmp = Path(tempfile.mkdtemp(prefix="p7-delta-", dir=args.work))
+
+    def write() -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_deltalake(str(tmp), table, mode="append")
+
+    row(f"write_deltalake of the {table.num_rows:,} curated rows alone", best(write, r))
+    shutil.rmtree(tmp, ignore_errors=True)
+
     plan = full.explain(optimized=True)
-    print(f"\nstrptime calls in the optimised plan of intake._lazy: {plan.count('strptime')}")
+    counts = ", ".join(
+        f"{op} {plan.count(op)}" for op in ("strptime", "strip_chars", "str.contains", "replace")
+    )
+    print(f"\nstring operations in the optimised plan of intake._lazy: {counts}")
     return 0
 
 

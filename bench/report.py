@@ -24,8 +24,8 @@ def mib(kb_or_bytes: float, unit: str = "kb") -> str:
 
 def main() -> int:
     out: list[str] = []
-    p1, p1b, p4, p4l, p6 = (_load(n) for n in ("p1", "p1b", "p4", "p4_lake", "p6"))
-    any_result = next((r for r in (p1, p1b, p4, p6) if r), None)
+    p1, p1b, p4, p4l, p6, p7 = (_load(n) for n in ("p1", "p1b", "p4", "p4_lake", "p6", "p7"))
+    any_result = next((r for r in (p1, p1b, p4, p6, p7) if r), None)
     if any_result:
         m = any_result["machine"]
         pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
@@ -161,6 +161,27 @@ def main() -> int:
                 else f"| {s['n']} | {inc['status']} | {reb['status']} | - | | | |"
             )
         out.append("")
+    if p7:
+        ph = p7["ours_phases_s_median"]
+        phases = ", ".join(
+            f"{k} {ph.get(k, 0):.1f}"
+            for k in ("scan_lines", "polars_wait", "split", "delta_write", "sha256")
+        )
+        out += [
+            f"### P7 ({p7['when']}): HES APC, {p7['rows']:,} rows, "
+            f"{p7['file_bytes'] / 2**20:,.0f} MiB, median of {p7['reps']}",
+            "",
+            "| side | s | rows/s | ratio vs floor | peak RSS | detail |",
+            "|---|---:|---:|---:|---:|---|",
+            f"| pl.read_csv + write_delta (floor) | {p7['anchor_s_median']:.2f} | "
+            f"{p7['anchor_rows_per_s']:,} | 1.00 | {mib(p7['anchor_max_rss_kb'])} | "
+            f"read {p7['anchor_read_s_median']:.1f} s, write {p7['anchor_write_s_median']:.1f} s |",
+            f"| ingest_extract (ours) | {p7['ours_s_median']:.2f} | "
+            f"{p7['ours_rows_per_s']:,} | **{p7['ratio_ours_vs_floor']:.2f}** | "
+            f"{mib(p7['ours_max_rss_kb'])} | {phases} s; {p7['rows_curated']:,} curated, "
+            f"{p7['rows_quarantined']:,} quarantined |",
+            "",
+        ]
     print("\n".join(out))
     return 0
 

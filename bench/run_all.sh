@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run every genomic benchmark, one at a time (2-core machine: never two at once), then
-# print the results as markdown (bench/report.py). By hand only, never in CI.
+# Run every benchmark (genomics, then clinical intake), one at a time (2-core machine:
+# never two at once), then print the results as markdown (bench/report.py). By hand only,
+# never in CI.
 #
-#   bash bench/run_all.sh            # from the repository root; ~15 min on 2 cores
+#   bash bench/run_all.sh            # from the repository root; ~20 min on 2 cores
 #
 # Results: bench/out/results/*.json (bench/out/ is git-ignored); copy the printed tables
 # into BENCHMARKS.md.
@@ -30,6 +31,9 @@ uv run python bench/p6.py ${P6_ARGS:-}
 step "P4 (lake): bytes of the P6 library's joint_genotypes vs BCF"
 uv run python bench/p4.py --lake bench/out/p6/lake
 rm -rf bench/out/p6/lake
+
+step "P7: HES APC intake (1M rows) vs pl.read_csv + write_delta"
+uv run python bench/p7.py ${P7_ARGS:-}
 
 step "report"
 uv run python bench/report.py
