@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import polars as pl
+import pyarrow as pa
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
@@ -166,6 +167,34 @@ def merge(
         )
 
     return with_commit_retry(commit)
+
+
+def write_batches(
+    uri: str,
+    batches: Iterable[pl.DataFrame],
+    schema: Schema,
+    storage_options: dict[str, str] | None = None,
+    predicate: str | None = None,
+) -> None:
+    """Stream ``batches`` into the table in one commit, holding one batch at a time.
+
+    ``predicate`` given: replace the rows matching it (creates the table if absent);
+    otherwise replace the whole table. No commit retry: a stream cannot be replayed, so
+    callers serialise writers of one table (a Dagster pool per table)."""
+    arrow_schema = empty(schema).to_arrow().schema
+    names = list(schema)
+    polars_schema = pl.Schema(schema)
+    reader = pa.RecordBatchReader.from_batches(
+        arrow_schema,
+        (rb for b in batches for rb in b.select(names).cast(polars_schema).to_arrow().to_batches()),
+    )
+    kwargs: dict[str, Any] = {"mode": "overwrite"}
+    if predicate is not None:
+        if exists(uri, storage_options):
+            kwargs["predicate"] = predicate
+        else:
+            kwargs["mode"] = "append"
+    write_deltalake(uri, reader, storage_options=storage_options or None, **kwargs)
 
 
 def delete(

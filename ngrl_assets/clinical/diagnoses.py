@@ -7,12 +7,14 @@ Sources and positions: HES APC ``DIAG_4_01..20`` and HES OP ``DIAG_4_01..12`` (p
 field number; 1 is the primary diagnosis), ONS (position 0 = the underlying cause, primary;
 ``S_COD_CODE_n`` = position n, unordered on the certificate), AV_TUMOUR (the tumour site,
 position 1, primary). A&E diagnoses use the CDS A&E table, not ICD-10, and are not here.
-Derived from the curated tables in one lazy pass and rewritten whole, so it is always
-exactly what the curated tables say (including after a full refresh or a withdrawal).
+Derived from the curated tables in one lazy pass, streamed in batches and rewritten whole
+in one commit, so it is always exactly what the curated tables say (including after a full
+refresh or a withdrawal) and memory stays bounded by a batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -35,6 +37,7 @@ SCHEMA: dict[str, Any] = {
     "dagger_asterisk": pl.String,
     "delivery": pl.String,
 }
+BATCH_ROWS = 500_000
 FED_BY = ("hes_apc", "hes_op", "ons_mortality", "av_tumour")
 
 
@@ -98,13 +101,16 @@ def build(lake: LakeResource) -> dict[str, int]:
         opts = lake.storage_options(uri)
         if delta.exists(uri, opts):
             parts.append(from_source(delta.scan(uri, opts), source))
-    frame = (
-        pl.concat(parts, how="vertical").sort("participant_id", "source", "event_date")
-        if parts
-        else delta.empty(SCHEMA).lazy()
-    )
-    table = frame.collect()
+    frame = pl.concat(parts, how="vertical") if parts else delta.empty(SCHEMA).lazy()
+    counts: dict[str, int] = {}
+
+    def counted(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        for batch in batches:
+            for source, n in batch.group_by("source").len().iter_rows():
+                counts[source] = counts.get(source, 0) + int(n)
+            yield batch
+
     uri = lake.table("curated", TABLE)
-    delta.overwrite(uri, table, SCHEMA, lake.storage_options(uri))
-    counts = table.group_by("source").len().sort("source")
-    return {s: int(n) for s, n in counts.iter_rows()}
+    batches = frame.collect_batches(chunk_size=BATCH_ROWS)
+    delta.write_batches(uri, counted(iter(batches)), SCHEMA, lake.storage_options(uri))
+    return dict(sorted(counts.items()))

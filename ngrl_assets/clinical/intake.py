@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
-from deltalake import write_deltalake
 
 from ngrl_assets.clinical import lines, validate
 from ngrl_assets.clinical.sources import MODES, ClinicalSource
@@ -257,10 +255,6 @@ def _earlier_keys(
     )
 
 
-def _arrow_schema(source: ClinicalSource) -> pa.Schema:
-    return pl.DataFrame(schema=curated_schema(source)).to_arrow().schema
-
-
 def curated_schema(source: ClinicalSource) -> dict[str, pl.DataType | type[pl.DataType]]:
     """The curated table's polars schema (fields typed, plus id, age, delivery)."""
     kinds = {"key": pl.Int64, "date": pl.Date, "int": pl.Int32}
@@ -282,27 +276,8 @@ def _write_stream(
     batches: Iterator[pl.DataFrame],
 ) -> None:
     uri = lake.table("curated", source.table)
-    opts = lake.storage_options(uri)
-    schema = _arrow_schema(source)
-    names = list(curated_schema(source))
-    reader = pa.RecordBatchReader.from_batches(
-        schema,
-        (
-            rb
-            for b in batches
-            for rb in b.select(names)
-            .cast(pl.Schema(curated_schema(source)))
-            .to_arrow()
-            .to_batches()
-        ),
-    )
-    kwargs: dict[str, Any] = {"mode": "overwrite", "schema_mode": None}
-    if mode == "incremental":
-        if delta.exists(uri, opts):
-            kwargs["predicate"] = f"{DELIVERY_COLUMN} = '{delivery}'"
-        else:
-            kwargs["mode"] = "append"
-    write_deltalake(uri, reader, storage_options=opts or None, **kwargs)
+    predicate = f"{DELIVERY_COLUMN} = '{delivery}'" if mode == "incremental" else None
+    delta.write_batches(uri, batches, curated_schema(source), lake.storage_options(uri), predicate)
 
 
 def ingest_extract(

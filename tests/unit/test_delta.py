@@ -48,6 +48,20 @@ def test_append_replace_merge_delete_vacuum(where):
     assert sorted(delta.read(uri, SCHEMA, opts)["participant_id"]) == ["a", "d"]
 
 
+def test_write_batches_streams_one_commit(where):
+    uri, opts = where
+    batches = (frame([(f"p{i}", "b1", i)]) for i in range(3))
+    delta.write_batches(uri, batches, SCHEMA, opts, predicate="batch = 'b1'")  # creates
+    delta.write_batches(uri, iter([frame([("q", "b2", 9)])]), SCHEMA, opts, "batch = 'b2'")
+    delta.write_batches(uri, iter([frame([("r", "b1", 7)])]), SCHEMA, opts, "batch = 'b1'")
+    got = delta.read(uri, SCHEMA, opts).sort("participant_id").rows()
+    assert got == [("q", "b2", 9), ("r", "b1", 7)]
+    versions = len(delta.table(uri, opts).history())
+    delta.write_batches(uri, iter([frame([("s", "b3", 1)]), frame([("t", "b3", 2)])]), SCHEMA, opts)
+    assert delta.read(uri, SCHEMA, opts)["participant_id"].sort().to_list() == ["s", "t"]
+    assert len(delta.table(uri, opts).history()) == versions + 1
+
+
 def test_schema_is_explicit(where):
     uri, opts = where
     with pytest.raises(ValueError, match="missing=\\['value'\\]"):
