@@ -43,6 +43,11 @@ DELIVERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DELIVERY_DATE = re.compile(r"_(\d{8})(?:_\d+)?\.[A-Za-z]+$")
 
 
+class StaleDeliveryError(RuntimeError):
+    """A full-refresh delivery older than one the table already holds: running it would
+    roll the table back, so it is refused (re-run the newer delivery instead)."""
+
+
 class ConservationError(RuntimeError):
     """Rows in != curated + quarantined: a bug, never silently tolerated."""
 
@@ -296,6 +301,8 @@ def ingest_extract(
         raise ValueError(f"delivery file name must match {DELIVERY_NAME.pattern}")
     today = today or dt.date.today()
     key = landing_key(source, delivery)
+    if mode == "full":
+        _refuse_stale(lake, source, delivery, today)
     result = ExtractResult(source.name, key, delivery, mode)
     uri = lake.uri("landing", key)
     with tempfile.TemporaryDirectory(prefix="ngrl-clinical-") as work:
@@ -388,6 +395,23 @@ def _ingest_rows(
     result.rows_curated = splitter.curated
     result.participants = len(splitter.participants)
     return splitter.rejects
+
+
+def _refuse_stale(
+    lake: LakeResource, source: ClinicalSource, delivery: str, today: dt.date
+) -> None:
+    uri = lake.table("curated", source.table)
+    opts = lake.storage_options(uri)
+    if not delta.exists(uri, opts):
+        return
+    held = delta.scan(uri, opts).select(pl.col(DELIVERY_COLUMN).unique()).collect()
+    order = (delivery_date(delivery, today), delivery)
+    newer = sorted(d for d in held.to_series().to_list() if (delivery_date(d, today), d) > order)
+    if newer:
+        raise StaleDeliveryError(
+            f"{source.feed}/{delivery}: full refresh older than {newer[-1]}, which the table "
+            "already holds; refusing to roll the table back (re-run the newer delivery)"
+        )
 
 
 def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> int:

@@ -314,3 +314,30 @@ def test_padded_values_and_crlf_line_ends_are_trimmed(lake, base):
     table = read(lake, "curated", "hes_apc")
     assert set(table["diag_4_01"]) == {"K358"}
     assert table["epistart"].null_count() == 0
+
+
+def test_an_older_full_refresh_cannot_roll_the_table_back(lake, base):
+    header, rows = base[1][0], base[1][1:]
+    ingest(lake, APC, "hes_apc_20260920.txt", text([header, *rows[:5]]), mode="full")
+    deliver(lake, APC, "hes_apc_20260801.txt", text([header, *rows[5:9]]))
+    with pytest.raises(intake.StaleDeliveryError, match=r"hes_apc_20260920\.txt"):
+        intake.ingest_extract(lake, APC, "hes_apc_20260801.txt", "t", mode="full", today=TODAY)
+    assert set(read(lake, "curated", "hes_apc")["delivery"]) == {"hes_apc_20260920.txt"}
+    again = intake.ingest_extract(lake, APC, "hes_apc_20260920.txt", "t", mode="full", today=TODAY)
+    assert again.rows_curated == 5  # re-running the newest is fine
+
+
+def test_delivery_modes_come_from_configuration(monkeypatch):
+    from resources.clinical_feeds import ClinicalFeedsResource
+
+    monkeypatch.setenv("NGRL_CLINICAL_FULL_REFRESH", "av_tumour, ons_mortality")
+    feeds = ClinicalFeedsResource.from_env()
+    assert [feeds.mode(s) for s in SOURCES] == [
+        "incremental",
+        "incremental",
+        "incremental",
+        "full",
+        "full",
+    ]
+    with pytest.raises(ValueError, match="hes_xyz"):
+        ClinicalFeedsResource(full_refresh_sources=["hes_xyz"]).mode("hes_apc")
