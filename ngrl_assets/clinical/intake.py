@@ -30,8 +30,6 @@ from ngrl_assets.common.quarantine import (
     QUARANTINE_SCHEMA,
     QUARANTINE_TABLE,
     Reject,
-    count_by_rule,
-    to_frame,
 )
 from ngrl_assets.consent.linkage import nhs_number_linkage
 from resources import delta, objects
@@ -200,7 +198,7 @@ class _Batches:
     key_name: str
     delivery: str
     earlier_keys: pl.Series
-    rejects: list[Reject] = field(default_factory=list)
+    rejected: list[pl.DataFrame] = field(default_factory=list)  # line, rule, reason
     curated: int = 0
     participants: set[str] = field(default_factory=set)
     _seen: list[pl.Series] = field(default_factory=list)
@@ -209,11 +207,12 @@ class _Batches:
         if self.source.key:
             batch = self._duplicates(batch)
         verdict = pl.coalesce("_verdict", "_link")
-        rejected = batch.filter(verdict.is_not_null()).select("_line", verdict.alias("v"))
-        key = self.landing_key
-        for line, v in rejected.iter_rows():
-            rule, reason = v.split("\t", 1)
-            self.rejects.append(Reject(key, int(line), rule, reason))
+        parts = verdict.str.split_exact("\t", 1).struct.rename_fields(["rule", "reason"])
+        rejected = batch.filter(verdict.is_not_null()).select(
+            pl.col("_line").cast(pl.Int64).alias("line"), parts.alias("v")
+        )
+        if rejected.height:
+            self.rejected.append(rejected.unnest("v"))
         accepted = batch.filter(verdict.is_null()).drop("_verdict", "_link", "_key")
         self.curated += accepted.height
         self.participants.update(accepted.get_column("participant_id").unique().to_list())
@@ -325,18 +324,26 @@ def ingest_extract(
             line, rule, reason = problem
             result.status = "quarantined"
             result.file_problem = f"{rule}: {reason}"
-            rejects = [Reject(key, line, rule, reason)]
+            rejects = reject_frame([Reject(key, line, rule, reason)])
             result.rows_quarantined = result.rows_in
         else:
             if scan.data_lines == 0:
                 result.warnings.append("header-only file: no rows delivered")
-            rejects = [Reject(key, b.line, b.rule, b.reason) for b in scan.bad_lines]
-            rejects += _ingest_rows(
-                lake, source, delivery, mode, path, scan, today, result, batch_rows
+            bad = reject_frame([Reject(key, b.line, b.rule, b.reason) for b in scan.bad_lines])
+            rejects = pl.concat(
+                [
+                    bad,
+                    *_ingest_rows(
+                        lake, source, delivery, mode, path, scan, today, result, batch_rows
+                    ),
+                ],
+                how="vertical",
             )
-            result.rows_quarantined = len(rejects)
+            result.rows_quarantined = rejects.height
         _write_quarantine(lake, source, key, rejects, run_id)
-        result.rejects_by_rule = count_by_rule(rejects)
+        result.rejects_by_rule = {
+            rule: int(n) for rule, n in rejects.group_by("rule").len().sort("rule").iter_rows()
+        }
         if result.rows_in != result.rows_curated + result.rows_quarantined:
             raise ConservationError(
                 f"{key}: {result.rows_in} rows in, {result.rows_curated} curated, "
@@ -370,7 +377,7 @@ def _ingest_rows(
     today: dt.date,
     result: ExtractResult,
     batch_rows: int,
-) -> list[Reject]:
+) -> list[pl.DataFrame]:
     delivered = delivery_date(delivery, today)
     frame = _lazy(source, path, scan, delivered, nhs_number_linkage(lake))
     splitter = _Batches(
@@ -386,7 +393,7 @@ def _ingest_rows(
         accepted = pl.concat(list(batches), how="vertical") if scan.data_lines else None
         superseded, replaced = mortality.write(lake, source, delivery, mode, accepted, splitter)
         result.rows_replaced = replaced
-        splitter.rejects += superseded
+        splitter.rejected.append(reject_frame(superseded))
         splitter.curated -= len(superseded)
     else:
         if mode == "full":
@@ -394,7 +401,7 @@ def _ingest_rows(
         _write_stream(lake, source, delivery, mode, batches)
     result.rows_curated = splitter.curated
     result.participants = len(splitter.participants)
-    return splitter.rejects
+    return splitter.rejected
 
 
 def _refuse_stale(
@@ -428,13 +435,41 @@ def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> i
     )
 
 
+REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "line": pl.Int64,
+    "rule": pl.String,
+    "reason": pl.String,
+}
+
+
+def reject_frame(rejects: list[Reject]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "line": [r.line for r in rejects],
+            "rule": [r.rule for r in rejects],
+            "reason": [r.reason for r in rejects],
+        },
+        schema=REJECT_SCHEMA,
+    )
+
+
 def _write_quarantine(
-    lake: LakeResource, source: ClinicalSource, key: str, rejects: list[Reject], run_id: str
+    lake: LakeResource, source: ClinicalSource, key: str, rejects: pl.DataFrame, run_id: str
 ) -> None:
+    """Quarantine records (pointers: file, line, rule, reason) replacing this file's."""
+    frame = rejects.sort("line").select(
+        pl.lit(source.feed).alias("feed"),
+        pl.lit(key).alias("source_file"),
+        "line",
+        "rule",
+        "reason",
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(dt.datetime.now(dt.UTC)).cast(pl.Datetime("us", "UTC")).alias("quarantined_at"),
+    )
     uri = lake.table("quarantine", QUARANTINE_TABLE)
     delta.replace_where(
         uri,
-        to_frame(rejects, source.feed, run_id),
+        frame,
         QUARANTINE_SCHEMA,
         f"feed = '{source.feed}' AND source_file = '{key}'",
         lake.storage_options(uri),
