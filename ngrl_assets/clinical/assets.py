@@ -51,6 +51,14 @@ def _checks(source: ClinicalSource) -> list[dg.AssetCheckSpec]:
             asset=source.table,
             description=f"no two curated rows share a {unique}",
         ),
+        dg.AssetCheckSpec(
+            "only_consented_participants",
+            asset=source.table,
+            description=(
+                "no row belongs to a participant who has fully withdrawn or whose consent "
+                "does not allow research use (as consent_status says now)"
+            ),
+        ),
     ]
 
 
@@ -76,6 +84,36 @@ def _unique_check(lake: LakeResource, source: ClinicalSource) -> dg.AssetCheckRe
         asset_key=source.table,
         passed=repeated == 0,
         metadata={"repeated_values": int(repeated)},
+    )
+
+
+def _consent_check(lake: LakeResource, source: ClinicalSource) -> dg.AssetCheckResult:
+    import polars as pl
+
+    uri = lake.table("curated", source.table)
+    consent_uri = lake.table("curated", "consent_status")
+    rows = 0
+    if delta.exists(uri, lake.storage_options(uri)):
+        barred = (
+            delta.scan(consent_uri, lake.storage_options(consent_uri))
+            .filter(
+                (pl.col("withdrawal_state") == "full")
+                | ~(pl.col("research_discussed") & pl.col("research_agreed"))
+            )
+            .select("participant_id")
+        )
+        rows = (
+            delta.scan(uri, lake.storage_options(uri))
+            .join(barred, on="participant_id", how="semi")
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+    return dg.AssetCheckResult(
+        check_name="only_consented_participants",
+        asset_key=source.table,
+        passed=rows == 0,
+        metadata={"rows_of_barred_participants": int(rows)},
     )
 
 
@@ -113,6 +151,7 @@ def build_extract_asset(source: ClinicalSource) -> dg.AssetsDefinition:
                     },
                 ),
                 _unique_check(lake, source),
+                _consent_check(lake, source),
             ],
         )
 

@@ -81,7 +81,7 @@ def test_every_run_succeeds_and_every_check_passes(ingested):
     _, _, _, _, runs = ingested
     assert all(r.success for r in runs)
     evaluations = [e for r in runs for e in r.get_asset_check_evaluations()]
-    assert len(evaluations) == 2 * (len(runs) - 1)  # two checks per delivery run
+    assert len(evaluations) == 3 * (len(runs) - 1)  # three checks per delivery run
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
 
 
@@ -211,6 +211,35 @@ def test_diagnoses_is_requested_by_its_automation_condition(ingested):
     second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert second.total_requested == 1
     assert second.get_requested_partitions(dg.AssetKey(diagnoses.TABLE)) == {None}
+
+
+def test_a_withdrawal_after_curation_fails_the_consent_check(ingested, landing, tmp_path):
+    """Curated rows of a participant who withdraws later: the check says so (erasure is
+    the withdrawal issue's job); counts only in the check's metadata."""
+    lake, instance, defs, _, _ = ingested
+    apc = read(lake, "curated", "hes_apc")
+    deliveries = sorted(instance.get_dynamic_partitions(PARTITIONS["hes_apc"].name))
+    first = apc.filter(pl.col("delivery") == deliveries[0])
+    registry = read(lake, "identity", "participant_registry")
+    victim = registry.filter(pl.col("participant_id") == first["participant_id"][0])
+    reference = victim["participant_reference"][0]
+    landing_withdrawals = Path(lake.uri("landing", "consent", "withdrawals"))
+    (landing_withdrawals / "withdrawals_20261101.csv").write_text(
+        f"participant_reference,withdrawal_type,withdrawal_date\n{reference},full,2026-11-01\n"
+    )
+    assert defs.resolve_job_def("consent_intake_job").execute_in_process(instance=instance).success
+    delivery = deliveries[-1]
+    rerun = defs.resolve_job_def("hes_apc_intake_job").execute_in_process(
+        instance=instance, partition_key=delivery
+    )
+    checks = {e.check_name: e for e in rerun.get_asset_check_evaluations()}
+    # the re-run delivery no longer holds them; the earlier delivery still does
+    assert checks["only_consented_participants"].passed is False
+    assert checks["only_consented_participants"].metadata["rows_of_barred_participants"].value > 0
+    after = read(lake, "curated", "hes_apc")
+    assert after.filter(
+        pl.col("participant_id") == victim["participant_id"][0], pl.col("delivery") == delivery
+    ).is_empty()
 
 
 @pytest.mark.s3
