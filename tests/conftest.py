@@ -4,7 +4,6 @@ process, as the stack notes require) for the S3 tests."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,11 +34,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A moto_server process on a free loopback port for the whole session."""
-    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    """moto's S3 server in its own process (one request at a time, see s3_server.py) on a
+    free loopback port for the whole session."""
     port = _free_port()
     proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(Path(__file__).with_name("s3_server.py")), "127.0.0.1", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
