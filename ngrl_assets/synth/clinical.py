@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ngrl_assets.clinical.sources import hes_columns
+from ngrl_assets.clinical.sources import SOURCES as EXTRACTS
 from ngrl_assets.consent import nhs_number
 
 from . import codes
@@ -30,7 +30,7 @@ from .common import (
 )
 from .hes import ae_attendance, apc_spell, diag_fields, op_attendance
 from .people import Participant, Timeline
-from .registries import MORTALITY_COLUMNS, TUMOUR_COLUMNS, death_row, tumour_for, tumour_row
+from .registries import death_row, tumour_for, tumour_row
 
 SOURCES = ("hes_apc", "hes_op", "hes_ae", "ons_mortality", "av_tumour")
 KEYS = {"hes_apc": "EPIKEY", "hes_op": "ATTENDKEY", "hes_ae": "AEKEY"}
@@ -61,11 +61,8 @@ Event = tuple[str, dt.date, dict[str, str]]
 
 
 def columns(source: str) -> tuple[str, ...]:
-    if source == "ons_mortality":
-        return tuple(MORTALITY_COLUMNS)
-    if source == "av_tumour":
-        return tuple(TUMOUR_COLUMNS)
-    return hes_columns(source.removeprefix("hes_"))
+    """The extract's columns, as the reader expects them (one definition for both)."""
+    return EXTRACTS[source].columns
 
 
 def _specialty(rng: random.Random, p: Participant, on: dt.date) -> str:

@@ -9,34 +9,6 @@ from . import codes
 from .common import Ids, dmy, iso, ymd
 from .people import Participant
 
-MORTALITY_COLUMNS = [
-    "NEWNHSNO",
-    "DOB",
-    "DEC_SEX",
-    "REG_DATE_OF_DEATH",
-    "REG_DATE",
-    "S_UNDERLYING_COD_ICD10",
-    *(f"S_COD_CODE_{i}" for i in range(1, 16)),
-]
-TUMOUR_COLUMNS = [
-    "NEWNHSNO",
-    "DOB",
-    "TUMOURID",
-    "DIAGNOSISDATEBEST",
-    "SITE_ICD10_O2",
-    "SITE_ICD10_O2_3CHAR",
-    "MORPH_ICD10_O2",
-    "BEHAVIOUR_ICD10_O2",
-    "T_BEST",
-    "N_BEST",
-    "M_BEST",
-    "STAGE_BEST",
-    "GRADE",
-    "ER_STATUS",
-    "PR_STATUS",
-    "HER2_STATUS",
-]
-
 
 def dec_sex(p: Participant) -> str:
     sex = p.sex if p.sex in ("M", "F") else ("M" if p.karyotype == "XY" else "F")
