@@ -6,16 +6,16 @@ each the best of ``--repeat`` runs, so they can be compared without the overlap 
 competition for 2 cores) of the real streamed run:
 
 - ``pl.read_csv`` of the whole file (the floor's read) and ``lines.scan_lines``;
-- the lazy query (``intake._lazy``) built up stage by stage as intake builds it, each
+- the lazy query (``rows.lazy_rows``) built up stage by stage as intake builds it, each
   streamed as intake streams it (``collect_batches``): the CSV scan of the needed
   columns, + ``validate.prepare`` (trim, parse once), + the syntax verdict, + the
-  linkage join, + the link verdict and curated columns (= ``intake._lazy``);
+  linkage join, + the link verdict and curated columns (= ``rows.lazy_rows``);
 - expression groups on the prepared, joined columns already in memory (no CSV parsing):
   syntax checks by rule, link checks, curated columns by field kind;
-- after the query: ``_Batches.split`` over the query's output in intake's batches, the
+- after the query: ``Splitter.split`` over the query's output in intake's batches, the
   Arrow conversion + cast intake does before writing, and the Delta write of the
   curated rows alone (``write_deltalake`` of the in-memory Arrow table);
-- how many string operations the optimised plan of ``intake._lazy`` holds.
+- how many string operations the optimised plan of ``rows.lazy_rows`` holds.
 
     uv run python bench/profile_p7.py [--rows 1000000] [--participants 2000] [--repeat 2]
 """
@@ -37,9 +37,10 @@ import polars as pl
 import pyarrow as pa
 from deltalake import write_deltalake
 
-from ngrl_assets.clinical import intake, lines, validate
+from ngrl_assets.clinical import intake, lines, rows, validate
 from ngrl_assets.clinical.sources import SOURCES
 from ngrl_assets.consent.linkage import nhs_number_linkage
+from resources import delta
 from resources.lake import LakeResource
 
 SOURCE = SOURCES["hes_apc"]
@@ -85,16 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return lambda: sum(b.height for b in lf.collect_batches(chunk_size=intake.BATCH_ROWS))
 
     columns = validate.text_columns(SOURCE, scan.header)
-    stage = pl.scan_csv(
-        path,
-        separator="|",
-        quote_char=None,
-        infer_schema=False,
-        truncate_ragged_lines=True,
-        encoding="utf8-lossy",
-        row_index_name="_line",
-        row_index_offset=2,
-    ).select("_line", *columns)
+    stage = rows.scan_extract(path, columns)
     row(f"query: scan_csv of the {len(columns)} needed columns", best(stream(stage), r))
     stage = validate.prepare(stage, SOURCE, columns, padded=scan.padded)
     row(
@@ -108,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     row(f"query: + syntax verdict ({len(syntax)} checks)", best(stream(stage), r))
     stage = stage.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
     row("query: + linkage join", best(stream(stage), r))
-    full = intake._lazy(SOURCE, path, scan, DELIVERED, linkage)
-    row("query: + link verdict + curated columns (= intake._lazy)", best(stream(full), r))
+    full = rows.lazy_rows(SOURCE, path, scan, DELIVERED, linkage)
+    row("query: + link verdict + curated columns (= rows.lazy_rows)", best(stream(full), r))
 
     def expression_groups(frame: pl.DataFrame) -> None:
         """Expression groups on the prepared, joined columns held in memory."""
@@ -148,14 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     del out
 
     def split() -> list[pl.DataFrame]:
-        splitter = intake._Batches(
-            SOURCE, SOURCE.key or "", "hes_apc_20260831.txt", pl.Series([], dtype=pl.Int64)
+        splitter = rows.Splitter(
+            SOURCE, "hes_apc_20260831.txt", "clinical/hes_apc/hes_apc_20260831.txt"
         )
         return [splitter.split(b) for b in batches]
 
-    row(f"_Batches.split over {len(batches)} batches", best(split, r))
+    row(f"Splitter.split over {len(batches)} batches", best(split, r))
     accepted = split()
-    schema = intake.curated_schema(SOURCE)
+    schema = validate.curated_schema(SOURCE)
 
     def to_arrow() -> pa.Table:
         return pa.Table.from_batches(
@@ -164,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 for b in accepted
                 for rb in b.select(list(schema)).cast(pl.Schema(schema)).to_arrow().to_batches()
             ],
-            schema=intake._arrow_schema(SOURCE),
+            schema=delta.empty(schema).to_arrow().schema,
         )
 
-    row("to_arrow + cast of the curated rows (as _write_stream)", best(to_arrow, r))
+    row("to_arrow + cast of the curated rows (as delta.write_batches)", best(to_arrow, r))
     table = to_arrow()
     tmp = Path(tempfile.mkdtemp(prefix="p7-delta-", dir=args.work))
 
@@ -182,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = ", ".join(
         f"{op} {plan.count(op)}" for op in ("strptime", "strip_chars", "str.contains", "replace")
     )
-    print(f"\nstring operations in the optimised plan of intake._lazy: {counts}")
+    print(f"\nstring operations in the optimised plan of rows.lazy_rows: {counts}")
     return 0
 
 

@@ -3,8 +3,9 @@ delivery (a dynamic partition per landed file), each run ingesting one file; and
 ``diagnoses`` table, rebuilt automatically whenever a source table changes."""
 
 import dagster as dg
+import polars as pl
 
-from ngrl_assets.clinical import diagnoses, intake
+from ngrl_assets.clinical import diagnoses, intake, validate
 from ngrl_assets.clinical.columns import describe
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.common.specs import table_spec
@@ -26,7 +27,7 @@ PARTITIONS = {
 
 
 def _spec(source: ClinicalSource) -> dg.AssetSpec:
-    schema = intake.curated_schema(source)
+    schema = validate.curated_schema(source)
     return table_spec(
         source.table,
         zone="curated",
@@ -68,8 +69,6 @@ def _unique_check(lake: LakeResource, source: ClinicalSource) -> dg.AssetCheckRe
     opts = lake.storage_options(uri)
     repeated = 0
     if delta.exists(uri, opts):
-        import polars as pl
-
         repeated = (
             delta.scan(uri, opts)
             .group_by(column)
@@ -88,8 +87,6 @@ def _unique_check(lake: LakeResource, source: ClinicalSource) -> dg.AssetCheckRe
 
 
 def _consent_check(lake: LakeResource, source: ClinicalSource) -> dg.AssetCheckResult:
-    import polars as pl
-
     uri = lake.table("curated", source.table)
     consent_uri = lake.table("curated", "consent_status")
     rows = 0

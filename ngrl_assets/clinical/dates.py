@@ -77,8 +77,11 @@ def date_value(column: str) -> pl.Expr:
     return without_sentinels(parse_expr(_raw(column)))
 
 
-def month_year_invalid(column: str) -> pl.Expr:
+def month_year_invalid_expr(value: pl.Expr) -> pl.Expr:
     """``MYDOB``: populated but not ``mmyyyy`` with a month 01-12."""
-    raw = _raw(column)
-    bad_shape = ~raw.str.contains(r"^(0[1-9]|1[0-2])\d{4}$")
-    return raw.is_not_null() & (raw != "") & bad_shape
+    bad_shape = ~value.str.contains(r"^(0[1-9]|1[0-2])\d{4}$")
+    return value.is_not_null() & (value != "") & bad_shape
+
+
+def month_year_invalid(column: str) -> pl.Expr:
+    return month_year_invalid_expr(_raw(column))

@@ -1,10 +1,10 @@
 """Clinical intake: one NHS England extract file (a delivery) from landing -> its curated
 table, with every data line accounted for (curated or quarantined with file, line, rule).
 
-Streamed: a byte-level line scan (``lines``), then a lazy polars scan of the pipe-delimited
-text with the row checks (``validate``) and the identity-zone join, collected in batches
-and written to Delta as they come, so memory stays bounded by the batch size and the
-small lookup tables (registered NHS numbers; record keys already curated), not by the
+Streamed: a byte-level line scan (``lines``), then the rows (``rows``: a lazy polars scan
+of the pipe-delimited text with the checks of ``validate`` and the identity-zone join,
+collected in batches) written to Delta as they come, so memory stays bounded by the batch
+size and the small lookup tables (registered NHS numbers; record keys already curated), not by the
 extract. Deliveries are ``incremental`` (replace this delivery's rows: re-running is
 idempotent) or ``full`` (replace the whole table). A file whose bytes were already
 ingested under another name is a ``duplicate`` and changes nothing.
@@ -23,8 +23,8 @@ from typing import Any
 
 import polars as pl
 
-from ngrl_assets.clinical import lines, validate
-from ngrl_assets.clinical.sources import MODES, ClinicalSource
+from ngrl_assets.clinical import lines, mortality, rows, validate
+from ngrl_assets.clinical.sources import DELIVERY_COLUMN, MODES, ClinicalSource
 from ngrl_assets.common import ledger
 from ngrl_assets.common.quarantine import (
     QUARANTINE_SCHEMA,
@@ -36,7 +36,6 @@ from resources import delta, objects
 from resources.lake import LakeResource
 
 BATCH_ROWS = 100_000
-DELIVERY_COLUMN = "delivery"
 DELIVERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DELIVERY_DATE = re.compile(r"_(\d{8})(?:_\d+)?\.[A-Za-z]+$")
 
@@ -154,124 +153,6 @@ def _file_problem(
     return None
 
 
-def _lazy(
-    source: ClinicalSource,
-    path: Path,
-    scan: lines.LineScan,
-    delivered: dt.date,
-    linkage: pl.DataFrame,
-) -> pl.LazyFrame:
-    columns = validate.text_columns(source, scan.header)
-    frame = pl.scan_csv(
-        path,
-        separator="|",
-        quote_char=None,
-        infer_schema=False,
-        truncate_ragged_lines=True,
-        encoding="utf8-lossy",
-        row_index_name="_line",
-        row_index_offset=2,
-    ).select("_line", *columns)
-    bad = scan.bad_line_numbers()
-    if bad:
-        frame = frame.filter(~pl.col("_line").is_in(pl.Series(bad, dtype=pl.UInt32).implode()))
-    frame = validate.prepare(frame, source, columns, padded=scan.padded)
-    frame = frame.with_columns(
-        validate.verdict(validate.syntax_checks(source, delivered, columns)).alias("_verdict"),
-        pl.col("NEWNHSNO").alias("_nhs_number"),
-    )
-    frame = frame.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
-    return frame.select(
-        "_line",
-        "_verdict",
-        validate.verdict(validate.link_checks(source)).alias("_link"),
-        "_key",
-        *validate.curated_columns(source),
-    )
-
-
-@dataclass
-class _Batches:
-    """Splits streamed batches into curated rows (yielded as Arrow) and rejects."""
-
-    source: ClinicalSource
-    key_name: str
-    delivery: str
-    earlier_keys: pl.Series
-    rejected: list[pl.DataFrame] = field(default_factory=list)  # line, rule, reason
-    curated: int = 0
-    participants: set[str] = field(default_factory=set)
-    _seen: list[pl.Series] = field(default_factory=list)
-
-    def split(self, batch: pl.DataFrame) -> pl.DataFrame:
-        if self.source.key:
-            batch = self._duplicates(batch)
-        verdict = pl.coalesce("_verdict", "_link")
-        parts = verdict.str.split_exact("\t", 1).struct.rename_fields(["rule", "reason"])
-        rejected = batch.filter(verdict.is_not_null()).select(
-            pl.col("_line").cast(pl.Int64).alias("line"), parts.alias("v")
-        )
-        if rejected.height:
-            self.rejected.append(rejected.unnest("v"))
-        accepted = batch.filter(verdict.is_null()).drop("_verdict", "_link", "_key")
-        self.curated += accepted.height
-        self.participants.update(accepted.get_column("participant_id").unique().to_list())
-        return accepted.with_columns(pl.lit(self.delivery).alias(DELIVERY_COLUMN))
-
-    @property
-    def landing_key(self) -> str:
-        return landing_key(self.source, self.delivery)
-
-    def _duplicates(self, batch: pl.DataFrame) -> pl.DataFrame:
-        ok = pl.col("_verdict").is_null()
-        seen = pl.concat(self._seen) if self._seen else pl.Series([], dtype=pl.Int64)
-        k = self.key_name
-        earlier = pl.col("_key").is_in(self.earlier_keys.implode())
-        in_file = pl.col("_key").is_in(seen.implode()) | ~pl.col("_key").is_first_distinct()
-        batch = batch.with_columns(
-            pl.when(ok & earlier)
-            .then(pl.lit(f"duplicate_key\t{k} was already curated from an earlier delivery"))
-            .when(ok & in_file)
-            .then(pl.lit(f"duplicate_key\t{k} repeats an earlier line of this file"))
-            .otherwise(pl.col("_verdict"))
-            .alias("_verdict")
-        )
-        self._seen.append(batch.filter(pl.col("_verdict").is_null()).get_column("_key"))
-        if len(self._seen) > 16:
-            self._seen = [pl.concat(self._seen)]
-        return batch
-
-
-def _earlier_keys(
-    lake: LakeResource, source: ClinicalSource, delivery: str, mode: str
-) -> pl.Series:
-    uri = lake.table("curated", source.table)
-    opts = lake.storage_options(uri)
-    if mode == "full" or not source.key or not delta.exists(uri, opts):
-        return pl.Series([], dtype=pl.Int64)
-    column = source.field(source.key).column
-    return (
-        delta.scan(uri, opts)
-        .filter(pl.col(DELIVERY_COLUMN) != delivery)
-        .select(column)
-        .collect()
-        .get_column(column)
-    )
-
-
-def curated_schema(source: ClinicalSource) -> dict[str, pl.DataType | type[pl.DataType]]:
-    """The curated table's polars schema (fields typed, plus id, age, delivery)."""
-    kinds = {"key": pl.Int64, "date": pl.Date, "int": pl.Int32}
-    schema: dict[str, pl.DataType | type[pl.DataType]] = {"participant_id": pl.String}
-    for f in source.fields:
-        schema[f.column] = kinds.get(f.kind, pl.String)
-    if validate.has_flags_column(source):
-        schema[validate.FLAGS_COLUMN] = pl.String
-    schema[source.age_column] = pl.Int16
-    schema[DELIVERY_COLUMN] = pl.String
-    return schema
-
-
 def _write_stream(
     lake: LakeResource,
     source: ClinicalSource,
@@ -281,7 +162,9 @@ def _write_stream(
 ) -> None:
     uri = lake.table("curated", source.table)
     predicate = f"{DELIVERY_COLUMN} = '{delivery}'" if mode == "incremental" else None
-    delta.write_batches(uri, batches, curated_schema(source), lake.storage_options(uri), predicate)
+    delta.write_batches(
+        uri, batches, validate.curated_schema(source), lake.storage_options(uri), predicate
+    )
 
 
 def ingest_extract(
@@ -324,12 +207,12 @@ def ingest_extract(
             line, rule, reason = problem
             result.status = "quarantined"
             result.file_problem = f"{rule}: {reason}"
-            rejects = reject_frame([Reject(key, line, rule, reason)])
+            rejects = rows.reject_frame([Reject(key, line, rule, reason)])
             result.rows_quarantined = result.rows_in
         else:
             if scan.data_lines == 0:
                 result.warnings.append("header-only file: no rows delivered")
-            bad = reject_frame([Reject(key, b.line, b.rule, b.reason) for b in scan.bad_lines])
+            bad = rows.reject_frame([Reject(key, b.line, b.rule, b.reason) for b in scan.bad_lines])
             rejects = pl.concat(
                 [
                     bad,
@@ -379,22 +262,17 @@ def _ingest_rows(
     batch_rows: int,
 ) -> list[pl.DataFrame]:
     delivered = delivery_date(delivery, today)
-    frame = _lazy(source, path, scan, delivered, nhs_number_linkage(lake))
-    splitter = _Batches(
-        source,
-        source.key or "",
-        delivery,
-        _earlier_keys(lake, source, delivery, mode),
-    )
+    frame = rows.lazy_rows(source, path, scan, delivered, nhs_number_linkage(lake))
+    earlier = rows.earlier_keys(lake, source, delivery) if mode == "incremental" else None
+    splitter = rows.Splitter(source, delivery, landing_key(source, delivery), earlier)
     batches = (splitter.split(b) for b in frame.collect_batches(chunk_size=batch_rows))
     if source.name == "ons_mortality":
-        from ngrl_assets.clinical import mortality
-
         accepted = pl.concat(list(batches), how="vertical") if scan.data_lines else None
-        superseded, replaced = mortality.write(lake, source, delivery, mode, accepted, splitter)
-        result.rows_replaced = replaced
-        splitter.rejected.append(reject_frame(superseded))
-        splitter.curated -= len(superseded)
+        outcome = mortality.write(lake, source, delivery, mode, accepted, splitter.landing_key)
+        result.rows_replaced = outcome.replaced
+        splitter.rejected.append(rows.reject_frame(outcome.superseded))
+        splitter.curated -= len(outcome.superseded)
+        splitter.participants = outcome.participants
     else:
         if mode == "full":
             result.rows_replaced = _rows_not_in(lake, source, delivery)
@@ -432,24 +310,6 @@ def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> i
         .select(pl.len())
         .collect()
         .item()
-    )
-
-
-REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "line": pl.Int64,
-    "rule": pl.String,
-    "reason": pl.String,
-}
-
-
-def reject_frame(rejects: list[Reject]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "line": [r.line for r in rejects],
-            "rule": [r.rule for r in rejects],
-            "reason": [r.reason for r in rejects],
-        },
-        schema=REJECT_SCHEMA,
     )
 
 

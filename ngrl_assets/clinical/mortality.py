@@ -7,17 +7,15 @@ recomputed in memory and rewritten in one commit."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import polars as pl
 
+from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource
+from ngrl_assets.clinical.validate import curated_schema
 from ngrl_assets.common.quarantine import Reject
 from resources import delta
 from resources.lake import LakeResource
-
-if TYPE_CHECKING:
-    from ngrl_assets.clinical.intake import _Batches
-    from ngrl_assets.clinical.sources import ClinicalSource
 
 SUPERSEDED = "superseded_registration"
 
@@ -29,18 +27,22 @@ def latest_registrations(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    superseded: list[Reject]  # rows of this delivery a later registration beat
+    replaced: int  # rows of earlier deliveries this one replaced
+    participants: set[str]  # participants whose registration this delivery holds
+
+
 def write(
     lake: LakeResource,
     source: ClinicalSource,
     delivery: str,
     mode: str,
     accepted: pl.DataFrame | None,
-    batches: _Batches,
-) -> tuple[list[Reject], int]:
-    """Rewrite ``curated/mortality``; returns (superseded rows of this delivery, rows of
-    earlier deliveries replaced)."""
-    from ngrl_assets.clinical.intake import curated_schema
-
+    landing_key: str,
+) -> Outcome:
+    """Rewrite ``curated/mortality`` with this delivery's accepted rows folded in."""
     schema = curated_schema(source)
     uri = lake.table("curated", source.table)
     opts = lake.storage_options(uri)
@@ -55,7 +57,7 @@ def write(
         .with_columns(pl.lit(True).alias("_new"))
     )
     current = delta.read(uri, schema, opts) if mode == "incremental" else delta.empty(schema)
-    current = current.filter(pl.col("delivery") != delivery).with_columns(
+    current = current.filter(pl.col(DELIVERY_COLUMN) != delivery).with_columns(
         pl.lit(None, pl.Int64).alias("_line"), pl.lit(False).alias("_new")
     )
     combined = pl.concat([current, new], how="vertical").with_row_index("_rid")
@@ -63,7 +65,7 @@ def write(
     dropped = combined.join(kept.select("_rid"), on="_rid", how="anti")
     superseded = [
         Reject(
-            batches.landing_key,
+            landing_key,
             int(line),
             SUPERSEDED,
             "a registration of the same death with a later REG_DATE replaces this row",
@@ -71,7 +73,7 @@ def write(
         for line in dropped.filter(pl.col("_new")).get_column("_line").sort().to_list()
     ]
     replaced = dropped.filter(~pl.col("_new")).height
-    batches.participants = set(kept.filter(pl.col("_new")).get_column("participant_id").to_list())
+    participants = set(kept.filter(pl.col("_new")).get_column("participant_id").to_list())
     table = kept.sort("participant_id").select(list(schema))
     delta.overwrite(uri, table, schema, opts)
-    return superseded, replaced
+    return Outcome(superseded, replaced, participants)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 HES_SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "hes_spec"
 LINKAGE_COLUMNS = ("NEWNHSNO", "DOB")
-NEVER_KEPT = ("NEWNHSNO", "DOB", "MYDOB")
+DELIVERY_COLUMN = "delivery"  # every curated row names the delivery file it came from
 MODES = ("incremental", "full")
 
 

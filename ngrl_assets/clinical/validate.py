@@ -22,13 +22,12 @@ from typing import Any
 import polars as pl
 
 from ngrl_assets.clinical import codes, dates
-from ngrl_assets.clinical.sources import ClinicalSource, Field
+from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource, Field
 from ngrl_assets.consent import nhs_number
 
 Check = tuple[pl.Expr, str, str]  # condition, rule, reason
 KEY_FORM = r"^[0-9]{1,18}$"
 INT_FORM = r"^-?[0-9]{1,9}$"
-LINK_COLUMNS = ("_participant_id", "_registered_dob", "_research_ok", "_withdrawal")
 FLAGS_COLUMN = "diag_dagger_asterisk"
 
 
@@ -87,7 +86,7 @@ def syntax_checks(source: ClinicalSource, delivered: dt.date, columns: list[str]
         )
     )
     if "MYDOB" in columns:
-        bad = ~_empty("MYDOB") & ~pl.col("MYDOB").str.contains(r"^(0[1-9]|1[0-2])\d{4}$")
+        bad = dates.month_year_invalid_expr(pl.col("MYDOB"))
         out.append((bad, "invalid_date", "MYDOB is not mmyyyy"))
     for f in source.fields:
         out += _field_checks(f)
@@ -242,3 +241,17 @@ def curated_columns(source: ClinicalSource) -> list[pl.Expr]:
     event = _value(source.event_date)
     out.append(age_years(event, pl.col("_registered_dob")).alias(source.age_column))
     return out
+
+
+def curated_schema(source: ClinicalSource) -> dict[str, pl.DataType | type[pl.DataType]]:
+    """The curated table's polars schema: what ``curated_columns`` produces, plus the
+    delivery column."""
+    kinds = {"key": pl.Int64, "date": pl.Date, "int": pl.Int32}
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {"participant_id": pl.String}
+    for f in source.fields:
+        schema[f.column] = kinds.get(f.kind, pl.String)
+    if has_flags_column(source):
+        schema[FLAGS_COLUMN] = pl.String
+    schema[source.age_column] = pl.Int16
+    schema[DELIVERY_COLUMN] = pl.String
+    return schema
