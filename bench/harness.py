@@ -238,3 +238,20 @@ def save(name: str, result: dict) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     return path
+
+
+def phase_timer(spent: dict[str, float]):
+    """``timer(name, fn)`` wraps ``fn`` so every call adds its wall time to
+    ``spent[name]``: for patching a module's functions to see where a run goes."""
+
+    def timer(name: str, fn):
+        def wrapped(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+
+        return wrapped
+
+    return timer

@@ -45,15 +45,7 @@ def child(root: str) -> dict:
 
     spent: dict[str, float] = {}
 
-    def timer(name: str, fn):
-        def wrapped(*a, **k):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
-
-        return wrapped
+    timer = harness.phase_timer(spent)
 
     joint_store._load = timer("load", joint_store._load)
     joint_store._old_cohort = timer("old_cohort", joint_store._old_cohort)

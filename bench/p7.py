@@ -173,22 +173,14 @@ def child_anchor(path: str, out: str) -> dict:
 
 
 def child_ours(root: str) -> dict:
-    from ngrl_assets.clinical import intake, lines
+    from ngrl_assets.clinical import intake, lines, rows
     from ngrl_assets.clinical.sources import SOURCES
     from resources.lake import LakeResource
 
     spent: dict[str, float] = {}
     batches = 0
 
-    def timer(name: str, fn):
-        def wrapped(*a, **k):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
-
-        return wrapped
+    timer = harness.phase_timer(spent)
 
     class _TimedBatches:
         """The lazy frame intake builds; ``collect_batches`` timed per ``next``: the time
@@ -211,14 +203,14 @@ def child_ours(root: str) -> dict:
                 batches += 1
                 yield batch
 
-    lazy = timer("plan", intake._lazy)
-    intake._lazy = lambda *a, **k: _TimedBatches(lazy(*a, **k))
+    lazy = timer("plan", rows.lazy_rows)
+    rows.lazy_rows = lambda *a, **k: _TimedBatches(lazy(*a, **k))
     intake._sha256 = timer("sha256", intake._sha256)
     intake._duplicate_of = timer("duplicate_check", intake._duplicate_of)
     lines.scan_lines = timer("scan_lines", lines.scan_lines)
     intake.nhs_number_linkage = timer("linkage_table", intake.nhs_number_linkage)
-    intake._earlier_keys = timer("earlier_keys", intake._earlier_keys)
-    intake._Batches.split = timer("split", intake._Batches.split)
+    rows.earlier_keys = timer("earlier_keys", rows.earlier_keys)
+    rows.Splitter.split = timer("split", rows.Splitter.split)
     intake._write_stream = timer("write_stream", intake._write_stream)
     intake._write_quarantine = timer("quarantine_write", intake._write_quarantine)
     intake.ledger.record = timer("ledger", intake.ledger.record)
@@ -230,7 +222,7 @@ def child_ours(root: str) -> dict:
     seconds = time.perf_counter() - t0
     phases = {k: round(v, 3) for k, v in spent.items()}
     # the Delta write proper: the streamed write minus the time it waited for polars and
-    # spent in _Batches.split (what is left: to_arrow, cast, parquet encoding, commit)
+    # spent in Splitter.split (what is left: to_arrow, cast, parquet encoding, commit)
     phases["delta_write"] = round(
         spent.get("write_stream", 0) - spent.get("polars_wait", 0) - spent.get("split", 0), 3
     )
