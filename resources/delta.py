@@ -75,11 +75,18 @@ def _write(
     df: pl.DataFrame,
     schema: Schema,
     storage_options: dict[str, str] | None,
+    configuration: Mapping[str, str | None] | None = None,
     **kwargs: Any,
 ) -> None:
     data = conform(df, schema).to_arrow()
     with_commit_retry(
-        lambda: write_deltalake(uri, data, storage_options=storage_options or None, **kwargs)
+        lambda: write_deltalake(
+            uri,
+            data,
+            storage_options=storage_options or None,
+            configuration=configuration,
+            **kwargs,
+        )
     )
 
 
@@ -90,6 +97,7 @@ def append(
     storage_options: dict[str, str] | None = None,
     partition_by: list[str] | None = None,
     writer_properties: WriterProperties | None = None,
+    configuration: Mapping[str, str | None] | None = None,
 ) -> None:
     """Add rows (creates the table on first write)."""
     _write(
@@ -97,6 +105,7 @@ def append(
         df,
         schema,
         storage_options,
+        configuration,
         mode="append",
         partition_by=partition_by,
         writer_properties=writer_properties,
@@ -109,9 +118,20 @@ def overwrite(
     schema: Schema,
     storage_options: dict[str, str] | None = None,
     partition_by: list[str] | None = None,
+    writer_properties: WriterProperties | None = None,
+    configuration: Mapping[str, str | None] | None = None,
 ) -> None:
     """Replace the whole table's contents in one commit (history keeps the old version)."""
-    _write(uri, df, schema, storage_options, mode="overwrite", partition_by=partition_by)
+    _write(
+        uri,
+        df,
+        schema,
+        storage_options,
+        configuration,
+        mode="overwrite",
+        partition_by=partition_by,
+        writer_properties=writer_properties,
+    )
 
 
 def replace_where(
@@ -122,16 +142,20 @@ def replace_where(
     storage_options: dict[str, str] | None = None,
     partition_by: list[str] | None = None,
     writer_properties: WriterProperties | None = None,
+    configuration: Mapping[str, str | None] | None = None,
 ) -> None:
-    """Atomically replace the rows matching ``predicate`` (e.g. one delivery) with ``df``."""
+    """Atomically replace the rows matching ``predicate`` (e.g. one delivery) with ``df``.
+
+    ``predicate`` must come from :mod:`resources.predicates` (never pasted text)."""
     if not exists(uri, storage_options):
-        append(uri, df, schema, storage_options, partition_by, writer_properties)
+        append(uri, df, schema, storage_options, partition_by, writer_properties, configuration)
         return
     _write(
         uri,
         df,
         schema,
         storage_options,
+        configuration,
         mode="overwrite",
         predicate=predicate,
         partition_by=partition_by,
@@ -147,18 +171,24 @@ def merge(
     storage_options: dict[str, str] | None = None,
     update_predicate: str | None = None,
     partition_by: list[str] | None = None,
+    configuration: Mapping[str, str | None] | None = None,
+    writer_properties: WriterProperties | None = None,
 ) -> dict[str, Any]:
     """Upsert ``df`` on ``keys``: update matched rows (optionally only where
     ``update_predicate`` over aliases ``s``/``t`` holds), insert the rest."""
     if not exists(uri, storage_options):
-        append(uri, df, schema, storage_options, partition_by)
+        append(uri, df, schema, storage_options, partition_by, writer_properties, configuration)
         return {"num_target_rows_inserted": df.height, "num_target_rows_updated": 0}
     data = conform(df, schema).to_arrow()
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
     def commit() -> dict[str, Any]:
         merger = table(uri, storage_options).merge(
-            data, predicate=on, source_alias="s", target_alias="t"
+            data,
+            predicate=on,
+            source_alias="s",
+            target_alias="t",
+            writer_properties=writer_properties,
         )
         return dict(
             merger.when_matched_update_all(predicate=update_predicate)
@@ -175,6 +205,9 @@ def write_batches(
     schema: Schema,
     storage_options: dict[str, str] | None = None,
     predicate: str | None = None,
+    partition_by: list[str] | None = None,
+    writer_properties: WriterProperties | None = None,
+    configuration: Mapping[str, str | None] | None = None,
 ) -> None:
     """Stream ``batches`` into the table in one commit, holding one batch at a time.
 
@@ -188,7 +221,12 @@ def write_batches(
         arrow_schema,
         (rb for b in batches for rb in b.select(names).cast(polars_schema).to_arrow().to_batches()),
     )
-    kwargs: dict[str, Any] = {"mode": "overwrite"}
+    kwargs: dict[str, Any] = {
+        "mode": "overwrite",
+        "partition_by": partition_by,
+        "writer_properties": writer_properties,
+        "configuration": configuration,
+    }
     if predicate is not None:
         if exists(uri, storage_options):
             kwargs["predicate"] = predicate
@@ -200,10 +238,41 @@ def write_batches(
 def delete(
     uri: str, predicate: str, storage_options: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Logically delete rows (rewrites the files holding them; see :func:`vacuum`)."""
+    """Logically delete rows (rewrites the files holding them; see :func:`vacuum`).
+
+    The DELETE commit records ``predicate`` in the log: for values that must not survive
+    (erasure) use :func:`delete_matching`."""
     if not exists(uri, storage_options):
         return {"num_deleted_rows": 0}
     return dict(with_commit_retry(lambda: table(uri, storage_options).delete(predicate)))
+
+
+def delete_matching(
+    uri: str,
+    keys: pl.DataFrame,
+    storage_options: dict[str, str] | None = None,
+    writer_properties: WriterProperties | None = None,
+) -> dict[str, Any]:
+    """Delete every row whose values in ``keys``' columns equal one of its rows.
+
+    A merge with ``keys`` as the source: the values travel as data, never as predicate
+    text, so the commit records only column names."""
+    if not exists(uri, storage_options) or keys.is_empty():
+        return {"num_target_rows_deleted": 0}
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys.columns)
+    data = keys.unique().to_arrow()
+
+    def commit() -> dict[str, Any]:
+        merger = table(uri, storage_options).merge(
+            data,
+            predicate=on,
+            source_alias="s",
+            target_alias="t",
+            writer_properties=writer_properties,
+        )
+        return dict(merger.when_matched_delete().execute())
+
+    return with_commit_retry(commit)
 
 
 def vacuum(uri: str, storage_options: dict[str, str] | None = None) -> list[str]:
@@ -215,13 +284,20 @@ def vacuum(uri: str, storage_options: dict[str, str] | None = None) -> list[str]
     return list(dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False))
 
 
-def ensure(uri: str, schema: Schema, storage_options: dict[str, str] | None = None) -> None:
+def ensure(
+    uri: str,
+    schema: Schema,
+    storage_options: dict[str, str] | None = None,
+    partition_by: list[str] | None = None,
+    configuration: Mapping[str, str | None] | None = None,
+) -> None:
     """Create an empty table with ``schema`` if none exists yet (readers can rely on it)."""
     if not exists(uri, storage_options):
-        append(uri, empty(schema), schema, storage_options)
-
-
-def sql_in(column: str, values: list[str]) -> str:
-    """A ``column IN ('a', 'b')`` predicate with quotes escaped."""
-    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"{column} IN ({quoted})"
+        append(
+            uri,
+            empty(schema),
+            schema,
+            storage_options,
+            partition_by,
+            configuration=configuration,
+        )

@@ -9,10 +9,18 @@ landing files through :mod:`resources.objects` (boto3 only for S3 listing and mo
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import polars as pl
+from deltalake import DeltaTable, WriterProperties
 from pydantic import Field
+
+from resources import delta
+from resources.predicates import Match, render
+from resources.tables import TableSpec
 
 ZONES: tuple[str, ...] = (
     "landing",  # inbound drops, write-once
@@ -88,12 +96,145 @@ class LakeResource(dg.ConfigurableResource):
         return join(_normalise_root(self.root_uri), zone)
 
     def uri(self, zone: str, *parts: str) -> str:
-        """A URI inside a zone: ``lake.uri("curated", "consent_status")``."""
+        """A URI inside a zone for plain objects (landing files, reports); Delta tables
+        are reached only by their declaration (:meth:`table_uri`)."""
         return join(self.zone(zone), *parts)
 
-    def table(self, zone: str, name: str) -> str:
-        """The URI of a Delta table in a zone (tables sit directly under their zone)."""
-        return self.uri(zone, name)
+    def landing(self, key: str) -> str:
+        """The URI of a landing object from its key (path relative to ``landing/``)."""
+        return self.uri("landing", key)
+
+    # ---- Delta tables, by declaration -------------------------------------------------
+    def table_uri(self, spec: TableSpec) -> str:
+        """Where a declared table lives (tables sit directly under their zone)."""
+        return join(self.zone(spec.zone), spec.name)
+
+    def _opts(self, spec: TableSpec) -> dict[str, str]:
+        return self.storage_options(self.table_uri(spec))
+
+    def _writer(self, spec: TableSpec) -> WriterProperties | None:
+        if spec.row_group_rows is None:
+            return None
+        return WriterProperties(max_row_group_size=spec.row_group_rows)
+
+    def _layout(self, spec: TableSpec) -> dict[str, Any]:
+        return {
+            "partition_by": list(spec.partition_by) or None,
+            "writer_properties": self._writer(spec),
+            "configuration": spec.configuration,
+        }
+
+    def _sorted(self, spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
+        return df.sort(list(spec.sort_by)) if spec.sort_by and df.height > 1 else df
+
+    def exists(self, spec: TableSpec) -> bool:
+        return delta.exists(self.table_uri(spec), self._opts(spec))
+
+    def scan(self, spec: TableSpec) -> pl.LazyFrame:
+        """The table as a lazy frame (an empty frame of its schema when not written yet)."""
+        if not self.exists(spec):
+            return spec.empty().lazy()
+        return delta.scan(self.table_uri(spec), self._opts(spec))
+
+    def read(self, spec: TableSpec) -> pl.DataFrame:
+        return self.scan(spec).collect()
+
+    def delta_table(self, spec: TableSpec) -> DeltaTable:
+        """The deltalake handle (history, version, maintenance); the table must exist."""
+        return delta.table(self.table_uri(spec), self._opts(spec))
+
+    def version(self, spec: TableSpec) -> int | None:
+        return self.delta_table(spec).version() if self.exists(spec) else None
+
+    def ensure(self, spec: TableSpec) -> None:
+        """Create the table empty if it does not exist yet (readers can rely on it)."""
+        delta.ensure(
+            self.table_uri(spec),
+            spec.schema,
+            self._opts(spec),
+            list(spec.partition_by) or None,
+            spec.configuration,
+        )
+
+    def append(self, spec: TableSpec, df: pl.DataFrame) -> None:
+        delta.append(
+            self.table_uri(spec), self._sorted(spec, df), spec.schema, self._opts(spec),
+            **self._layout(spec),
+        )  # fmt: skip
+
+    def overwrite(self, spec: TableSpec, df: pl.DataFrame) -> None:
+        """Replace the whole table in one commit."""
+        delta.overwrite(
+            self.table_uri(spec), self._sorted(spec, df), spec.schema, self._opts(spec),
+            **self._layout(spec),
+        )  # fmt: skip
+
+    def replace(self, spec: TableSpec, df: pl.DataFrame, where: Match) -> None:
+        """Atomically replace the rows matching ``where`` (exact values) with ``df``."""
+        delta.replace_where(
+            self.table_uri(spec),
+            self._sorted(spec, df),
+            spec.schema,
+            render(where, spec.schema.keys()),
+            self._opts(spec),
+            **self._layout(spec),
+        )
+
+    def merge(
+        self,
+        spec: TableSpec,
+        df: pl.DataFrame,
+        keys: list[str],
+        update_predicate: str | None = None,
+    ) -> dict[str, Any]:
+        """Upsert ``df`` on ``keys`` (``update_predicate``: fixed text over ``s``/``t``)."""
+        for k in keys:
+            render({k: []}, spec.schema.keys())  # column check
+        return delta.merge(
+            self.table_uri(spec),
+            df,
+            spec.schema,
+            keys,
+            self._opts(spec),
+            update_predicate=update_predicate,
+            **self._layout(spec),
+        )
+
+    def delete(self, spec: TableSpec, where: Match) -> int:
+        """Delete the rows matching ``where``; the values travel as a source frame (merge),
+        so the commit never records them."""
+        columns = list(where)
+        render(where, spec.schema.keys())  # column and value checks
+        rows: list[dict[str, Any]] = [{}]
+        for name in columns:
+            value = where[name]
+            values = [value] if isinstance(value, str | int) else list(value)  # type: ignore[arg-type]
+            rows = [{**r, name: v} for r in rows for v in values]
+        keys = pl.DataFrame(rows, schema={c: spec.schema[c] for c in columns})
+        return self.delete_matching(spec, keys)
+
+    def delete_matching(self, spec: TableSpec, keys: pl.DataFrame) -> int:
+        """Delete every row equal on ``keys``' columns to one of its rows (merge-delete)."""
+        for c in keys.columns:
+            render({c: []}, spec.schema.keys())
+        out = delta.delete_matching(
+            self.table_uri(spec), keys, self._opts(spec), self._writer(spec)
+        )
+        return int(out.get("num_target_rows_deleted", 0))
+
+    def write_batches(
+        self, spec: TableSpec, batches: Iterable[pl.DataFrame], where: Match | None = None
+    ) -> None:
+        """Stream batches into one commit: replace the rows matching ``where``, or the
+        whole table when ``where`` is None."""
+        delta.write_batches(
+            self.table_uri(spec),
+            batches,
+            spec.schema,
+            self._opts(spec),
+            render(where, spec.schema.keys()) if where is not None else None,
+            **self._layout(spec),
+        )
 
     def storage_options(self, uri: str | None = None) -> dict[str, str]:
         """delta-rs storage options for a URI: the AWS environment on S3, nothing locally."""

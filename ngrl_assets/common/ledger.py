@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from resources import delta, objects
+from resources import objects
 from resources.lake import LakeResource
-
-LEDGER_TABLE = "landing_ledger"
+from resources.tables import TableSpec
 
 LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "landing_key": pl.String,
@@ -32,6 +31,36 @@ LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "run_id": pl.String,
     "processed_at": pl.Datetime("us", "UTC"),
 }
+
+STATUSES = ("processed", "quarantined", "duplicate")
+
+LEDGER = TableSpec(
+    zone="audit",
+    name="landing_ledger",
+    description=(
+        "The record of every landing object the platform has taken in: its key, hash, "
+        "status and honest row counts (rows in = accepted + quarantined). Intake reads it "
+        "to take each file exactly once; erasure reads it to find the landing objects that "
+        "held a participant."
+    ),
+    schema=LEDGER_SCHEMA,
+    columns={
+        "landing_key": "path of the object relative to the landing zone",
+        "feed": "landing feed",
+        "size_bytes": "object size",
+        "sha256": "SHA-256 of the object's bytes (duplicates under another name are spotted)",
+        "status": "processed, quarantined (the whole file rejected) or duplicate",
+        "rows_in": "data rows (lines after the header, or samples) the object held",
+        "rows_accepted": "rows written to curated tables",
+        "rows_quarantined": "rows (or the file) sent to quarantine",
+        "run_id": "Dagster run that recorded it",
+        "processed_at": "when",
+    },
+    written_by=(),  # every intake asset; filled in by the catalogue
+    identifier_columns=("landing_key",),
+    landing_columns=("landing_key",),
+)
+LEDGER_TABLE = LEDGER.name
 
 
 @dataclass(frozen=True)
@@ -64,7 +93,7 @@ def list_landing(lake: LakeResource, prefix: str) -> list[LandingFile]:
     """Visible files under ``landing/<prefix>`` (names starting ``_`` or ``.`` are skipped)."""
     root = lake.zone("landing").rstrip("/") + "/"
     files = []
-    for obj in objects.list_objects(lake.uri("landing", prefix)):
+    for obj in objects.list_objects(lake.landing(prefix)):
         key = obj.uri.removeprefix(root)
         if not _hidden(key):
             files.append(LandingFile(key=key, uri=obj.uri, size=obj.size))
@@ -72,8 +101,7 @@ def list_landing(lake: LakeResource, prefix: str) -> list[LandingFile]:
 
 
 def read(lake: LakeResource) -> pl.DataFrame:
-    uri = lake.table("audit", LEDGER_TABLE)
-    return delta.read(uri, LEDGER_SCHEMA, lake.storage_options(uri))
+    return lake.read(LEDGER)
 
 
 def pending(lake: LakeResource, prefix: str) -> list[LandingFile]:
@@ -107,5 +135,19 @@ def record(lake: LakeResource, entries: list[LedgerEntry], run_id: str) -> None:
         },
         schema=LEDGER_SCHEMA,
     )
-    uri = lake.table("audit", LEDGER_TABLE)
-    delta.append(uri, frame, LEDGER_SCHEMA, lake.storage_options(uri))
+    bad = [e for e in entries if e.status not in STATUSES]
+    # A duplicate's rows are accounted for by the original object: nothing accepted or
+    # quarantined again (rows_in is still what it holds).
+    unbalanced = [
+        e
+        for e in entries
+        if e.rows_in != e.rows_accepted + e.rows_quarantined
+        and not (e.status == "duplicate" and e.rows_accepted == e.rows_quarantined == 0)
+    ]
+    negative = [e for e in entries if min(e.rows_in, e.rows_accepted, e.rows_quarantined) < 0]
+    if bad or unbalanced or negative:
+        raise ValueError(
+            "ledger entries must have a known status and honest counts: "
+            + ", ".join(e.file.key for e in [*bad, *unbalanced, *negative])
+        )
+    lake.append(LEDGER, frame)

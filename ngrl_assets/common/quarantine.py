@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-QUARANTINE_TABLE = "rejected_rows"
+from resources.lake import LakeResource
+from resources.tables import TableSpec
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "feed": pl.String,
+    "batch": pl.String,
     "source_file": pl.String,
     "line": pl.Int64,
     "rule": pl.String,
@@ -20,6 +22,32 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "run_id": pl.String,
     "quarantined_at": pl.Datetime("us", "UTC"),
 }
+
+QUARANTINE = TableSpec(
+    zone="quarantine",
+    name="rejected_rows",
+    description=(
+        "Every rejected input, file or line, with the rule it broke and a reason: a pointer "
+        "into the landing zone, never the rejected values. Together with the curated tables "
+        "it accounts for every row that landed (rows in = accepted + quarantined)."
+    ),
+    schema=QUARANTINE_SCHEMA,
+    columns={
+        "feed": "landing feed (consent_registrations, sequencing_deliveries, clinical/hes_apc...)",
+        "batch": "unit of intake the record belongs to (delivery id, landing key); intake "
+        "replaces a batch's records exactly when it re-runs",
+        "source_file": "landing key of the rejected file",
+        "line": "1-based line (header = 1); 0 = the whole file",
+        "rule": "the rule broken (documented in docs/landing.md)",
+        "reason": "a readable reason (never the rejected value)",
+        "run_id": "Dagster run that quarantined it",
+        "quarantined_at": "when",
+    },
+    written_by=(),  # every intake asset; filled in by the catalogue
+    identifier_columns=("source_file",),  # landing keys can name a sample
+    landing_columns=("source_file",),
+)
+QUARANTINE_TABLE = QUARANTINE.name
 
 
 @dataclass(frozen=True)
@@ -34,11 +62,12 @@ class Reject:
         return f"{where}: {self.rule}: {self.reason}"
 
 
-def to_frame(rejects: list[Reject], feed: str, run_id: str) -> pl.DataFrame:
+def to_frame(rejects: list[Reject], feed: str, run_id: str, batch: str) -> pl.DataFrame:
     now = dt.datetime.now(dt.UTC)
     return pl.DataFrame(
         {
             "feed": [feed] * len(rejects),
+            "batch": [batch] * len(rejects),
             "source_file": [r.source_file for r in rejects],
             "line": [r.line for r in rejects],
             "rule": [r.rule for r in rejects],
@@ -55,3 +84,12 @@ def count_by_rule(rejects: list[Reject]) -> dict[str, int]:
     for r in rejects:
         counts[r.rule] = counts.get(r.rule, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def replace_batches(
+    lake: LakeResource, feed: str, batches: list[str], frame: pl.DataFrame
+) -> None:
+    """Replace the quarantine records of ``batches`` of ``feed`` with ``frame`` (exact
+    match on feed and batch, so re-running an intake never duplicates or loses records,
+    and never touches another batch's)."""
+    lake.replace(QUARANTINE, frame, {"feed": feed, "batch": batches})

@@ -1,12 +1,14 @@
-"""Conventions every asset spec follows: owners, kinds, zone tag and table schema."""
+"""Conventions every asset spec follows: owners, kinds, zone tag and table schema, all
+taken from the table's catalogue declaration (:class:`resources.tables.TableSpec`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-import polars as pl
+
+from resources.tables import TableSpec
 
 OWNERS = ["team:data-platform"]
 
@@ -29,28 +31,30 @@ def column_schema(schema: Mapping[str, Any], descriptions: Mapping[str, str]) ->
 
 
 def table_spec(
-    key: str,
+    table: TableSpec,
     *,
-    zone: str,
     group: str,
-    description: str,
-    schema: Mapping[str, Any],
-    columns: Mapping[str, str],
-    deps: list[str] | list[dg.AssetDep] | None = None,
+    deps: Sequence[str | dg.AssetDep] | None = None,
     extra_kinds: set[str] | None = None,
 ) -> dg.AssetSpec:
-    """The spec of an asset stored as a Delta table in a lake zone."""
+    """The spec of the asset that is ``table``: key, description, zone and column schema
+    all come from the declaration."""
+    tags = {"ngrl/zone": table.zone}
+    if table.participant_column:
+        tags["ngrl/holds_participants"] = "true"
+    if table.releasable:
+        tags["ngrl/releasable"] = "true"
     return dg.AssetSpec(
-        key,
-        description=description,
+        table.name,
+        description=table.description,
         group_name=group,
         owners=OWNERS,
         kinds={"delta", "polars", *(extra_kinds or set())},
-        tags={"ngrl/zone": zone},
-        deps=deps or [],
-        metadata={"dagster/column_schema": column_schema(schema, columns), "ngrl/zone": zone},
+        tags=tags,
+        deps=list(deps or []),
+        metadata={
+            "dagster/column_schema": column_schema(table.schema, table.columns),
+            "ngrl/zone": table.zone,
+            "ngrl/table": table.key,
+        },
     )
-
-
-def df_schema(df: pl.DataFrame) -> dict[str, Any]:
-    return dict(df.schema)

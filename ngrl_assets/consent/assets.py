@@ -5,88 +5,15 @@ import dagster as dg
 
 from ngrl_assets.common.specs import table_spec
 from ngrl_assets.consent import checks, intake
-from ngrl_assets.consent.registry import (
-    CONSENT_STATUS_SCHEMA,
-    REGISTRY_SCHEMA,
-    WITHDRAWAL_NOTICE_SCHEMA,
-)
+from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
 from resources.lake import LakeResource
 
 GROUP = "consent"
 
-participant_registry_spec = table_spec(
-    "participant_registry",
-    zone="identity",
-    group=GROUP,
-    description=(
-        "Every participant as the consent service registered them: NHS number, name, date "
-        "of birth, postcode, programme, and the opaque internal participant id that every "
-        "other table uses instead. Lives in the identity zone; only consent and linkage "
-        "code reads it, and nothing in it ever reaches researchers."
-    ),
-    schema=REGISTRY_SCHEMA,
-    columns={
-        "participant_id": "opaque internal id (random, not derived from any identifier)",
-        "participant_reference": "consent service participant id",
-        "nhs_number": "NHS number (Modulus 11 validated)",
-        "forename": "registered forename",
-        "surname": "registered surname",
-        "date_of_birth": "date of birth",
-        "postcode": "postcode",
-        "sex": "registered sex F/M/U",
-        "programme": "recruiting programme (gms, 100kgp)",
-        "record_date": "date of the consent-service record these values come from",
-        "updated_at": "when the platform last changed this row",
-    },
-)
-
-withdrawal_notices_spec = table_spec(
-    "withdrawal_notices",
-    zone="identity",
-    group=GROUP,
-    description=(
-        "Every withdrawal notice received from the consent service, kept by participant "
-        "reference, including notices that arrived before the participant's registration "
-        "(applied as soon as it lands). The legal record of who asked to leave and when."
-    ),
-    schema=WITHDRAWAL_NOTICE_SCHEMA,
-    columns={
-        "participant_reference": "consent service participant id",
-        "withdrawal_type": "full (no further use) or no_further_contact",
-        "withdrawal_date": "date the withdrawal was recorded",
-        "source_file": "landing key of the notice file",
-        "source_line": "line of the notice in that file",
-        "received_at": "when the platform ingested the notice",
-    },
-)
-
+participant_registry_spec = table_spec(PARTICIPANT_REGISTRY, group=GROUP)
+withdrawal_notices_spec = table_spec(WITHDRAWAL_NOTICES, group=GROUP)
 consent_status_spec = table_spec(
-    "consent_status",
-    zone="curated",
-    group=GROUP,
-    deps=["participant_registry", "withdrawal_notices"],
-    description=(
-        "What each participant has agreed to, keyed only by the internal participant id: "
-        "consent category, research discussion and answer, consent date, life status, "
-        "withdrawal state and year of birth. Release eligibility and withdrawal "
-        "propagation start here; it carries no direct identifier."
-    ),
-    schema=CONSENT_STATUS_SCHEMA,
-    columns={
-        "participant_id": "opaque internal participant id",
-        "programme": "recruiting programme (gms, 100kgp)",
-        "consent_category": "adult or child consent form",
-        "research_discussed": "research use was discussed",
-        "research_agreed": "answer to research use was yes",
-        "consent_date": "date consent was given",
-        "life_status": "alive or deceased, as last known",
-        "year_of_birth": "year of birth (dates of birth stay in the identity zone)",
-        "consented_under_16": "child consent given before the 16th birthday",
-        "withdrawal_state": "none, no_further_contact or full",
-        "withdrawal_date": "date of the strongest withdrawal, if any",
-        "record_date": "date of the consent-service record in force",
-        "updated_at": "when the platform last changed this row",
-    },
+    CONSENT_STATUS, group=GROUP, deps=["participant_registry", "withdrawal_notices"]
 )
 
 
@@ -139,7 +66,7 @@ def consent_intake(context: dg.AssetExecutionContext, lake: LakeResource):
         metadata={
             "dagster/row_count": summary.consent_rows,
             "by_withdrawal_state": summary.consent_by_withdrawal_state,
-            "table_uri": dg.MetadataValue.path(lake.table(*intake.CONSENT_TABLE)),
+            "table_uri": dg.MetadataValue.path(lake.table_uri(CONSENT_STATUS)),
         },
         check_results=[r for r in results if r.asset_key == dg.AssetKey("consent_status")],
     )

@@ -38,6 +38,8 @@ REGISTRY_SCHEMA: dict[str, Any] = {
     "sex": pl.String,
     "programme": pl.String,
     "record_date": pl.Date,
+    "source_file": pl.String,
+    "source_line": pl.Int64,
     "updated_at": pl.Datetime("us", "UTC"),
 }
 

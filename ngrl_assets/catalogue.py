@@ -1,0 +1,109 @@
+"""The table catalogue: every Delta table of the lake, declared once.
+
+Each domain declares its tables (``consent/tables.py``, ``genomics/tables.py``,
+``clinical/tables.py``, the shared quarantine and ledger in ``common/``) as
+:class:`resources.tables.TableSpec`; this module collects them and answers the questions
+releases and withdrawal ask: every table holding participants, every table of a zone,
+every releasable table, and the Dagster asset that writes each. The asset specs, the
+asset-spec snapshot and the data dictionary (``docs/data_dictionary.md``) are generated
+from it, and the lake resource reads and writes only by these declarations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ngrl_assets.clinical.tables import TABLES as CLINICAL_TABLES
+from ngrl_assets.common.ledger import LEDGER
+from ngrl_assets.common.quarantine import QUARANTINE
+from ngrl_assets.consent.tables import TABLES as CONSENT_TABLES
+from ngrl_assets.genomics.tables import TABLES as GENOMICS_TABLES
+from resources.tables import TableSpec
+
+_DOMAIN_TABLES: tuple[TableSpec, ...] = (*CONSENT_TABLES, *GENOMICS_TABLES, *CLINICAL_TABLES)
+
+# Every asset that takes in landing objects writes the shared quarantine and ledger.
+INTAKE_ASSETS: tuple[str, ...] = tuple(
+    sorted({a for t in _DOMAIN_TABLES if t.from_landing for a in t.written_by})
+)
+
+TABLES: tuple[TableSpec, ...] = (
+    *_DOMAIN_TABLES,
+    dataclasses.replace(QUARANTINE, written_by=INTAKE_ASSETS),
+    dataclasses.replace(LEDGER, written_by=INTAKE_ASSETS),
+)
+
+_BY_NAME = {t.name: t for t in TABLES}
+if len(_BY_NAME) != len(TABLES):
+    raise RuntimeError("two catalogue entries share a table name")
+
+
+def get(name: str) -> TableSpec:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no table {name!r} in the catalogue") from None
+
+
+def holding_participants() -> list[TableSpec]:
+    """Every table with a participant column (what withdrawal must reach)."""
+    return [t for t in TABLES if t.participant_column]
+
+
+def in_zone(zone: str) -> list[TableSpec]:
+    return [t for t in TABLES if t.zone == zone]
+
+
+def releasable() -> list[TableSpec]:
+    return [t for t in TABLES if t.releasable]
+
+
+def written_by(asset_key: str) -> list[TableSpec]:
+    """The tables an asset's materialisation writes."""
+    return [t for t in TABLES if asset_key in t.written_by]
+
+
+def from_landing() -> list[TableSpec]:
+    return [t for t in TABLES if t.from_landing]
+
+
+def _dtype(dtype: object) -> str:
+    return str(dtype() if isinstance(dtype, type) else dtype)
+
+
+def dictionary_markdown() -> str:
+    """The data dictionary: every table, what it means, and every column (generated)."""
+    lines = [
+        "# Data dictionary",
+        "",
+        "Generated from the table catalogue (`ngrl_assets/catalogue.py`) by "
+        "`ngrl dictionary`; do not edit by hand (a test keeps it equal to the catalogue).",
+        "",
+        "| table | zone | participant column | releasable | written by |",
+        "|---|---|---|---|---|",
+    ]
+    for t in TABLES:
+        lines.append(
+            f"| [`{t.name}`](#{t.name}) | {t.zone} | {t.participant_column or '—'} | "
+            f"{'yes' if t.releasable else 'no'} | {', '.join(t.written_by) or '—'} |"
+        )
+    for t in TABLES:
+        lines += ["", f"## {t.name}", "", t.description, ""]
+        facts = [f"- location: `{t.zone}/{t.name}`"]
+        if t.partition_by:
+            facts.append(f"- partitioned by: {', '.join(t.partition_by)}")
+        if t.sort_by:
+            facts.append(f"- sorted by: {', '.join(t.sort_by)}")
+        if t.identifier_columns:
+            facts.append(
+                f"- identifier columns (no Delta statistics): {', '.join(t.identifier_columns)}"
+            )
+        if t.landing_columns:
+            facts.append(f"- landing keys in: {', '.join(t.landing_columns)}")
+        if t.traced_via:
+            facts.append(f"- landing objects traced via: `{t.traced_via}`")
+        lines += [*facts, "", "| column | type | description |", "|---|---|---|"]
+        for name, dtype in t.schema.items():
+            desc = t.columns[name].replace("|", "\\|")
+            lines.append(f"| `{name}` | {_dtype(dtype)} | {desc} |")
+    return "\n".join(lines) + "\n"
