@@ -7,6 +7,7 @@ import polars as pl
 
 from ngrl_assets.clinical import diagnoses, intake, validate
 from ngrl_assets.clinical.columns import describe
+from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.common.specs import table_spec
 from resources import delta
@@ -16,14 +17,6 @@ from resources.lake import LakeResource
 GROUP = "clinical"
 LINKAGE_DEPS = ["participant_registry", "consent_status"]
 
-
-def partitions_name(source: ClinicalSource) -> str:
-    return f"{source.name}_delivery"
-
-
-PARTITIONS = {
-    name: dg.DynamicPartitionsDefinition(name=partitions_name(s)) for name, s in SOURCES.items()
-}
 
 
 def _spec(source: ClinicalSource) -> dg.AssetSpec:
@@ -204,3 +197,6 @@ def diagnoses_build(context: dg.AssetExecutionContext, lake: LakeResource):
         asset_key=diagnoses.TABLE,
         metadata={"dagster/row_count": sum(counts.values()), "rows_by_source": counts},
     )
+
+
+ASSETS = [*EXTRACT_ASSETS, diagnoses_build]

@@ -5,8 +5,9 @@ again, and the run key is the landing key."""
 
 import dagster as dg
 
-from ngrl_assets.clinical.assets import PARTITIONS
 from ngrl_assets.clinical.intake import landing_key, list_deliveries
+from ngrl_assets.clinical.jobs import INTAKE_JOBS
+from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from resources.lake import LakeResource
 
@@ -16,7 +17,7 @@ def build_sensor(source: ClinicalSource) -> dg.SensorDefinition:
 
     @dg.sensor(
         name=f"{source.name}_sensor",
-        target=dg.AssetSelection.assets(source.table),
+        job=INTAKE_JOBS[source.name],
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"New file in landing/{source.feed}/ -> partition + intake run.",

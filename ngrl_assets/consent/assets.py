@@ -70,3 +70,6 @@ def consent_intake(context: dg.AssetExecutionContext, lake: LakeResource):
         },
         check_results=[r for r in results if r.asset_key == dg.AssetKey("consent_status")],
     )
+
+
+ASSETS = [consent_intake]

@@ -13,10 +13,10 @@ import hashlib
 import dagster as dg
 
 from ngrl_assets.common import ledger
+from ngrl_assets.consent.jobs import consent_job
 from resources.lake import LakeResource
 
 CONSENT_PREFIXES = ("consent/registrations", "consent/withdrawals")
-CONSENT_ASSETS = ["participant_registry", "withdrawal_notices", "consent_status"]
 
 
 def fingerprint(files: list[ledger.LandingFile]) -> str:
@@ -28,7 +28,7 @@ def fingerprint(files: list[ledger.LandingFile]) -> str:
 
 @dg.sensor(
     name="consent_feed_sensor",
-    target=dg.AssetSelection.assets(*CONSENT_ASSETS),
+    job=consent_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="New consent-service feed files in landing/consent/ -> consent intake run.",

@@ -7,13 +7,12 @@ from pydantic import Field
 
 from ngrl_assets.common.specs import table_spec
 from ngrl_assets.genomics import checks, joint_store
-from ngrl_assets.genomics.chunks import chunk_names
+from ngrl_assets.genomics.partitions import genome_chunks
 from ngrl_assets.genomics.site_qc_columns import COLUMN_DESCRIPTIONS
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA
 from resources.lake import LakeResource
 
 GROUP = "genomics"
-genome_chunks = dg.StaticPartitionsDefinition(chunk_names())
 
 _SAMPLE_DEPS = [
     dg.AssetDep("sample_variant_calls", partition_mapping=dg.AllPartitionMapping()),
@@ -122,3 +121,6 @@ def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, la
         },
         check_results=[r for r in results if r.asset_key == dg.AssetKey("variant_sites")],
     )
+
+
+ASSETS = [joint_calling]

@@ -12,10 +12,9 @@ from dagster._core.storage.tags import (
 )
 
 from ngrl_assets.genomics.chunks import chunk_names
+from ngrl_assets.genomics.jobs import joint_calling_job
 from ngrl_assets.genomics.joint_store import pending_deliveries
 from resources.lake import LakeResource
-
-JOINT_ASSETS = ["joint_genotypes", "variant_sites"]
 
 
 def range_tags() -> dict[str, str]:
@@ -25,7 +24,7 @@ def range_tags() -> dict[str, str]:
 
 @dg.sensor(
     name="joint_calling_sensor",
-    target=dg.AssetSelection.assets(*JOINT_ASSETS),
+    job=joint_calling_job,
     minimum_interval_seconds=120,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="QC-passed deliveries not yet joint-called -> one run over every chunk.",

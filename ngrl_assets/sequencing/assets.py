@@ -10,11 +10,10 @@ from ngrl_assets.genomics.tables import (
     STORED_CALLS_SCHEMA,
 )
 from ngrl_assets.sequencing import intake
+from ngrl_assets.sequencing.partitions import deliveries
 from resources.lake import LakeResource
 
 GROUP = "sequencing"
-DELIVERY_PARTITIONS = "sequencing_delivery"
-deliveries = dg.DynamicPartitionsDefinition(name=DELIVERY_PARTITIONS)
 
 _OWNER_COLUMNS = {
     "participant_id": "opaque internal participant id",
@@ -141,3 +140,6 @@ def delivery_intake(context: dg.AssetExecutionContext, lake: LakeResource):
     yield dg.MaterializeResult(
         asset_key="sample_reference_blocks", metadata={"dagster/row_count": result.block_rows}
     )
+
+
+ASSETS = [delivery_intake]

@@ -5,16 +5,15 @@ and the run key is the delivery id."""
 
 import dagster as dg
 
-from ngrl_assets.sequencing.assets import DELIVERY_PARTITIONS, deliveries
 from ngrl_assets.sequencing.intake import list_deliveries
+from ngrl_assets.sequencing.jobs import delivery_job
+from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS, deliveries
 from resources.lake import LakeResource
-
-DELIVERY_ASSETS = ["raw_sequences", "sample_variant_calls", "sample_reference_blocks"]
 
 
 @dg.sensor(
     name="delivery_sensor",
-    target=dg.AssetSelection.assets(*DELIVERY_ASSETS),
+    job=delivery_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="New delivery manifest in landing/sequencing/ -> partition + intake run.",

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from ngrl_assets.clinical import diagnoses
-from ngrl_assets.clinical.assets import PARTITIONS
+from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES
 from ngrl_assets.common.ledger import LEDGER_TABLE
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
@@ -19,7 +19,7 @@ from ngrl_assets.definitions import build_definitions
 from ngrl_assets.pipeline import run_clinical
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
-from sensors.clinical import CLINICAL_SENSORS
+from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
 from tests.integration.clinical_truth import expected_quarantine, rows
 from tests.integration.lakes import put_landing, read
 from tests.integration.test_consent_pipeline import (

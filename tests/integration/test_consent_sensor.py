@@ -6,7 +6,7 @@ import polars as pl
 
 from ngrl_assets.definitions import build_definitions
 from resources import objects
-from sensors.consent_feed import consent_feed_sensor
+from ngrl_assets.consent.sensors import consent_feed_sensor
 
 HEADER = (
     "participant_reference,nhs_number,forename,surname,date_of_birth,postcode,sex,programme,"

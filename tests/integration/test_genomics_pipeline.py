@@ -13,7 +13,7 @@ from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.joint_store import joint_call_chunks
 from ngrl_assets.pipeline import run_all
-from ngrl_assets.sequencing.assets import DELIVERY_PARTITIONS
+from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing, read

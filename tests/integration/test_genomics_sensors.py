@@ -14,10 +14,10 @@ from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES_SCHEMA,
     RAW_SEQUENCES_TABLE,
 )
-from ngrl_assets.sequencing.assets import DELIVERY_PARTITIONS
+from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from resources import delta, objects
-from sensors.deliveries import delivery_sensor
-from sensors.joint_calling import joint_calling_sensor
+from ngrl_assets.sequencing.sensors import delivery_sensor
+from ngrl_assets.genomics.sensors import joint_calling_sensor
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
