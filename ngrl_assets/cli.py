@@ -9,6 +9,9 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
 
 
 def _date(value: str) -> dt.date:
@@ -80,6 +83,30 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_run(sensor: str, run: Any) -> None:
+    """One readable block per run: what ran, its counts, its checks (never row values)."""
+    partition = run.dagster_run.tags.get("dagster/partition")
+    what = run.job_def.name + (f" [{partition}]" if partition else "")
+    status = "ok" if run.success else "FAILED"
+    tqdm.write(f"{status:6} {what}  (from {sensor})")
+    for mat in run.get_asset_materialization_events():
+        meta = mat.materialization.metadata
+        counts = [
+            f"{k.removeprefix('dagster/')}={v.value}"
+            for k, v in meta.items()
+            if isinstance(v.value, int) and not isinstance(v.value, bool)
+        ]
+        key = mat.materialization.asset_key.to_user_string()
+        tqdm.write(f"         {key}: {', '.join(counts[:6]) or 'written'}")
+    evaluations = run.get_asset_check_evaluations()
+    if evaluations:
+        failed = [
+            f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed
+        ]
+        line = f"         checks: {len(evaluations) - len(failed)}/{len(evaluations)} passed"
+        tqdm.write(line + (f"; FAILED {', '.join(failed)}" if failed else ""))
+
+
 def cmd_materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
@@ -88,20 +115,19 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from resources.lake import LakeResource
 
     lake = LakeResource.from_env()
-    result = run_all(build_definitions(lake), lake, dg.DagsterInstance.get())
-    for evaluation in result.check_evaluations():
-        status = "passed" if evaluation.passed else "FAILED"
-        print(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {status}")
-    for run in result.runs:
-        print(f"run {run.run_id} {run.job_def.name}: {'success' if run.success else 'FAILURE'}")
-        for mat in run.get_asset_materialization_events():
-            meta = mat.materialization.metadata
-            if "rows_curated" in meta:  # a clinical delivery: counts only
-                print(
-                    f"  {meta['landing_key'].value}: {meta['rows_in'].value} rows in, "
-                    f"{meta['rows_curated'].value} curated, "
-                    f"{meta['rows_quarantined'].value} quarantined"
-                )
+    result = run_all(
+        build_definitions(lake),
+        lake,
+        dg.DagsterInstance.get(),
+        on_run=_describe_run,
+        progress=sys.stderr.isatty(),
+    )
+    checks = result.check_evaluations()
+    failed = [e for e in checks if not e.passed]
+    print(
+        f"\n{len(result.runs)} runs ({sum(not r.success for r in result.runs)} failed), "
+        f"{len(checks)} check evaluations ({len(failed)} failed)"
+    )
     for failure in result.failures():
         print(failure, file=sys.stderr)
     return 0 if result.success else 1
@@ -131,6 +157,17 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     failed = sum(r.status == "fail" for r in results)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    from ngrl_assets import catalogue
+
+    text = catalogue.dictionary_markdown()
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_lake(args: argparse.Namespace) -> int:
@@ -174,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "materialize",
-        help="run consent intake, every landed delivery and joint calling, in-process on "
-        "the Dagster instance ($DAGSTER_HOME)",
+        help="evaluate every landing sensor and run what it requests (consent, deliveries, "
+        "joint calling, clinical extracts), then the automation conditions, in-process on the "
+        "Dagster instance ($DAGSTER_HOME)",
     )
     p.set_defaults(func=cmd_materialize)
 
@@ -188,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("conformance", help="run GLnexus-format cases (*.yml) in a folder")
     p.add_argument("dir")
     p.set_defaults(func=cmd_conformance)
+
+    p = sub.add_parser("dictionary", help="print the data dictionary (from the table catalogue)")
+    p.add_argument("--out", help="write it to this file instead of stdout")
+    p.set_defaults(func=cmd_dictionary)
 
     p = sub.add_parser("lake", help="print where each lake zone lives")
     p.set_defaults(func=cmd_lake)

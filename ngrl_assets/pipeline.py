@@ -1,28 +1,37 @@
-"""Run the whole library in order, in-process, on a Dagster instance: what the sensors do
-one file at a time, done at once (``ngrl materialize``, ``make demo``, integration tests).
+"""Drive the library the way the Dagster daemon does, in-process: evaluate each real sensor,
+apply what it asks (dynamic partitions, cursor), run what it requested, and repeat until
+every sensor is quiet; then evaluate the automation conditions and run what they request
+(``diagnoses`` after a clinical table changed, the consent checks after
+``consent_status`` changed). Used by ``ngrl materialize``, ``make demo`` and the
+integration tests, so they exercise the sensors themselves, not a second copy of their
+logic.
 
-consent intake -> every landed sequencing delivery (one partition run each) -> joint
-calling over every chunk (one single-step run) -> every landed clinical extract file (one
-partition run each, per source, in file order) -> the diagnoses table."""
+Order of one pass: consent feed -> deliveries -> joint calling -> clinical sources; a pass
+that requested nothing ends the loop."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
+from tqdm import tqdm
 
-from ngrl_assets.clinical import intake as clinical_intake
-from ngrl_assets.clinical.assets import PARTITIONS as CLINICAL_PARTITIONS
-from ngrl_assets.clinical.sources import SOURCES
-from ngrl_assets.sequencing.assets import DELIVERY_PARTITIONS
-from ngrl_assets.sequencing.intake import list_deliveries
 from resources.lake import LakeResource
-from sensors.joint_calling import range_tags
+
+# Console logging of in-process runs: warnings and errors only (the event log in the
+# instance keeps everything; ``make ui`` shows it).
+QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+MAX_PASSES = 10
+
+OnRun = Callable[[str, dg.ExecuteInProcessResult], None]
 
 
 @dataclass
 class PipelineResult:
     runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+    sensor_ticks: list[tuple[str, int]] = field(default_factory=list)  # (sensor, runs requested)
 
     @property
     def success(self) -> bool:
@@ -41,57 +50,136 @@ class PipelineResult:
         return [e for r in self.runs for e in r.get_asset_check_evaluations()]
 
 
-def run_all(
-    defs: dg.Definitions, lake: LakeResource, instance: dg.DagsterInstance
+def _merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    return {**QUIET, **(config or {})}
+
+
+def tick(
+    defs: dg.Definitions,
+    sensor: dg.SensorDefinition,
+    lake: LakeResource,
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    on_run: OnRun | None = None,
+    progress: bool = False,
+) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+    """One evaluation of a real sensor, then every run it requested, in order."""
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        sensor_name=sensor.name,
+        resources={"lake": lake},
+        definitions=defs,
+    )
+    data = sensor.evaluate_tick(context)
+    for request in data.dynamic_partitions_requests or []:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
+    runs = []
+    requests = data.run_requests or []
+    bar = tqdm(requests, desc=sensor.name, unit="run", disable=not progress or len(requests) < 2)
+    for request in bar:
+        job = defs.resolve_job_def(request.job_name or sensor.job_name)
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=request.partition_key,
+            tags=dict(request.tags),
+            run_config=_merge_config(dict(request.run_config) if request.run_config else None),
+            raise_on_error=False,
+        )
+        runs.append(result)
+        if on_run:
+            on_run(sensor.name, result)
+    return runs, data.cursor if data.cursor is not None else cursor
+
+
+def automation_tick(
+    defs: dg.Definitions,
+    lake: LakeResource,
+    instance: dg.DagsterInstance,
+    cursor: Any,
+    on_run: OnRun | None = None,
+) -> tuple[list[dg.ExecuteInProcessResult], Any]:
+    """Evaluate every automation condition and run what it requested (assets and checks)."""
+    evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    assets: set[dg.AssetKey] = set()
+    checks: set[dg.AssetCheckKey] = set()
+    for result in evaluation.results:
+        if result.true_subset.size == 0:
+            continue
+        if isinstance(result.key, dg.AssetCheckKey):
+            checks.add(result.key)
+        else:
+            assets.add(result.key)
+    runs = []
+    if assets or checks:
+        selection = dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*checks)
+        if not assets:
+            selection = dg.AssetSelection.checks(*checks)
+        job = dg.define_asset_job("automation_run", selection=selection).resolve(
+            asset_graph=defs.resolve_asset_graph(), resource_defs=defs.resources
+        )
+        result = job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
+        runs.append(result)
+        if on_run:
+            on_run("automation_sensor", result)
+    return runs, evaluation.cursor
+
+
+def run_sensors(
+    defs: dg.Definitions,
+    lake: LakeResource,
+    instance: dg.DagsterInstance,
+    sensors: Sequence[dg.SensorDefinition] | None = None,
+    on_run: OnRun | None = None,
+    automation: bool = True,
+    progress: bool = False,
 ) -> PipelineResult:
+    """Tick ``sensors`` (default: every landing sensor) until none requests a run, then
+    run what the automation conditions request."""
+    from sensors import LANDING_SENSORS
+
     result = PipelineResult()
-    result.runs.append(
-        defs.resolve_job_def("consent_intake_job").execute_in_process(
-            instance=instance, raise_on_error=False
-        )
-    )
-    known = set(instance.get_dynamic_partitions(DELIVERY_PARTITIONS))
-    landed = list_deliveries(lake)
-    new = [d for d in landed if d not in known]
-    if new:
-        instance.add_dynamic_partitions(DELIVERY_PARTITIONS, new)
-    delivery_job = defs.resolve_job_def("delivery_intake_job")
-    for delivery in new:
-        result.runs.append(
-            delivery_job.execute_in_process(
-                instance=instance, partition_key=delivery, raise_on_error=False
+    automation_cursor = None
+    if automation:  # a baseline, so that what changes below counts as an update
+        _, automation_cursor = automation_tick(defs, lake, instance, None, on_run)
+    cursors: dict[str, str | None] = {}
+    for _ in range(MAX_PASSES):
+        requested = 0
+        for sensor in sensors or LANDING_SENSORS:
+            runs, cursors[sensor.name] = tick(
+                defs, sensor, lake, instance, cursors.get(sensor.name), on_run, progress
             )
-        )
-    joint = defs.resolve_job_def("joint_calling_job")
-    result.runs.append(
-        joint.execute_in_process(instance=instance, tags=range_tags(), raise_on_error=False)
-    )
-    result.runs += run_clinical(defs, lake, instance)
+            result.runs += runs
+            result.sensor_ticks.append((sensor.name, len(runs)))
+            requested += len(runs)
+        if not requested:
+            break
+    if automation:
+        runs, _ = automation_tick(defs, lake, instance, automation_cursor, on_run)
+        result.runs += runs
     return result
+
+
+def run_all(
+    defs: dg.Definitions,
+    lake: LakeResource,
+    instance: dg.DagsterInstance,
+    on_run: OnRun | None = None,
+    progress: bool = False,
+) -> PipelineResult:
+    """Everything that has landed, through every sensor, then automation."""
+    return run_sensors(defs, lake, instance, on_run=on_run, progress=progress)
 
 
 def run_clinical(
     defs: dg.Definitions, lake: LakeResource, instance: dg.DagsterInstance
 ) -> list[dg.ExecuteInProcessResult]:
-    """Every clinical file not yet a partition, per source in file order, then diagnoses."""
-    runs = []
-    for source in SOURCES.values():
-        name = CLINICAL_PARTITIONS[source.name].name or ""
-        known = set(instance.get_dynamic_partitions(name))
-        new = [d for d in clinical_intake.list_deliveries(lake, source) if d not in known]
-        if not new:
-            continue
-        instance.add_dynamic_partitions(name, new)
-        job = defs.resolve_job_def(f"{source.name}_intake_job")
-        for delivery in new:
-            runs.append(
-                job.execute_in_process(
-                    instance=instance, partition_key=delivery, raise_on_error=False
-                )
-            )
-    runs.append(
-        defs.resolve_job_def("diagnoses_job").execute_in_process(
-            instance=instance, raise_on_error=False
-        )
-    )
-    return runs
+    """Every clinical file not yet a partition (through the clinical sensors), then what
+    the automation conditions request (diagnoses)."""
+    from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
+
+    return run_sensors(defs, lake, instance, sensors=CLINICAL_SENSORS).runs

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from resources import delta
 from resources.predicates import Match, render
+from resources.uris import _normalise_root, is_s3, join
 from resources.tables import TableSpec
 
 ZONES: tuple[str, ...] = (
@@ -44,22 +45,6 @@ _AWS_ENV = (
     "AWS_DEFAULT_REGION",
     "AWS_ALLOW_HTTP",
 )
-
-
-def is_s3(uri: str) -> bool:
-    return uri.startswith("s3://")
-
-
-def join(base: str, *parts: str) -> str:
-    """Join URI parts with '/', keeping ``s3://`` intact and local paths absolute."""
-    clean = [p.strip("/") for p in parts if p]
-    return "/".join([base.rstrip("/"), *clean])
-
-
-def _normalise_root(uri: str) -> str:
-    if is_s3(uri) or uri.startswith("file://"):
-        return uri.removeprefix("file://").rstrip("/") if uri.startswith("file://") else uri
-    return str(Path(uri).expanduser().resolve())
 
 
 class LakeResource(dg.ConfigurableResource):

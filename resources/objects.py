@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from resources.lake import is_s3, join
+from resources.uris import is_s3, join
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from resources import objects
-from resources.lake import LakeResource
 from resources.tables import TableSpec
+
+if TYPE_CHECKING:
+    from resources.lake import LakeResource
 
 LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "landing_key": pl.String,

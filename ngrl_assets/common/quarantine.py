@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from resources.lake import LakeResource
 from resources.tables import TableSpec
+
+if TYPE_CHECKING:
+    from resources.lake import LakeResource
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "feed": pl.String,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from resources import delta, objects
+from resources import objects
 from resources.lake import LakeResource, is_s3
 
 
@@ -21,5 +21,9 @@ def put_landing(lake: LakeResource, source: Path, only: str = "") -> None:
 
 
 def read(lake: LakeResource, zone: str, name: str) -> pl.DataFrame:
-    uri = lake.table(zone, name)
-    return delta.scan(uri, lake.storage_options(uri)).collect()
+    """A catalogue table, read the way the code reads it (by its declaration)."""
+    from ngrl_assets import catalogue
+
+    spec = catalogue.get(name)
+    assert spec.zone == zone, f"{name} lives in {spec.zone}, not {zone}"
+    return lake.read(spec)

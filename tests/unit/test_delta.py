@@ -13,7 +13,7 @@ SCHEMA = {"participant_id": pl.String, "batch": pl.String, "value": pl.Int64}
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def where(request):
     lake = request.getfixturevalue("lake" if request.param == "local" else "s3_lake")
-    uri = lake.table("curated", "t")
+    uri = lake.uri("curated", "t")
     return uri, lake.storage_options(uri)
 
 
@@ -81,7 +81,7 @@ def _writer(args):
 
 @pytest.mark.s3
 def test_concurrent_writers_on_s3_lose_no_commit(s3_lake):
-    uri = s3_lake.table("curated", "concurrent")
+    uri = s3_lake.uri("curated", "concurrent")
     opts = s3_lake.storage_options(uri)
     delta.ensure(uri, SCHEMA, opts)
     with mp.get_context("spawn").Pool(3) as pool:
