@@ -6,13 +6,8 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from ngrl_assets.consent import intake, nhs_number
-from ngrl_assets.consent.registry import (
-    CONSENT_STATUS_SCHEMA,
-    REGISTRY_SCHEMA,
-    WITHDRAWAL_NOTICE_SCHEMA,
-)
-from resources import delta
+from ngrl_assets.consent import nhs_number
+from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
 from resources.lake import LakeResource
 
 CHECK_SPECS = [
@@ -39,15 +34,17 @@ CHECK_SPECS = [
 ]
 
 
-def _read(lake: LakeResource, table: tuple[str, str], schema: dict) -> pl.DataFrame:
-    uri = lake.table(*table)
-    return delta.read(uri, schema, lake.storage_options(uri))
-
-
 def evaluate(lake: LakeResource) -> list[dg.AssetCheckResult]:
-    registry = _read(lake, intake.REGISTRY_TABLE, REGISTRY_SCHEMA)
-    consent = _read(lake, intake.CONSENT_TABLE, CONSENT_STATUS_SCHEMA)
-    notices = _read(lake, intake.NOTICES_TABLE, WITHDRAWAL_NOTICE_SCHEMA)
+    """Every check on the tables as written (a missing table reads as empty)."""
+    registry = (
+        lake.scan(PARTICIPANT_REGISTRY)
+        .select("participant_id", "participant_reference", "nhs_number")
+        .collect()
+    )
+    consent = lake.scan(CONSENT_STATUS).select("participant_id", "withdrawal_state").collect()
+    notices = (
+        lake.scan(WITHDRAWAL_NOTICES).select("participant_reference", "withdrawal_type").collect()
+    )
 
     numbers = registry["nhs_number"]
     invalid = sum(1 for n in numbers.to_list() if not nhs_number.is_valid(n))

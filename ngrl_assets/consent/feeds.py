@@ -1,16 +1,20 @@
 """Parse the consent service's feeds (registrations, withdrawals) into typed rows.
 
-Pure: bytes in, accepted rows and quarantine records out. A file-level problem (not
-UTF-8, empty, wrong columns) rejects the whole file at line 0/1; a row-level problem
-rejects that row with its line number and rule. Every data row ends in exactly one of
-the two outputs, so ``rows_in == accepted + rejected``.
+Pure: bytes in, accepted rows and quarantine records out, and never an exception for
+anything the bytes hold. A file-level problem (not UTF-8, NUL bytes, empty, wrong
+columns, a field over :data:`MAX_FIELD_CHARS`, a quoted line break, anything else that
+stops parsing) rejects the whole file with one record at the offending line (0 when there
+is none) and counts every data line it holds as quarantined; a row-level problem rejects
+that row with its line number and rule. Every data row ends in exactly one of the two
+outputs, so ``rows_in == accepted + quarantined``. A leading UTF-8 byte order mark is
+dropped. Rules are listed in docs/landing.md.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,20 +73,127 @@ WITHDRAWAL_SCHEMA: dict[str, Any] = {
 
 @dataclass
 class ParsedFeed:
+    """One file's outcome. ``data_lines`` counts the non-blank lines after the header
+    (what a whole-file reject accounts for in the ledger)."""
+
     source_file: str
     rows: pl.DataFrame
     rejects: list[Reject] = field(default_factory=list)
-
-    @property
-    def rows_in(self) -> int:
-        return self.rows.height + len(self.rejects)
+    data_lines: int = 0
 
     @property
     def file_rejected(self) -> bool:
         return any(r.rule in FILE_RULES for r in self.rejects)
 
+    @property
+    def rows_in(self) -> int:
+        """Data rows the file holds: every accepted or rejected row, or, when the whole
+        file is rejected, every data line it holds (0 for an empty file)."""
+        if self.file_rejected:
+            return self.data_lines
+        return self.rows.height + len(self.rejects)
 
-FILE_RULES = {"encoding", "empty_file", "missing_columns", "unexpected_columns"}
+    @property
+    def rows_quarantined(self) -> int:
+        return self.rows_in if self.file_rejected else len(self.rejects)
+
+
+# Limits, deliberately set (docs/landing.md): no consent field is longer than a name or a
+# date, so 4 KiB is generous; a longer field rejects the file (it is not a consent record,
+# and usually a broken quote that swallowed what follows). A physical line longer than a
+# record of all-maximal fields (every character a doubled quote) can be cannot be a valid
+# record either; it is rejected before the csv module sees it, so csv's own field limit
+# (128 KiB, process-wide) is never what decides.
+MAX_FIELD_CHARS = 4096
+
+FILE_RULES = {
+    "encoding",  # not UTF-8
+    "nul_bytes",  # a NUL byte anywhere
+    "empty_file",  # 0 bytes or only blank lines
+    "missing_columns",
+    "unexpected_columns",
+    "duplicate_columns",
+    "field_too_long",  # a field over MAX_FIELD_CHARS (or a line no valid record can have)
+    "line_break_in_field",  # a quoted field spanning lines: no consent field has one
+    "unreadable",  # any other failure while parsing the file
+}
+
+
+class FileRejected(Exception):
+    """The whole file is rejected at ``line`` (0 = no particular line)."""
+
+    def __init__(self, line: int, rule: str, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.rule, self.reason = line, rule, reason
+
+
+def data_lines(data: bytes) -> int:
+    """Non-blank lines after the header (the first line); 0 for an empty file."""
+    text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    lines = [ln for ln in io.StringIO(text, newline="") if ln.strip()]
+    return max(len(lines) - 1, 0) if text.strip() else 0
+
+
+class _Lines:
+    """The physical lines of a text for ``csv.reader``, refusing a record that spans lines
+    and a line longer than any valid record; ``line`` is the current 1-based line."""
+
+    def __init__(self, text: str, columns: int) -> None:
+        self._lines = iter(io.StringIO(text, newline=""))
+        self._columns = max(columns, 1)
+        # every field maximal and every character a doubled quote, quoted, plus a comma
+        self._max_line = self._columns * (2 * MAX_FIELD_CHARS + 3)
+        self._in_record = False
+        self.line = 0
+
+    def start_record(self) -> None:
+        self._in_record = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._in_record:
+            raise FileRejected(
+                self.line, "line_break_in_field", f"a quoted field on line {self.line} "
+                "runs onto the next line (unbalanced quote?)",
+            )  # fmt: skip
+        text = next(self._lines)
+        self.line += 1
+        self._in_record = True
+        if len(text.rstrip("\r\n")) > self._max_line:
+            raise FileRejected(
+                self.line, "field_too_long", f"line {self.line} is longer than a record of "
+                f"{self._columns} fields of at most {MAX_FIELD_CHARS} characters can be",
+            )  # fmt: skip
+        return text
+
+
+def _records(text: str, columns: int) -> Iterator[tuple[int, list[str] | None, str]]:
+    """(line, fields, "") per physical line, or (line, None, reason) for a line that is
+    not valid CSV; raises FileRejected for a problem that condemns the whole file.
+
+    Records never span lines (refused above), so a syntax error stays local to its line:
+    the reader starts afresh on the next one."""
+    lines = _Lines(text, columns)
+    reader = csv.reader(lines, strict=True)
+    while True:
+        lines.start_record()
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # csv's messages describe the syntax, never the values
+            yield lines.line, None, f"line {lines.line} is not valid CSV: {exc}"
+            continue
+        for position, value in enumerate(record, start=1):
+            if len(value) > MAX_FIELD_CHARS:
+                raise FileRejected(
+                    lines.line, "field_too_long", f"field {position} on line {lines.line} is "
+                    f"longer than {MAX_FIELD_CHARS} characters",
+                )  # fmt: skip
+        yield lines.line, record, ""
 
 
 def _registration(row: dict[str, str]) -> dict[str, Any]:
@@ -142,43 +253,54 @@ def _withdrawal(row: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _parse(
-    data: bytes,
-    source_file: str,
-    columns: tuple[str, ...],
-    schema: dict[str, Any],
-    parse_row: Callable[[dict[str, str]], dict[str, Any]],
-) -> ParsedFeed:
-    empty = pl.DataFrame(schema=schema)
+def _decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return ParsedFeed(
-            source_file, empty, [Reject(source_file, line, "encoding", "file is not UTF-8")]
-        )
+        raise FileRejected(line, "encoding", f"line {line} is not UTF-8") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise FileRejected(line, "nul_bytes", f"line {line} holds a NUL byte")
+    # A UTF-8 byte order mark (Excel writes one) is not part of the first column's name.
+    return text.removeprefix("\ufeff")
+
+
+def _parse_text(
+    text: str,
+    source_file: str,
+    columns: tuple[str, ...],
+    schema: dict[str, Any],
+    parse_row: Callable[[dict[str, str]], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[Reject]]:
     if not text.strip():
-        return ParsedFeed(
-            source_file, empty, [Reject(source_file, 0, "empty_file", "file is empty")]
-        )
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader)]
+        raise FileRejected(0, "empty_file", "file is empty")
+    records = _records(text, len(columns))
+    _, first, error = next(records)
+    if first is None:
+        raise FileRejected(1, "missing_columns", f"header is not valid CSV: {error}")
+    header = [h.strip() for h in first]
     missing = [c for c in columns if c not in header]
     if missing:
-        reason = f"header lacks required columns: {', '.join(missing)}"
-        return ParsedFeed(source_file, empty, [Reject(source_file, 1, "missing_columns", reason)])
+        raise FileRejected(
+            1, "missing_columns", f"header lacks required columns: {', '.join(missing)}"
+        )
     extra = [c for c in header if c not in columns]
     if extra:
-        reason = f"header has unexpected columns: {', '.join(extra)}"
-        return ParsedFeed(
-            source_file, empty, [Reject(source_file, 1, "unexpected_columns", reason)]
+        raise FileRejected(
+            1, "unexpected_columns", f"header has unexpected columns: {', '.join(extra)}"
         )
+    if len(set(header)) != len(header):
+        raise FileRejected(1, "duplicate_columns", "header names a column twice")
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
-    for record in reader:
-        line = reader.line_num
-        if not record or record == [""]:
+    for line, record, error in records:
+        if record is None:
+            rejects.append(Reject(source_file, line, "malformed_csv", error))
             continue
+        if len(record) <= 1 and not "".join(record).strip():
+            continue  # a blank line (not a data line)
         if len(record) != len(header):
             reason = f"row has {len(record)} fields, header has {len(header)}"
             rejects.append(Reject(source_file, line, "field_count", reason))
@@ -191,7 +313,30 @@ def _parse(
         parsed["source_file"] = source_file
         parsed["source_line"] = line
         rows.append(parsed)
-    return ParsedFeed(source_file, pl.DataFrame(rows, schema=schema), rejects)
+    return rows, rejects
+
+
+def _parse(
+    data: bytes,
+    source_file: str,
+    columns: tuple[str, ...],
+    schema: dict[str, Any],
+    parse_row: Callable[[dict[str, str]], dict[str, Any]],
+) -> ParsedFeed:
+    """Never raises for anything in the bytes: a file that cannot be read becomes one
+    whole-file reject (its rule, its line or 0), counted as every data line it holds."""
+    try:
+        rows, rejects = _parse_text(_decode(data), source_file, columns, schema, parse_row)
+        frame = pl.DataFrame(rows, schema=schema)
+    except FileRejected as exc:
+        reject = Reject(source_file, exc.line, exc.rule, exc.reason)
+        return ParsedFeed(source_file, pl.DataFrame(schema=schema), [reject], data_lines(data))
+    except Exception as exc:
+        # the exception text may quote the file's content: only its type is kept
+        reason = f"file could not be parsed ({type(exc).__name__})"
+        reject = Reject(source_file, 0, "unreadable", reason)
+        return ParsedFeed(source_file, pl.DataFrame(schema=schema), [reject], data_lines(data))
+    return ParsedFeed(source_file, frame, rejects, data_lines(data))
 
 
 def parse_registrations(data: bytes, source_file: str) -> ParsedFeed:
@@ -200,3 +345,7 @@ def parse_registrations(data: bytes, source_file: str) -> ParsedFeed:
 
 def parse_withdrawals(data: bytes, source_file: str) -> ParsedFeed:
     return _parse(data, source_file, WITHDRAWAL_COLUMNS, WITHDRAWAL_SCHEMA, _withdrawal)
+
+
+def empty(schema: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)

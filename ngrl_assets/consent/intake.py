@@ -15,37 +15,27 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from ngrl_assets.common import ledger
-from ngrl_assets.common.quarantine import (
-    QUARANTINE_SCHEMA,
-    QUARANTINE_TABLE,
-    Reject,
-    count_by_rule,
-    to_frame,
-)
+from ngrl_assets.common.quarantine import Reject, count_by_rule, replace_batches, to_frame
 from ngrl_assets.consent import feeds
 from ngrl_assets.consent.registry import (
-    CONSENT_STATUS_SCHEMA,
-    REGISTRY_SCHEMA,
-    WITHDRAWAL_NOTICE_SCHEMA,
     RegistryUpdate,
     build_consent_status,
     fold_registrations,
     withdrawal_states,
 )
-from resources import delta, objects
+from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
+from resources import objects
 from resources.lake import LakeResource
 
+# (ledger/quarantine feed name, landing prefix)
 REGISTRATIONS = ("consent_registrations", "consent/registrations")
 WITHDRAWALS = ("consent_withdrawals", "consent/withdrawals")
-
-REGISTRY_TABLE = ("identity", "participant_registry")
-NOTICES_TABLE = ("identity", "withdrawal_notices")
-CONSENT_TABLE = ("curated", "consent_status")
 
 
 @dataclass
 class FeedCounts:
     files: int = 0
+    files_quarantined: int = 0
     duplicate_files: int = 0
     rows_in: int = 0
     rows_accepted: int = 0
@@ -66,49 +56,65 @@ class IntakeSummary:
     consent_by_withdrawal_state: dict[str, int]
 
 
+@dataclass
+class _Loaded:
+    parsed: list[feeds.ParsedFeed]
+    duplicates: list[ledger.LedgerEntry]
+    files: dict[str, ledger.LandingFile]
+    hashes: dict[str, str]
+
+
 def _load(
     lake: LakeResource, feed: tuple[str, str], parse: Callable[[bytes, str], feeds.ParsedFeed]
-) -> tuple[list[feeds.ParsedFeed], list[ledger.LedgerEntry], dict[str, str]]:
+) -> _Loaded:
+    """Read and parse every pending file of a feed. Parsing never raises (a file that
+    cannot be read is one whole-file reject), so one bad file never blocks the others; a
+    failure to *read* an object (storage) still fails the run, to be retried."""
     name, prefix = feed
     seen = ledger.ingested_hashes(lake, name)
-    parsed: list[feeds.ParsedFeed] = []
-    duplicates: list[ledger.LedgerEntry] = []
-    hashes: dict[str, str] = {}
+    out = _Loaded([], [], {}, {})
     for file in ledger.pending(lake, prefix):
         data = objects.read_bytes(file.uri)
         digest = ledger.sha256(data)
         if digest in seen:
-            duplicates.append(ledger.LedgerEntry(file, name, digest, "duplicate", 0, 0, 0))
+            # already taken in under another name: its rows are accounted for there
+            rows = feeds.data_lines(data)
+            out.duplicates.append(ledger.LedgerEntry(file, name, digest, "duplicate", rows, 0, 0))
             continue
-        seen.add(digest)
-        hashes[file.key] = digest
-        parsed.append(parse(data, file.key))
-    return parsed, duplicates, hashes
+        parsed = parse(data, file.key)
+        if not parsed.file_rejected:
+            seen.add(digest)  # a copy of a rejected file is judged on its own again
+        out.files[file.key] = file
+        out.hashes[file.key] = digest
+        out.parsed.append(parsed)
+    return out
+
+
+def _rejects(loaded: _Loaded, extra: list[Reject]) -> dict[str, list[Reject]]:
+    """Every quarantine record per file (its batch: the landing key)."""
+    by_file: dict[str, list[Reject]] = {p.source_file: list(p.rejects) for p in loaded.parsed}
+    for r in extra:
+        by_file[r.source_file].append(r)
+    return by_file
 
 
 def _entries(
-    lake: LakeResource,
-    name: str,
-    prefix: str,
-    parsed: list[feeds.ParsedFeed],
-    extra: list[Reject],
-    hashes: dict[str, str],
+    name: str, loaded: _Loaded, rejects: dict[str, list[Reject]]
 ) -> tuple[list[ledger.LedgerEntry], FeedCounts]:
-    by_key = {f.key: f for f in ledger.list_landing(lake, prefix)}
     entries = []
-    counts = FeedCounts(files=len(parsed))
-    all_rejects: list[Reject] = []
-    for p in parsed:
-        rejected = [*p.rejects, *(r for r in extra if r.source_file == p.source_file)]
-        all_rejects += rejected
+    counts = FeedCounts(files=len(loaded.parsed), duplicate_files=len(loaded.duplicates))
+    for p in loaded.parsed:
         rows_in = p.rows_in
-        quarantined = len(rejected)
-        status = "quarantined" if p.file_rejected else "processed"
+        if p.file_rejected:
+            status, quarantined = "quarantined", rows_in
+            counts.files_quarantined += 1
+        else:
+            status, quarantined = "processed", len(rejects[p.source_file])
         entries.append(
             ledger.LedgerEntry(
-                by_key[p.source_file],
+                loaded.files[p.source_file],
                 name,
-                hashes[p.source_file],
+                loaded.hashes[p.source_file],
                 status,
                 rows_in,
                 rows_in - quarantined,
@@ -118,78 +124,61 @@ def _entries(
         counts.rows_in += rows_in
         counts.rows_quarantined += quarantined
     counts.rows_accepted = counts.rows_in - counts.rows_quarantined
-    counts.rejects_by_rule = count_by_rule(all_rejects)
+    counts.rejects_by_rule = count_by_rule([r for rs in rejects.values() for r in rs])
     return entries, counts
 
 
-def _all_rejects(parsed: list[feeds.ParsedFeed], extra: list[Reject]) -> list[Reject]:
-    return [r for p in parsed for r in p.rejects] + extra
+def _quarantine(
+    lake: LakeResource, name: str, rejects: dict[str, list[Reject]], run_id: str
+) -> None:
+    """Replace exactly these files' quarantine records (a re-run never duplicates them)."""
+    if not rejects:
+        return
+    frames = [to_frame(rs, name, run_id, batch) for batch, rs in rejects.items()]
+    replace_batches(lake, name, sorted(rejects), pl.concat(frames, how="vertical"))
 
 
 def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> IntakeSummary:
     """Ingest every pending consent feed file and rebuild consent status."""
     now = now or dt.datetime.now(dt.UTC)
-    opts = lake.storage_options
-    reg_parsed, reg_dupes, reg_hashes = _load(lake, REGISTRATIONS, feeds.parse_registrations)
-    wd_parsed, wd_dupes, wd_hashes = _load(lake, WITHDRAWALS, feeds.parse_withdrawals)
+    regs = _load(lake, REGISTRATIONS, feeds.parse_registrations)
+    wds = _load(lake, WITHDRAWALS, feeds.parse_withdrawals)
 
-    registry_uri = lake.table(*REGISTRY_TABLE)
-    registry = delta.read(registry_uri, REGISTRY_SCHEMA, opts(registry_uri))
-    registrations = (
-        pl.concat([p.rows for p in reg_parsed], how="vertical")
-        if reg_parsed
-        else pl.DataFrame(schema=feeds.REGISTRATION_SCHEMA)
+    registry = lake.read(PARTICIPANT_REGISTRY)
+    registrations = pl.concat(
+        [feeds.empty(feeds.REGISTRATION_SCHEMA), *(p.rows for p in regs.parsed)]
     )
     update = fold_registrations(registry, registrations, now)
     if update.registry_upserts.height:
-        delta.merge(
-            registry_uri,
-            update.registry_upserts,
-            REGISTRY_SCHEMA,
-            ["participant_reference"],
-            opts(registry_uri),
-        )
-    delta.ensure(registry_uri, REGISTRY_SCHEMA, opts(registry_uri))
-    registry = delta.read(registry_uri, REGISTRY_SCHEMA, opts(registry_uri))
+        lake.merge(PARTICIPANT_REGISTRY, update.registry_upserts, ["participant_reference"])
+    lake.ensure(PARTICIPANT_REGISTRY)
+    registry = lake.read(PARTICIPANT_REGISTRY)
 
-    notices_uri = lake.table(*NOTICES_TABLE)
-    new_notices = [p.rows.with_columns(pl.lit(now).alias("received_at")) for p in wd_parsed]
+    new_notices = [
+        p.rows.with_columns(pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("received_at"))
+        for p in wds.parsed
+        if p.rows.height
+    ]
     if new_notices:
-        delta.merge(
-            notices_uri,
-            pl.concat(new_notices),
-            WITHDRAWAL_NOTICE_SCHEMA,
-            ["source_file", "source_line"],
-            opts(notices_uri),
-        )
-    delta.ensure(notices_uri, WITHDRAWAL_NOTICE_SCHEMA, opts(notices_uri))
-    notices = delta.read(notices_uri, WITHDRAWAL_NOTICE_SCHEMA, opts(notices_uri))
+        lake.merge(WITHDRAWAL_NOTICES, pl.concat(new_notices), ["source_file", "source_line"])
+    lake.ensure(WITHDRAWAL_NOTICES)
+    notices = lake.read(WITHDRAWAL_NOTICES)
 
-    consent_uri = lake.table(*CONSENT_TABLE)
-    previous = delta.read(consent_uri, CONSENT_STATUS_SCHEMA, opts(consent_uri))
+    previous = lake.read(CONSENT_STATUS)
     consent = build_consent_status(
         previous, update.consent_updates, withdrawal_states(registry, notices), now
     )
-    delta.overwrite(consent_uri, consent, CONSENT_STATUS_SCHEMA, opts(consent_uri))
+    lake.overwrite(CONSENT_STATUS, consent)
 
-    quarantine_uri = lake.table("quarantine", QUARANTINE_TABLE)
-    for (name, _), parsed, extra in (
-        (REGISTRATIONS, reg_parsed, update.rejects),
-        (WITHDRAWALS, wd_parsed, []),
-    ):
-        if not parsed:
-            continue
-        frame = to_frame(_all_rejects(parsed, extra), name, run_id)
-        files = [p.source_file for p in parsed]
-        predicate = f"feed = '{name}' AND " + delta.sql_in("source_file", files)
-        delta.replace_where(
-            quarantine_uri, frame, QUARANTINE_SCHEMA, predicate, opts(quarantine_uri)
-        )
+    reg_rejects = _rejects(regs, update.rejects)
+    wd_rejects = _rejects(wds, [])
+    _quarantine(lake, REGISTRATIONS[0], reg_rejects, run_id)
+    _quarantine(lake, WITHDRAWALS[0], wd_rejects, run_id)
 
-    reg_entries, reg_counts = _entries(lake, *REGISTRATIONS, reg_parsed, update.rejects, reg_hashes)
-    wd_entries, wd_counts = _entries(lake, *WITHDRAWALS, wd_parsed, [], wd_hashes)
-    reg_counts.duplicate_files, wd_counts.duplicate_files = len(reg_dupes), len(wd_dupes)
-    ledger.record(lake, reg_entries + reg_dupes + wd_entries + wd_dupes, run_id)
+    reg_entries, reg_counts = _entries(REGISTRATIONS[0], regs, reg_rejects)
+    wd_entries, wd_counts = _entries(WITHDRAWALS[0], wds, wd_rejects)
+    # the ledger last: a run that fails before this point leaves every file pending
+    ledger.record(lake, reg_entries + regs.duplicates + wd_entries + wds.duplicates, run_id)
 
     registered = set(registry["participant_reference"].to_list())
     pending_refs = set(notices["participant_reference"].to_list()) - registered

@@ -8,13 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ngrl_assets.consent import intake
-from ngrl_assets.consent.registry import (
-    CONSENT_STATUS_SCHEMA,
-    REGISTRY_SCHEMA,
-    WITHDRAWAL_NOTICE_SCHEMA,
-)
-from resources import delta
+from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
 from resources.lake import LakeResource
 
 
@@ -26,21 +20,24 @@ class Linked:
 
 def link_references(lake: LakeResource, references: list[str]) -> dict[str, Linked]:
     """Registered references -> internal id and withdrawal state; unknown ones are absent."""
-    registry_uri = lake.table(*intake.REGISTRY_TABLE)
-    notices_uri = lake.table(*intake.NOTICES_TABLE)
     wanted = pl.Series(sorted(set(references)), dtype=pl.String).implode()
-    registry = delta.read(registry_uri, REGISTRY_SCHEMA, lake.storage_options(registry_uri))
-    registry = registry.filter(pl.col("participant_reference").is_in(wanted))
-    notices = delta.read(notices_uri, WITHDRAWAL_NOTICE_SCHEMA, lake.storage_options(notices_uri))
-    notices = notices.filter(pl.col("participant_reference").is_in(wanted))
+    registry = (
+        lake.scan(PARTICIPANT_REGISTRY)
+        .select("participant_reference", "participant_id")
+        .filter(pl.col("participant_reference").is_in(wanted))
+        .collect()
+    )
+    notices = (
+        lake.scan(WITHDRAWAL_NOTICES)
+        .select("participant_reference", "withdrawal_type")
+        .filter(pl.col("participant_reference").is_in(wanted))
+        .collect()
+    )
     strongest: dict[str, str] = {}
-    for ref, kind in notices.select("participant_reference", "withdrawal_type").iter_rows():
+    for ref, kind in notices.iter_rows():
         if kind == "full" or strongest.get(ref) != "full":
             strongest[ref] = kind
-    return {
-        ref: Linked(pid, strongest.get(ref, "none"))
-        for ref, pid in registry.select("participant_reference", "participant_id").iter_rows()
-    }
+    return {ref: Linked(pid, strongest.get(ref, "none")) for ref, pid in registry.iter_rows()}
 
 
 def nhs_number_linkage(lake: LakeResource) -> pl.DataFrame:
@@ -48,14 +45,19 @@ def nhs_number_linkage(lake: LakeResource) -> pl.DataFrame:
     id, the registered date of birth (to confirm the extract's DOB and derive ages),
     whether consent allows research use and the withdrawal state. Identifiers stay in
     memory for the join; callers write only ``participant_id`` onward."""
-    registry_uri = lake.table(*intake.REGISTRY_TABLE)
-    consent_uri = lake.table(*intake.CONSENT_TABLE)
-    registry = delta.read(registry_uri, REGISTRY_SCHEMA, lake.storage_options(registry_uri))
-    consent = delta.read(consent_uri, CONSENT_STATUS_SCHEMA, lake.storage_options(consent_uri))
-    consent = consent.select(
-        "participant_id",
-        (pl.col("research_discussed") & pl.col("research_agreed")).alias("_research_ok"),
-        pl.col("withdrawal_state").alias("_withdrawal"),
+    registry = (
+        lake.scan(PARTICIPANT_REGISTRY)
+        .select("nhs_number", "participant_id", "date_of_birth")
+        .collect()
+    )
+    consent = (
+        lake.scan(CONSENT_STATUS)
+        .select(
+            "participant_id",
+            (pl.col("research_discussed") & pl.col("research_agreed")).alias("_research_ok"),
+            pl.col("withdrawal_state").alias("_withdrawal"),
+        )
+        .collect()
     )
     return (
         registry.select(

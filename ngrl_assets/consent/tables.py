@@ -12,7 +12,12 @@ from resources.tables import TableSpec
 PARTICIPANT_REGISTRY = TableSpec(
     zone="identity",
     name="participant_registry",
-    description="Every participant as the consent service registered them: NHS number, name, date of birth, postcode, programme, and the opaque internal participant id that every other table uses instead. Lives in the identity zone; only consent and linkage code reads it, and nothing in it ever reaches researchers.",
+    description=(
+        "Every participant as the consent service registered them: NHS number, name, date of "
+        "birth, postcode, programme, and the opaque internal participant id that every other "
+        "table uses instead. Lives in the identity zone; only consent and linkage code reads "
+        "it, and nothing in it ever reaches researchers."
+    ),
     schema=REGISTRY_SCHEMA,
     columns={
         "participant_id": "opaque internal id (random, not derived from any identifier)",
@@ -47,7 +52,11 @@ PARTICIPANT_REGISTRY = TableSpec(
 WITHDRAWAL_NOTICES = TableSpec(
     zone="identity",
     name="withdrawal_notices",
-    description="Every withdrawal notice received from the consent service, kept by participant reference, including notices that arrived before the participant's registration (applied as soon as it lands). The legal record of who asked to leave and when.",
+    description=(
+        "Every withdrawal notice received from the consent service, kept by participant "
+        "reference, including notices that arrived before the participant's registration "
+        "(applied as soon as it lands). The legal record of who asked to leave and when."
+    ),
     schema=WITHDRAWAL_NOTICE_SCHEMA,
     columns={
         "participant_reference": "consent service participant id",
@@ -68,7 +77,12 @@ WITHDRAWAL_NOTICES = TableSpec(
 CONSENT_STATUS = TableSpec(
     zone="curated",
     name="consent_status",
-    description="What each participant has agreed to, keyed only by the internal participant id: consent category, research discussion and answer, consent date, life status, withdrawal state and year of birth. Release eligibility and withdrawal propagation start here; it carries no direct identifier.",
+    description=(
+        "What each participant has agreed to, keyed only by the internal participant id: "
+        "consent category, research discussion and answer, consent date, life status, "
+        "withdrawal state and year of birth. Release eligibility and withdrawal propagation "
+        "start here; it carries no direct identifier."
+    ),
     schema=CONSENT_STATUS_SCHEMA,
     columns={
         "participant_id": "opaque internal participant id",

@@ -2,11 +2,11 @@
 Dagster instance, and the run it requests ingests the file."""
 
 import dagster as dg
-import polars as pl
 
-from ngrl_assets.definitions import build_definitions
-from resources import objects
 from ngrl_assets.consent.sensors import consent_feed_sensor
+from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
+from resources import objects
+from tests.integration.test_consent_pipeline import consent_definitions
 
 HEADER = (
     "participant_reference,nhs_number,forename,surname,date_of_birth,postcode,sex,programme,"
@@ -29,8 +29,7 @@ def tick(lake, instance, cursor):
 
 
 def test_new_feed_file_is_picked_up_exactly_once(lake):
-    defs = build_definitions(lake)
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = consent_definitions(lake).resolve_job_def("consent_intake_job")
     with dg.instance_for_test() as instance:
         requests, cursor = tick(lake, instance, None)
         assert requests == []
@@ -46,10 +45,7 @@ def test_new_feed_file_is_picked_up_exactly_once(lake):
         # a tick before the run has finished requests nothing more
         assert tick(lake, instance, cursor)[0] == []
 
-        selection = [
-            dg.AssetKey(k) for k in ("participant_registry", "withdrawal_notices", "consent_status")
-        ]
-        assert job.execute_in_process(instance=instance, asset_selection=selection).success
+        assert job.execute_in_process(instance=instance).success
         assert tick(lake, instance, cursor)[0] == []
 
         objects.write_bytes(
@@ -59,8 +55,8 @@ def test_new_feed_file_is_picked_up_exactly_once(lake):
         requests, cursor = tick(lake, instance, cursor)
         assert len(requests) == 1
         assert requests[0].tags["ngrl/new_files"] == "1"
-        assert job.execute_in_process(instance=instance, asset_selection=selection).success
+        assert job.execute_in_process(instance=instance).success
         assert tick(lake, instance, cursor)[0] == []
 
-    refs = pl.read_delta(lake.table("identity", "participant_registry"))["participant_reference"]
+    refs = lake.read(PARTICIPANT_REGISTRY)["participant_reference"]
     assert sorted(refs) == ["P1", "P2"]
