@@ -8,8 +8,7 @@ from pydantic import Field
 from ngrl_assets.common.specs import table_spec
 from ngrl_assets.genomics import checks, joint_store
 from ngrl_assets.genomics.partitions import genome_chunks
-from ngrl_assets.genomics.site_qc_columns import COLUMN_DESCRIPTIONS
-from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
 from resources.lake import LakeResource
 
 GROUP = "genomics"
@@ -21,65 +20,8 @@ _SAMPLE_DEPS = [
 ]
 
 
-def _site_columns() -> dict[str, str]:
-    described = {
-        "chunk": "genome chunk",
-        "increment": "latest joint-call increment folded into this site's aggregates",
-        "contig": "GRCh38 contig",
-        "pos": "1-based position",
-        "ref": "reference allele",
-        "alt": "alternate allele",
-        "end": "last reference base of the site",
-    }
-    described.update(COLUMN_DESCRIPTIONS)
-    return described
-
-
-joint_genotypes_spec = table_spec(
-    "joint_genotypes",
-    zone="curated",
-    group=GROUP,
-    deps=_SAMPLE_DEPS,
-    description=(
-        "The library's joint-called genotypes, biallelic and sparse: every genotype that is "
-        "not a confident hom-ref (carriers, other-allele calls, and no-calls with their "
-        "reason: M missing, P partial coverage, D insufficient depth). A joint-called "
-        "participant without a row at a site is hom-ref there. Serves carrier lookups and "
-        "region queries; erasing a participant deletes their rows."
-    ),
-    schema=JOINT_GENOTYPES_SCHEMA,
-    columns={
-        "chunk": "genome chunk",
-        "increment": "joint-call increment that produced the row",
-        "contig": "GRCh38 contig",
-        "pos": "1-based position",
-        "ref": "reference allele",
-        "alt": "alternate allele",
-        "participant_id": "opaque internal participant id",
-        "a1": "first allele: 0 ref, 1 alt, 2 other non-ref, -1 missing",
-        "a2": "second allele (null when haploid)",
-        "dp": "depth",
-        "gq": "genotype quality",
-        "ad_ref": "reads supporting ref",
-        "ad_alt": "reads supporting alt",
-        "no_call_reason": "M, P or D when not called; null when called",
-    },
-)
-
-variant_sites_spec = table_spec(
-    "variant_sites",
-    zone="curated",
-    group=GROUP,
-    deps=_SAMPLE_DEPS,
-    description=(
-        "Every biallelic site discovered in the library, with aggV2's site QC (AN, AC, "
-        "AF, missingness, depth and GQ medians, allele balance, HWE) and FILTER flags, "
-        "plus the mergeable aggregates that let a new batch update them without "
-        "re-reading earlier samples. Cohort allele frequencies come from here."
-    ),
-    schema=joint_store.variant_sites_schema(),
-    columns=_site_columns(),
-)
+joint_genotypes_spec = table_spec(JOINT_GENOTYPES, group=GROUP, deps=_SAMPLE_DEPS)
+variant_sites_spec = table_spec(VARIANT_SITES, group=GROUP, deps=_SAMPLE_DEPS)
 
 
 class JointCallConfig(dg.Config):

@@ -4,13 +4,7 @@ report counts only."""
 import dagster as dg
 import polars as pl
 
-from ngrl_assets.genomics import joint_store
-from ngrl_assets.genomics.tables import (
-    JOINT_GENOTYPES_SCHEMA,
-    JOINT_GENOTYPES_TABLE,
-    VARIANT_SITES_TABLE,
-)
-from resources import delta
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
 from resources.lake import LakeResource
 
 CHECK_SPECS = [
@@ -31,14 +25,8 @@ KEY = ["contig", "pos", "ref", "alt"]
 
 def evaluate(lake: LakeResource, chunk_names: list[str]) -> list[dg.AssetCheckResult]:
     wanted = pl.Series(chunk_names, dtype=pl.String).implode()
-    sites_uri = lake.table(*VARIANT_SITES_TABLE)
-    sites = delta.read(
-        sites_uri, joint_store.variant_sites_schema(), lake.storage_options(sites_uri)
-    )
-    sites = sites.filter(pl.col("chunk").is_in(wanted))
-    geno_uri = lake.table(*JOINT_GENOTYPES_TABLE)
-    genotypes = delta.read(geno_uri, JOINT_GENOTYPES_SCHEMA, lake.storage_options(geno_uri))
-    genotypes = genotypes.filter(pl.col("chunk").is_in(wanted))
+    sites = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(wanted)).collect()
+    genotypes = lake.scan(JOINT_GENOTYPES).filter(pl.col("chunk").is_in(wanted)).collect()
     alt = (pl.col("a1") == 1).cast(pl.Int64) + (pl.col("a2") == 1).fill_null(False).cast(pl.Int64)
     counted = genotypes.group_by(KEY).agg(alt.sum().alias("stored_ac"))
     autosomal = sites.filter(~pl.col("contig").is_in(["chrX", "chrY", "chrM"])).join(

@@ -80,6 +80,8 @@ def _genome(index: dict[str, int], contig: str, position: str) -> pl.Expr:
     """One genome-wide coordinate (contig index << 32 | position). Overlaps on it are pure
     interval joins (IEJoin); with a contig-equality predicate polars would hash-join on the
     contig and filter afterwards, which is quadratic in memory."""
+    if not index:  # both sides empty: an empty mapping would keep the string dtype
+        return pl.lit(None, dtype=pl.Int64)
     offset = pl.col(contig).replace_strict(index, return_dtype=pl.Int64) * (1 << 32)
     return offset + pl.col(position).cast(pl.Int64)
 
@@ -87,6 +89,10 @@ def _genome(index: dict[str, int], contig: str, position: str) -> pl.Expr:
 def _overlapped(own: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
     """Own calls overlapped by other carried variant records, with how many records."""
     carried = calls.filter((pl.col("a1") == 1) | (pl.col("a2") == 1))
+    if own.height == 0 or carried.height == 0:  # e.g. a batch without calls in the chunk
+        return pl.DataFrame(
+            schema={"sid": own.schema["sid"], "participant_id": pl.String, "_n_over": pl.UInt32}
+        )
     index = _genome_coordinates(own["contig"], carried["contig"])
     carriers = carried.select(
         pl.col("participant_id").alias("o_participant"),

@@ -22,25 +22,16 @@ from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA
 from ngrl_assets.genomics.tables import (
-    JOINT_GENOTYPES_SCHEMA,
-    JOINT_GENOTYPES_TABLE,
+    JOINT_CALL_INCREMENTS,
+    JOINT_GENOTYPES,
     JOINT_INCREMENTS_SCHEMA,
-    JOINT_INCREMENTS_TABLE,
-    RAW_SEQUENCES_SCHEMA,
-    RAW_SEQUENCES_TABLE,
-    SAMPLE_BLOCKS_TABLE,
-    SAMPLE_CALLS_TABLE,
-    STORED_BLOCKS_SCHEMA,
-    STORED_CALLS_SCHEMA,
-    VARIANT_SITES_TABLE,
+    RAW_SEQUENCES,
+    SAMPLE_REFERENCE_BLOCKS,
+    SAMPLE_VARIANT_CALLS,
+    VARIANT_SITES,
 )
-from resources import delta
 from resources.lake import LakeResource
-
-
-def variant_sites_schema() -> dict[str, Any]:
-    metrics = {k: v for k, v in site_qc.SITE_QC_SCHEMA.items() if k not in site_state_schema()}
-    return {"chunk": pl.String, "increment": pl.String, **site_state_schema(), **metrics}
+from resources.tables import TableSpec
 
 
 def increment_id(deliveries: Iterable[str]) -> str:
@@ -59,30 +50,10 @@ class JointCallSummary:
     increments: dict[str, list[str]] = field(default_factory=dict)
 
 
-class _Lake:
-    """Read helpers bound to one lake."""
-
-    def __init__(self, lake: LakeResource) -> None:
-        self.lake = lake
-
-    def uri(self, table: tuple[str, str]) -> str:
-        return self.lake.table(*table)
-
-    def opts(self, table: tuple[str, str]) -> dict[str, str]:
-        return self.lake.storage_options(self.uri(table))
-
-    def scan(self, table: tuple[str, str], schema: dict[str, Any]) -> pl.LazyFrame:
-        uri = self.uri(table)
-        if not delta.exists(uri, self.opts(table)):
-            return pl.DataFrame(schema=schema).lazy()
-        return delta.scan(uri, self.opts(table))
-
-
 def passed_samples(lake: LakeResource) -> pl.DataFrame:
     """QC-passed samples: participant_id, delivery, sex."""
-    store = _Lake(lake)
     return (
-        store.scan(RAW_SEQUENCES_TABLE, RAW_SEQUENCES_SCHEMA)
+        lake.scan(RAW_SEQUENCES)
         .filter(pl.col("qc_verdict") == "pass")
         .select("participant_id", "delivery", pl.col("inferred_sex").alias("sex"))
         .collect()
@@ -90,7 +61,7 @@ def passed_samples(lake: LakeResource) -> pl.DataFrame:
 
 
 def _old_cohort(
-    store: _Lake, samples: pl.DataFrame, deliveries: list[str], new_sites: pl.DataFrame
+    lake: LakeResource, samples: pl.DataFrame, deliveries: list[str], new_sites: pl.DataFrame
 ) -> Cohort:
     """Already joint-called samples' calls and blocks overlapping the new sites."""
     if samples.height == 0 or not deliveries:
@@ -99,8 +70,8 @@ def _old_cohort(
     spans = new_sites.group_by("chunk").agg(
         pl.col("pos").min().alias("lo"), pl.col("end").max().alias("hi")
     )
-    calls = _load(store, SAMPLE_CALLS_TABLE, STORED_CALLS_SCHEMA, group, deliveries, samples)
-    blocks = _load(store, SAMPLE_BLOCKS_TABLE, STORED_BLOCKS_SCHEMA, group, deliveries, samples)
+    calls = _load(lake, SAMPLE_VARIANT_CALLS, group, deliveries, samples)
+    blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, group, deliveries, samples)
     calls = calls.join(spans, on="chunk").filter(
         (pl.col("pos") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
     )
@@ -122,23 +93,15 @@ def joint_call_chunks(
 ) -> JointCallSummary:
     """Bring every named chunk up to date with all QC-passed deliveries."""
     now = now or dt.datetime.now(dt.UTC)
-    store = _Lake(lake)
     summary = JointCallSummary(chunks_considered=len(chunk_names))
     samples = passed_samples(lake)
     deliveries = sorted(set(samples["delivery"].to_list()))
     wanted = pl.Series(chunk_names, dtype=pl.String).implode()
     absorbed: dict[str, set[str]] = {}
-    markers = store.scan(JOINT_INCREMENTS_TABLE, JOINT_INCREMENTS_SCHEMA).filter(
-        pl.col("chunk").is_in(wanted)
-    )
+    markers = lake.scan(JOINT_CALL_INCREMENTS).filter(pl.col("chunk").is_in(wanted))
     for chunk_name, delivery in markers.select("chunk", "delivery").collect().iter_rows():
         absorbed.setdefault(chunk_name, set()).add(delivery)
-    sites_schema = variant_sites_schema()
-    state = (
-        store.scan(VARIANT_SITES_TABLE, sites_schema)
-        .filter(pl.col("chunk").is_in(wanted))
-        .collect()
-    )
+    state = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(wanted)).collect()
 
     pending = {
         n: tuple(d for d in deliveries if d not in absorbed.get(n, set())) for n in chunk_names
@@ -162,26 +125,14 @@ def joint_call_chunks(
         for start in range(0, len(live), CHUNK_GROUP):
             group = live[start : start + CHUNK_GROUP]
             group_state = state.filter(pl.col("chunk").is_in(group))
-            calls = _load(
-                store,
-                SAMPLE_CALLS_TABLE,
-                STORED_CALLS_SCHEMA,
-                group,
-                list(batch_deliveries),
-                batch_samples,
-            )
+            calls = _load(lake, SAMPLE_VARIANT_CALLS, group, list(batch_deliveries), batch_samples)
             has_data = set(group_state["chunk"].to_list()) | set(calls["chunk"].to_list())
             summary.chunks_absorbed_only += len(set(group) - has_data)
             group = [n for n in group if n in has_data]
             if not group:
                 continue
             blocks = _load(
-                store,
-                SAMPLE_BLOCKS_TABLE,
-                STORED_BLOCKS_SCHEMA,
-                group,
-                list(batch_deliveries),
-                batch_samples,
+                lake, SAMPLE_REFERENCE_BLOCKS, group, list(batch_deliveries), batch_samples
             )
             batch = Cohort(
                 batch_samples.select("participant_id", "sex"),
@@ -192,11 +143,11 @@ def joint_call_chunks(
             def old_at(
                 new_sites: pl.DataFrame, _o: list[str] = old, _s: pl.DataFrame = old_samples
             ) -> Cohort:
-                return _old_cohort(store, _s, _o, new_sites)
+                return _old_cohort(lake, _s, _o, new_sites)
 
             existing = group_state.select(["chunk", *site_state_schema()])
             result = joint_call_increment(group, existing, batch, old_at, min_dp)
-            out.add(inc, result, sites_schema)
+            out.add(inc, result)
             stateful |= set(result.sites["chunk"].to_list())
             summary.chunks_computed += len(group)
             summary.new_sites += result.new_sites
@@ -207,12 +158,12 @@ def joint_call_chunks(
             out.markers += [_marker(name, inc, d, n, now) for d, n in counts]
     if set(chunk_names) >= {c.name for c in chunks.genome_chunks()}:
         genome_inc = increment_id(deliveries)
-        done_genome = set(genome_done(store))
+        done_genome = set(genome_done(lake))
         counts_all = samples.group_by("delivery").len().sort("delivery").rows()
         out.markers += [
             _marker(GENOME, genome_inc, d, n, now) for d, n in counts_all if d not in done_genome
         ]
-    out.write(store, todo, sites_schema)
+    out.write(lake, todo)
     return summary
 
 
@@ -230,11 +181,9 @@ def _marker(chunk: str, inc: str, delivery: str, samples: int, now: dt.datetime)
     }
 
 
-def genome_done(store: _Lake) -> list[str]:
+def genome_done(lake: LakeResource) -> list[str]:
     """Deliveries a whole-genome joint-calling run has folded in."""
-    markers = store.scan(JOINT_INCREMENTS_TABLE, JOINT_INCREMENTS_SCHEMA).filter(
-        pl.col("chunk") == GENOME
-    )
+    markers = lake.scan(JOINT_CALL_INCREMENTS).filter(pl.col("chunk") == GENOME)
     return sorted(set(markers.select("delivery").collect()["delivery"].to_list()))
 
 
@@ -246,55 +195,48 @@ class _Outputs:
         self.sites: list[pl.DataFrame] = []
         self.markers: list[dict[str, Any]] = []
 
-    def add(self, inc: str, result: Any, sites_schema: dict[str, Any]) -> None:
+    def add(self, inc: str, result: Any) -> None:
         tag = [pl.lit(inc).alias("increment")]
         metrics = site_qc.metrics(result.sites)
         sites = result.sites.join(
             metrics, on=["contig", "pos", "ref", "alt"], how="left", suffix="_m"
         )
-        self.sites.append(sites.with_columns(tag).select(list(sites_schema)))
+        self.sites.append(sites.with_columns(tag).select(list(VARIANT_SITES.schema)))
         self.genotypes.append(
-            result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES_SCHEMA))
+            result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES.schema))
         )
 
-    def write(self, store: _Lake, todo: list[str], sites_schema: dict[str, Any]) -> None:
-        """genotypes -> variant_sites -> increments (the commit marker), each idempotent."""
+    def write(self, lake: LakeResource, todo: list[str]) -> None:
+        """genotypes -> variant_sites -> increments (the commit marker), each idempotent:
+        a re-run replaces exactly the rows an earlier attempt of the same increment wrote."""
         if not todo and not self.markers:
             return
         if self.genotypes:
             frame = pl.concat(self.genotypes)
-            incs = sorted(set(frame["increment"].to_list()))
-            _replace(
-                store,
-                JOINT_GENOTYPES_TABLE,
-                frame,
-                JOINT_GENOTYPES_SCHEMA,
-                _chunks_and(frame, incs),
-            )
+            if frame.height:
+                where = {
+                    "chunk": _distinct(frame, "chunk"),
+                    "increment": _distinct(frame, "increment"),
+                }
+                lake.replace(JOINT_GENOTYPES, frame, where=where)
         if self.sites:
             frame = pl.concat(self.sites)
-            names = sorted(set(frame["chunk"].to_list()))
-            _replace(store, VARIANT_SITES_TABLE, frame, sites_schema, delta.sql_in("chunk", names))
+            if frame.height:
+                lake.replace(VARIANT_SITES, frame, where={"chunk": _distinct(frame, "chunk")})
         if not self.markers:
             return
         markers = pl.DataFrame(self.markers, schema=JOINT_INCREMENTS_SCHEMA)
-        incs = sorted(set(markers["increment"].to_list()))
-        marked = sorted(set(markers["chunk"].to_list()))
-        predicate = f"{delta.sql_in('chunk', marked)} AND {delta.sql_in('increment', incs)}"
-        _replace(
-            store,
-            JOINT_INCREMENTS_TABLE,
-            markers,
-            JOINT_INCREMENTS_SCHEMA,
-            predicate,
-            partition=False,
-        )
+        where = {"chunk": _distinct(markers, "chunk"), "increment": _distinct(markers, "increment")}
+        lake.replace(JOINT_CALL_INCREMENTS, markers, where=where)
+
+
+def _distinct(frame: pl.DataFrame, column: str) -> list[str]:
+    return sorted(set(frame[column].to_list()))
 
 
 def _load(
-    store: _Lake,
-    table: tuple[str, str],
-    schema: dict[str, Any],
+    lake: LakeResource,
+    spec: TableSpec,
     group: list[str],
     deliveries: list[str],
     samples: pl.DataFrame,
@@ -302,7 +244,7 @@ def _load(
     """One scan: the rows of these deliveries' QC-passed samples in these chunks."""
     ids = samples["participant_id"].implode()
     return (
-        store.scan(table, schema)
+        lake.scan(spec)
         .filter(
             pl.col("chunk").is_in(group)
             & pl.col("delivery").is_in(deliveries)
@@ -312,30 +254,7 @@ def _load(
     )
 
 
-def _chunks_and(frame: pl.DataFrame, increments: list[str]) -> str:
-    chunk_names = sorted(set(frame["chunk"].to_list()))
-    return f"{delta.sql_in('chunk', chunk_names)} AND {delta.sql_in('increment', increments)}"
-
-
-def _replace(
-    store: _Lake,
-    table: tuple[str, str],
-    frame: pl.DataFrame,
-    schema: dict[str, Any],
-    predicate: str,
-    partition: bool = True,
-) -> None:
-    delta.replace_where(
-        store.uri(table),
-        frame,
-        schema,
-        predicate,
-        store.opts(table),
-        partition_by=["chunk"] if partition else None,
-    )
-
-
 def pending_deliveries(lake: LakeResource) -> list[str]:
     """QC-passed deliveries that no whole-genome joint-calling run has folded in yet."""
     delivered = set(passed_samples(lake)["delivery"].to_list())
-    return sorted(delivered - set(genome_done(_Lake(lake))))
+    return sorted(delivered - set(genome_done(lake)))

@@ -1,6 +1,9 @@
 """Sequencing intake and joint calling end to end on a synthetic cohort with real gVCFs
-(1000 Genomes chr22, NA12878), on a real Dagster instance and real Delta tables."""
+(1000 Genomes chr22, NA12878), on a real Dagster instance and real Delta tables; and joint
+calling alone on per-sample tables written directly (empty inputs, the wedged increment).
+The whole-platform definitions are imported inside the tests that need them."""
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -9,10 +12,18 @@ import polars as pl
 import pytest
 
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
-from ngrl_assets.definitions import build_definitions
+from ngrl_assets.genomics import chunks
 from ngrl_assets.genomics.chunks import chunk_names
-from ngrl_assets.genomics.joint_store import joint_call_chunks
-from ngrl_assets.pipeline import run_all
+from ngrl_assets.genomics.joint_store import joint_call_chunks, pending_deliveries
+from ngrl_assets.genomics.schemas import SAMPLE_BLOCKS_SCHEMA, SAMPLE_CALLS_SCHEMA
+from ngrl_assets.genomics.tables import (
+    JOINT_CALL_INCREMENTS,
+    JOINT_GENOTYPES,
+    RAW_SEQUENCES,
+    SAMPLE_REFERENCE_BLOCKS,
+    SAMPLE_VARIANT_CALLS,
+    VARIANT_SITES,
+)
 from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
@@ -49,6 +60,9 @@ def withdrawn_samples(source: Path, manifests: dict[str, dict]) -> int:
 
 
 def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, landing):
+    from ngrl_assets.definitions import build_definitions
+    from ngrl_assets.pipeline import run_all
+
     source, truth = landing
     put_landing(lake, source)
     with dg.instance_for_test() as instance:
@@ -119,6 +133,9 @@ def _comparable(lake: LakeResource) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def test_adding_a_batch_equals_joint_calling_from_scratch(tmp_path, landing):
+    from ngrl_assets.definitions import build_definitions
+    from ngrl_assets.pipeline import run_all
+
     source, _ = landing
     one_go = LakeResource(root_uri=str(tmp_path / "scratch"))
     stepwise = LakeResource(root_uri=str(tmp_path / "stepwise"))
@@ -147,6 +164,9 @@ def test_adding_a_batch_equals_joint_calling_from_scratch(tmp_path, landing):
 
 @pytest.mark.s3
 def test_sequencing_and_joint_calling_on_s3(s3_lake, tmp_path):
+    from ngrl_assets.definitions import build_definitions
+    from ngrl_assets.pipeline import run_all
+
     landing = tmp_path / "landing"
     generate_cohort(landing, participants=16, seed=3, defect_rate=0.0, batch_size=8)
     put_landing(s3_lake, landing)
@@ -160,3 +180,168 @@ def test_sequencing_and_joint_calling_on_s3(s3_lake, tmp_path):
     genotypes = read(s3_lake, "curated", "joint_genotypes")
     assert sites.height > 0 and genotypes.height > 0
     assert set(genotypes["participant_id"]) <= set(raw["participant_id"].drop_nulls())
+
+
+# --- joint calling on per-sample tables written directly (no intake) ----------------
+
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+SITE = ("chr22", 20_000_100, "A", "G")
+
+
+def _raw(delivery: str, pid: str) -> dict:
+    row = dict.fromkeys(RAW_SEQUENCES.schema)
+    row.update(
+        delivery=delivery,
+        sample_id=f"S-{pid}",
+        participant_id=pid,
+        inferred_sex="XX",
+        qc_verdict="pass",
+        ingested_at=NOW,
+    )
+    return row
+
+
+def _call(pid: str, contig: str, pos: int, ref: str, alt: str, gt: tuple[int, int]) -> dict:
+    return {
+        "participant_id": pid,
+        "contig": contig,
+        "pos": pos,
+        "end": pos + len(ref) - 1,
+        "ref": ref,
+        "alt": alt,
+        "a1": gt[0],
+        "a2": gt[1],
+        "phased": False,
+        "gq": 50,
+        "dp": 30,
+        "ad_ref": 15 if 0 in gt else 0,
+        "ad_alt": 15,
+    }
+
+
+def _block(pid: str, contig: str, start: int, end: int) -> dict:
+    return {
+        "participant_id": pid,
+        "contig": contig,
+        "start": start,
+        "end": end,
+        "min_dp": 30,
+        "gq": 40,
+    }
+
+
+def deliver(
+    lake: LakeResource, delivery: str, pids: list[str], calls: list[dict], blocks: list[dict]
+) -> None:
+    """Write one delivery's per-sample tables the way intake stores them."""
+    owner = pl.lit(delivery).alias("delivery")
+    call_rows = pl.DataFrame(calls, schema={"participant_id": pl.String, **SAMPLE_CALLS_SCHEMA})
+    block_rows = pl.DataFrame(blocks, schema={"participant_id": pl.String, **SAMPLE_BLOCKS_SCHEMA})
+    lake.append(
+        SAMPLE_VARIANT_CALLS,
+        chunks.assign(call_rows.with_columns(owner), "pos", "end", clip=False).select(
+            list(SAMPLE_VARIANT_CALLS.schema)
+        ),
+    )
+    lake.append(
+        SAMPLE_REFERENCE_BLOCKS,
+        chunks.assign(block_rows.with_columns(owner), "start", "end", clip=True).select(
+            list(SAMPLE_REFERENCE_BLOCKS.schema)
+        ),
+    )
+    lake.append(
+        RAW_SEQUENCES, pl.DataFrame([_raw(delivery, p) for p in pids], schema=RAW_SEQUENCES.schema)
+    )
+
+
+DELIVERIES = [
+    # D1: two samples; p1 carries the chr22 site, p2 is hom-ref there
+    (
+        "D1",
+        ["p1", "p2"],
+        [_call("p1", *SITE, (0, 1))],
+        [
+            _block("p1", "chr22", 20_000_000, 20_000_099),
+            _block("p2", "chr22", 20_000_000, 20_000_200),
+        ],
+    ),
+    # D2: one sample with no call in the chunk that already has the site (a call elsewhere,
+    # and blocks covering the site): the empty-calls frame that wedged joint calling
+    (
+        "D2",
+        ["p3"],
+        [_call("p3", "chr1", 5_000, "C", "T", (1, 1))],
+        [_block("p3", "chr22", 20_000_050, 20_000_150)],
+    ),
+    # D3: one sample with no data at all
+    ("D3", ["p4"], [], []),
+]
+
+
+def joint_run(lake: LakeResource) -> dg.ExecuteInProcessResult:
+    """One real Dagster run of the joint-calling asset over every chunk (as the sensor asks)."""
+    from ngrl_assets.genomics.assets import ASSETS
+    from ngrl_assets.genomics.sensors import range_tags
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            ASSETS, resources={"lake": lake}, instance=instance, tags=range_tags()
+        )
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    return result
+
+
+def test_a_delivery_without_calls_in_a_chunk_with_sites_is_joint_called(tmp_path):
+    lake = LakeResource(root_uri=str(tmp_path / "stepwise"))
+    for delivery in DELIVERIES:
+        deliver(lake, *delivery)
+        joint_run(lake)
+        assert pending_deliveries(lake) == []
+    versions = {
+        spec.name: lake.version(spec)
+        for spec in (JOINT_GENOTYPES, VARIANT_SITES, JOINT_CALL_INCREMENTS)
+    }
+    joint_run(lake)  # nothing pending: nothing written
+    assert versions == {
+        s.name: lake.version(s) for s in (JOINT_GENOTYPES, VARIANT_SITES, JOINT_CALL_INCREMENTS)
+    }
+
+    sites = lake.read(VARIANT_SITES)
+    genotypes = lake.read(JOINT_GENOTYPES)
+    site = sites.filter(pl.col("contig") == "chr22").row(0, named=True)
+    assert (site["pos"], site["ref"], site["alt"]) == SITE[1:]
+    # p1 het, p2 and p3 hom-ref (blocks cover the site), p4 missing
+    assert (site["n_samples"], site["AN"], site["AC"], site["n_nocall_m"]) == (4, 6, 1, 1)
+    at_site = genotypes.filter(pl.col("pos") == SITE[1]).sort("participant_id")
+    assert at_site.select("participant_id", "a1", "a2", "no_call_reason").rows() == [
+        ("p1", 0, 1, None),
+        ("p4", -1, -1, "M"),
+    ]
+    # every chunk with sites remembers all four deliveries
+    markers = lake.read(JOINT_CALL_INCREMENTS).filter(pl.col("chunk") != "genome")
+    per_chunk = markers.group_by("chunk").agg(pl.col("delivery").n_unique())
+    assert set(per_chunk["chunk"]) == set(sites["chunk"])
+    assert (per_chunk["delivery"] == 3).all()
+
+    # adding the deliveries one by one equals joint-calling them together
+    together = LakeResource(root_uri=str(tmp_path / "together"))
+    for delivery in DELIVERIES:
+        deliver(together, *delivery)
+    joint_call_chunks(together, chunk_names())
+    assert _comparable(lake)[0].equals(_comparable(together)[0])
+    assert _comparable(lake)[1].equals(_comparable(together)[1])
+
+
+def test_zero_pending_deliveries_and_an_empty_lake_write_nothing(tmp_path):
+    lake = LakeResource(root_uri=str(tmp_path / "empty"))
+    assert pending_deliveries(lake) == []
+    summary = joint_call_chunks(lake, chunk_names())
+    assert (summary.chunks_computed, summary.new_sites, summary.genotype_rows_added) == (0, 0, 0)
+    assert not any(lake.exists(s) for s in (JOINT_GENOTYPES, VARIANT_SITES, JOINT_CALL_INCREMENTS))
+    # a delivery whose only sample has no data anywhere: absorbed, no sites, no genotypes
+    deliver(lake, "D1", ["p1"], [], [])
+    summary = joint_call_chunks(lake, chunk_names())
+    assert summary.chunks_computed == 0 and summary.chunks_absorbed_only == len(chunk_names())
+    assert pending_deliveries(lake) == []
+    assert lake.read(VARIANT_SITES).height == 0 and lake.read(JOINT_GENOTYPES).height == 0

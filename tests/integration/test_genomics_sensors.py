@@ -8,16 +8,11 @@ import polars as pl
 
 from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.joint_store import GENOME
-from ngrl_assets.genomics.tables import (
-    JOINT_INCREMENTS_SCHEMA,
-    JOINT_INCREMENTS_TABLE,
-    RAW_SEQUENCES_SCHEMA,
-    RAW_SEQUENCES_TABLE,
-)
-from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
-from resources import delta, objects
-from ngrl_assets.sequencing.sensors import delivery_sensor
 from ngrl_assets.genomics.sensors import joint_calling_sensor
+from ngrl_assets.genomics.tables import JOINT_CALL_INCREMENTS, RAW_SEQUENCES
+from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
+from ngrl_assets.sequencing.sensors import delivery_sensor
+from resources import objects
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -44,7 +39,7 @@ def test_each_new_delivery_is_registered_and_requested_once(lake):
 
 
 def raw_row(delivery: str, verdict: str) -> dict:
-    row = dict.fromkeys(RAW_SEQUENCES_SCHEMA)
+    row = dict.fromkeys(RAW_SEQUENCES.schema)
     row.update(
         delivery=delivery,
         sample_id=f"S-{delivery}",
@@ -56,9 +51,8 @@ def raw_row(delivery: str, verdict: str) -> dict:
 
 
 def test_joint_calling_is_requested_once_per_pending_set(lake):
-    raw_uri = lake.table(*RAW_SEQUENCES_TABLE)
     rows = [raw_row("D1", "pass"), raw_row("D2", "fail_qc")]
-    delta.append(raw_uri, pl.DataFrame(rows, schema=RAW_SEQUENCES_SCHEMA), RAW_SEQUENCES_SCHEMA)
+    lake.append(RAW_SEQUENCES, pl.DataFrame(rows, schema=RAW_SEQUENCES.schema))
     with dg.instance_for_test() as instance:
 
         def tick(cursor):
@@ -84,14 +78,11 @@ def test_joint_calling_is_requested_once_per_pending_set(lake):
             "new_sites": 0,
             "created_at": NOW,
         }
-        uri = lake.table(*JOINT_INCREMENTS_TABLE)
-        delta.append(
-            uri, pl.DataFrame([marker], schema=JOINT_INCREMENTS_SCHEMA), JOINT_INCREMENTS_SCHEMA
+        lake.append(
+            JOINT_CALL_INCREMENTS, pl.DataFrame([marker], schema=JOINT_CALL_INCREMENTS.schema)
         )
         assert not tick(first.cursor).run_requests  # D1 folded in; D2 failed QC
-        delta.append(
-            raw_uri,
-            pl.DataFrame([raw_row("D3", "pass")], schema=RAW_SEQUENCES_SCHEMA),
-            RAW_SEQUENCES_SCHEMA,
+        lake.append(
+            RAW_SEQUENCES, pl.DataFrame([raw_row("D3", "pass")], schema=RAW_SEQUENCES.schema)
         )
         assert len(tick(first.cursor).run_requests) == 1

@@ -2,14 +2,18 @@
 
 import polars as pl
 
+from ngrl_assets.genomics import chunks, site_qc
+from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import (
     BLOCKS_SCHEMA,
     CALLS_SCHEMA,
     SAMPLES_SCHEMA,
+    SITES_SCHEMA,
     discover_sites,
     genotype,
     sparse,
 )
+from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA
 
 
 def calls(*rows):
@@ -114,3 +118,69 @@ def test_sparse_keeps_everything_but_confident_hom_ref():
     evals = genotype(discover_sites(c, "chr1", 1, 10_000), samples("A", "B", "C"), c, b)
     kept = sparse(evals).select("participant_id", "no_call_reason").rows()
     assert kept == [("B", None), ("C", "M")]
+
+
+# --- empty inputs at every stage -----------------------------------------------------
+
+SITE = pl.DataFrame(
+    [{"contig": "chr1", "pos": 1000, "ref": "T", "alt": "A", "end": 1000}], schema=SITES_SCHEMA
+)
+
+
+def test_no_calls_at_a_known_site_is_missing_or_hom_ref_from_blocks():
+    # the batch has no calls at all (the frame that wedged incremental joint calling)
+    got = decisions(genotype(SITE, samples("A", "B"), calls(), blocks(("A", 990, 1010, 30))))
+    assert got == {
+        (1000, "T", "A", "A"): (0, 0, None),
+        (1000, "T", "A", "B"): (-1, -1, "M"),
+    }
+
+
+def test_no_blocks_only_the_carriers_own_call():
+    c = calls(("A", 1000, "T", "A", 0, 1, 30, 15, 15))
+    got = decisions(genotype(SITE, samples("A", "B"), c, blocks()))
+    assert got == {(1000, "T", "A", "A"): (0, 1, None), (1000, "T", "A", "B"): (-1, -1, "M")}
+
+
+def test_no_samples_or_no_sites_give_an_empty_evaluation():
+    c = calls(("A", 1000, "T", "A", 0, 1, 30, 15, 15))
+    for frame in (
+        genotype(SITE, samples(), c, blocks()),
+        genotype(SITE.clear(), samples("A"), c, blocks()),
+        genotype(SITE.clear(), samples(), calls(), blocks()),
+    ):
+        assert frame.height == 0 and frame.schema == pl.Schema(GENOTYPE_EVAL_SCHEMA)
+    assert discover_sites(calls(), "chr1", 1, 10_000).height == 0
+    assert sparse(genotype(SITE, samples(), calls(), blocks())).height == 0
+
+
+def _state() -> pl.DataFrame:
+    return pl.DataFrame(schema={"chunk": pl.String, **site_state_schema()})
+
+
+def test_increment_with_an_empty_batch_or_an_empty_chunk():
+    chunk = chunks.chunk_of("chr1", 1000).name
+    # a chunk with one site, from sample A
+    first = Cohort(samples("A"), calls(("A", 1000, "T", "A", 0, 1, 30, 15, 15)), blocks())
+    one = joint_call_increment([chunk], _state(), first, lambda _s: Cohort.empty())
+    assert one.new_sites == 1 and one.sites["n_samples"].to_list() == [1]
+    existing = one.sites.select(["chunk", *site_state_schema()])
+    # a batch whose only sample has no calls and no blocks in the chunk: counted as missing
+    empty_batch = Cohort(samples("B"), calls(), blocks())
+    two = joint_call_increment([chunk], existing, empty_batch, lambda _s: Cohort.empty())
+    assert two.new_sites == 0
+    assert two.sites.select("n_samples", "n_nocall_m", "n_an").row(0) == (2, 1, 2)
+    assert two.genotypes.select("participant_id", "no_call_reason").rows() == [("B", "M")]
+    # a batch without samples, and a chunk without sites or data: nothing changes
+    unchanged = joint_call_increment([chunk], existing, Cohort.empty(), lambda _s: Cohort.empty())
+    assert unchanged.new_sites == 0 and unchanged.genotypes.height == 0
+    assert unchanged.sites.select(existing.columns).equals(existing)
+    nothing = joint_call_increment([chunk], _state(), empty_batch, lambda _s: Cohort.empty())
+    assert (nothing.new_sites, nothing.sites.height, nothing.genotypes.height) == (0, 0, 0)
+    # empty aggregates, metrics and merges
+    assert (
+        site_qc.metrics(
+            site_qc.aggregate(genotype(SITE.clear(), samples(), calls(), blocks()))
+        ).height
+        == 0
+    )
