@@ -1,45 +1,75 @@
 """Sequencing delivery intake: manifest -> per-sample checks -> raw_sequences and the
-per-sample variant-call and reference-block tables. One delivery at a time, idempotent
-(every write replaces that delivery's rows); a failing sample is quarantined with file,
-line and rule and the rest of the delivery goes on. Only counts leave this module."""
+per-sample variant-call and reference-block tables. Only counts leave this module.
+
+- Delivery ids are validated at the edge (:func:`valid_delivery_id`): only a folder named
+  ``[A-Za-z0-9_-]{1,64}`` is a delivery (a partition key). The manifest of a folder with
+  any other name is quarantined as a whole (:func:`quarantine_invalid_deliveries`, rule
+  ``invalid_delivery_id``) and its name never reaches a partition key, a run key or a
+  predicate.
+- One delivery at a time, streamed sample by sample: a sample's gVCF is read, its calls and
+  blocks are appended (each frame sorted by the table's sort order, so every written file
+  is), and it is dropped before the next sample is read; memory does not grow with the
+  number of samples.
+- Idempotent per delivery: the run first removes the delivery's rows (raw_sequences first,
+  which is what marks a delivery as present to joint calling, then the per-sample tables),
+  appends the samples, then writes raw_sequences, the quarantine records (batch = delivery
+  id) and, last, the landing ledger. A run that dies half-way leaves no raw_sequences rows
+  and no ledger entry; the re-run removes what it left and converges on the same tables.
+- A failing sample is quarantined with file, line and rule and the rest of the delivery
+  goes on; a manifest that cannot be read is quarantined at file level with honest counts.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from deltalake import WriterProperties
 
 from ngrl_assets.common import ledger
-from ngrl_assets.common.quarantine import QUARANTINE_SCHEMA, QUARANTINE_TABLE, Reject, to_frame
+from ngrl_assets.common.quarantine import Reject, replace_batches, to_frame
 from ngrl_assets.consent.linkage import Linked, link_references
 from ngrl_assets.genomics import chunks
 from ngrl_assets.genomics.gvcf import GvcfError, GvcfRead, md5_file, read_gvcf
 from ngrl_assets.genomics.tables import (
-    RAW_SEQUENCES_SCHEMA,
-    RAW_SEQUENCES_TABLE,
-    ROW_GROUP_ROWS,
-    SAMPLE_BLOCKS_TABLE,
-    SAMPLE_CALLS_TABLE,
-    STORED_BLOCKS_SCHEMA,
-    STORED_CALLS_SCHEMA,
+    RAW_SEQUENCES,
+    SAMPLE_REFERENCE_BLOCKS,
+    SAMPLE_VARIANT_CALLS,
 )
-from ngrl_assets.sequencing.manifest import ManifestRow, parse_manifest
-from resources import delta, objects
-from resources.lake import LakeResource
+from ngrl_assets.sequencing.manifest import (
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    ManifestRow,
+    parse_manifest,
+)
+from resources import objects
+from resources.lake import LakeResource, is_s3
+from resources.tables import TableSpec
 
 FEED = "sequencing_deliveries"
 PREFIX = "sequencing"
+MANIFEST = "manifest.tsv"
+
+# docs/landing.md: delivery_id is [A-Za-z0-9_-]+ ; we also cap its length.
+MAX_DELIVERY_ID = 64
+_DELIVERY_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_DELIVERY_ID}}}")
+INVALID_DELIVERY_REASON = (
+    f"delivery folder name must match [A-Za-z0-9_-]+ (at most {MAX_DELIVERY_ID} characters)"
+)
 
 # Sample QC thresholds (a failing sample is kept but not joint-called).
 MIN_MEAN_COVERAGE = 15.0
 MIN_PCT_BASES_15X = 80.0
 MAX_CONTAMINATION = 0.03
+
+SAMPLE_TABLES: tuple[TableSpec, ...] = (SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS)
 
 
 @dataclass
@@ -52,24 +82,147 @@ class DeliveryResult:
     failed_qc: int = 0
     variant_rows: int = 0
     block_rows: int = 0
+    file_quarantined: bool = False
     rejects_by_rule: dict[str, int] = field(default_factory=dict)
     chunks_with_data: list[str] = field(default_factory=list)
 
 
+class InvalidDeliveryId(ValueError):
+    """A delivery id outside ``[A-Za-z0-9_-]{1,64}`` (the value is never echoed)."""
+
+
+def valid_delivery_id(value: str) -> bool:
+    return _DELIVERY_ID.fullmatch(value) is not None
+
+
+def require_delivery_id(value: str) -> str:
+    if not valid_delivery_id(value):
+        raise InvalidDeliveryId(INVALID_DELIVERY_REASON)
+    return value
+
+
 def manifest_key(delivery: str) -> str:
-    return f"{PREFIX}/{delivery}/manifest.tsv"
+    return f"{PREFIX}/{require_delivery_id(delivery)}/{MANIFEST}"
+
+
+def _manifests(lake: LakeResource) -> Iterator[tuple[str, ledger.LandingFile]]:
+    """(folder name, manifest) for every ``sequencing/<folder>/manifest.tsv`` that landed."""
+    for f in ledger.list_landing(lake, PREFIX):
+        parts = f.key.split("/")
+        if len(parts) == 3 and parts[0] == PREFIX and parts[2] == MANIFEST:
+            yield parts[1], f
+
+
+def scan_landing(lake: LakeResource) -> tuple[list[str], list[ledger.LandingFile]]:
+    """Deliveries whose manifest has landed (the manifest is uploaded last), and the
+    manifests of folders whose name is not a valid delivery id."""
+    valid, invalid = [], []
+    for folder, f in _manifests(lake):
+        if valid_delivery_id(folder):
+            valid.append(folder)
+        else:
+            invalid.append(f)
+    return sorted(valid), sorted(invalid, key=lambda f: f.key)
 
 
 def list_deliveries(lake: LakeResource) -> list[str]:
-    """Deliveries whose manifest has landed (the manifest is uploaded last)."""
-    found = []
-    for f in ledger.list_landing(lake, PREFIX):
-        parts = f.key.split("/")
-        if len(parts) == 3 and parts[2] == "manifest.tsv":
-            found.append(parts[1])
-    return sorted(found)
+    """Valid delivery ids whose manifest has landed: the only possible partition keys."""
+    return scan_landing(lake)[0]
 
 
+def pending_invalid_manifests(lake: LakeResource) -> list[ledger.LandingFile]:
+    """Manifests of invalidly named folders that the ledger does not record yet."""
+    invalid = scan_landing(lake)[1]
+    if not invalid:
+        return []
+    done = set(ledger.read(lake).get_column("landing_key").to_list())
+    return [f for f in invalid if f.key not in done]
+
+
+def invalid_batch(key: str) -> str:
+    """The quarantine batch of an invalidly named folder's manifest: opaque, never the
+    folder's name (which may hold any text)."""
+    return "invalid-" + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def fingerprint(files: list[ledger.LandingFile]) -> str:
+    """An opaque run key part for a set of landing objects (hash of keys and sizes)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.key}\0{f.size}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
+# ---- reading the manifest ----------------------------------------------------------------
+def _digest_and_lines(path: Path) -> tuple[str, int]:
+    """SHA-256 and non-blank data lines of a file, streamed (for manifests too large to
+    parse)."""
+    h = hashlib.sha256()
+    lines, content, first = 0, False, True
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            for piece in re.split(rb"(\n)", block):
+                if piece == b"\n":
+                    lines += content and not first
+                    content, first = False, False
+                elif piece.strip(b"\r \t"):
+                    content = True
+    lines += content and not first
+    return h.hexdigest(), lines
+
+
+def read_manifest(
+    lake: LakeResource, key: str, workdir: Path
+) -> tuple[Manifest, ledger.LandingFile, str]:
+    """The parsed manifest, its landing object and its SHA-256 (never raises on content)."""
+    uri = lake.landing(key)
+    path = objects.fetch(uri, workdir)
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            digest, lines = _digest_and_lines(path)
+            reason = f"manifest exceeds {MAX_MANIFEST_BYTES} bytes"
+            manifest = Manifest(key, data_lines=lines)
+            manifest.file_reject = Reject(key, 0, "file_too_large", reason)
+        else:
+            data = path.read_bytes()
+            digest, manifest = ledger.sha256(data), parse_manifest(data, key)
+    finally:
+        if is_s3(uri):
+            path.unlink(missing_ok=True)
+    return manifest, ledger.LandingFile(key, uri, size), digest
+
+
+def quarantine_invalid_deliveries(lake: LakeResource, run_id: str) -> int:
+    """Quarantine, as whole files, the manifests of folders whose name is not a valid
+    delivery id and that the ledger does not record yet; returns how many.
+
+    Each gets one file-level quarantine record (rule ``invalid_delivery_id``, source file =
+    its landing key, batch = an opaque hash of the key) and a ledger entry ``quarantined``
+    with rows in = its data lines, all quarantined. Nothing of it is read as a delivery."""
+    pending = pending_invalid_manifests(lake)
+    if not pending:
+        return 0
+    rejects: dict[str, list[Reject]] = {}
+    entries = []
+    with tempfile.TemporaryDirectory(prefix="ngrl-invalid-delivery-") as tmp:
+        for f in pending:
+            path = objects.fetch(f.uri, Path(tmp))
+            digest, lines = _digest_and_lines(path)
+            if is_s3(f.uri):
+                path.unlink(missing_ok=True)
+            rejects[invalid_batch(f.key)] = [
+                Reject(f.key, 0, "invalid_delivery_id", INVALID_DELIVERY_REASON)
+            ]
+            entries.append(ledger.LedgerEntry(f, FEED, digest, "quarantined", lines, 0, lines))
+    frame = pl.concat([to_frame(r, FEED, run_id, batch) for batch, r in rejects.items()])
+    replace_batches(lake, FEED, list(rejects), frame)
+    ledger.record(lake, entries, run_id)
+    return len(entries)
+
+
+# ---- per-sample checks -------------------------------------------------------------------
 def qc_reasons(row: ManifestRow) -> list[str]:
     reasons = []
     if row.mean_coverage < MIN_MEAN_COVERAGE:
@@ -82,9 +235,12 @@ def qc_reasons(row: ManifestRow) -> list[str]:
 
 
 def _previous_samples(lake: LakeResource, delivery: str) -> pl.DataFrame:
-    uri = lake.table(*RAW_SEQUENCES_TABLE)
-    seen = delta.read(uri, RAW_SEQUENCES_SCHEMA, lake.storage_options(uri))
-    return seen.filter((pl.col("delivery") != delivery) & (pl.col("qc_verdict") != "quarantined"))
+    return (
+        lake.scan(RAW_SEQUENCES)
+        .filter((pl.col("delivery") != delivery) & (pl.col("qc_verdict") != "quarantined"))
+        .select("sample_id", "participant_id")
+        .collect()
+    )
 
 
 def _raw_row(
@@ -137,12 +293,12 @@ def _read_sample(
 ) -> tuple[GvcfRead, int]:
     """Fetch, verify and parse one sample's gVCF (md5, index, sample name, records)."""
     gvcf_key = f"{folder}/{row.gvcf_path}"
-    gvcf_uri = lake.uri("landing", gvcf_key)
+    gvcf_uri = lake.landing(gvcf_key)
     if not objects.exists(gvcf_uri):
         raise SampleRejected(
             Reject(manifest, row.line, "file_missing", "gVCF is not in the delivery")
         )
-    if not objects.exists(lake.uri("landing", f"{folder}/{row.tbi_path}")):
+    if not objects.exists(lake.landing(f"{folder}/{row.tbi_path}")):
         raise SampleRejected(
             Reject(manifest, row.line, "index_missing", "tabix index is not in the delivery")
         )
@@ -158,136 +314,132 @@ def _read_sample(
         except GvcfError as exc:
             raise SampleRejected(Reject(gvcf_key, exc.line, exc.rule, exc.message)) from None
     finally:
-        if path != Path(gvcf_uri):
+        if is_s3(gvcf_uri):
             path.unlink(missing_ok=True)
+
+
+# ---- writes ------------------------------------------------------------------------------
+def _has_delivery(lake: LakeResource, spec: TableSpec, delivery: str) -> bool:
+    rows = lake.scan(spec).filter(pl.col("delivery") == delivery).select(pl.len()).collect()
+    return bool(rows.item())
+
+
+def clear_delivery(lake: LakeResource, delivery: str) -> None:
+    """Remove a delivery's rows: raw_sequences first (joint calling then no longer sees the
+    delivery), then the per-sample tables. Values travel as data (merge-delete)."""
+    for spec in (RAW_SEQUENCES, *SAMPLE_TABLES):
+        if _has_delivery(lake, spec, delivery):
+            lake.delete(spec, {"delivery": delivery})
+
+
+def _store_sample(
+    lake: LakeResource, parsed: GvcfRead, participant_id: str, delivery: str
+) -> tuple[int, int, set[str]]:
+    """Append one sample's calls and blocks (the lake sorts each frame by the table's
+    sort order); returns the row counts and the chunks written."""
+    owner = [pl.lit(participant_id).alias("participant_id"), pl.lit(delivery).alias("delivery")]
+    calls = chunks.assign(parsed.calls.with_columns(owner), "pos", "end", clip=False)
+    calls = calls.select(list(SAMPLE_VARIANT_CALLS.schema))
+    blocks = chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True)
+    blocks = blocks.select(list(SAMPLE_REFERENCE_BLOCKS.schema))
+    written = set(calls["chunk"].unique().to_list()) | set(blocks["chunk"].unique().to_list())
+    for spec, frame in ((SAMPLE_VARIANT_CALLS, calls), (SAMPLE_REFERENCE_BLOCKS, blocks)):
+        if frame.height:
+            lake.append(spec, frame)
+    return calls.height, blocks.height, written
 
 
 def ingest_delivery(
     lake: LakeResource, delivery: str, run_id: str, now: dt.datetime | None = None
 ) -> DeliveryResult:
+    """Check and store one delivery (see the module docstring for order and idempotency)."""
+    key = manifest_key(delivery)  # refuses an invalid id before any I/O
     now = now or dt.datetime.now(dt.UTC)
     folder = f"{PREFIX}/{delivery}"
-    key = manifest_key(delivery)
-    data = objects.read_bytes(lake.uri("landing", key))
-    manifest = parse_manifest(data, key)
     result = DeliveryResult(delivery)
-    rejects: list[Reject] = list(manifest.rejects)
+    with tempfile.TemporaryDirectory(prefix="ngrl-delivery-") as tmp:
+        manifest, landing_file, digest = read_manifest(lake, key, Path(tmp))
+        result.rows_in = manifest.rows_in
+        clear_delivery(lake, delivery)
+        if manifest.file_reject is not None:
+            rejects = [manifest.file_reject]
+            result.file_quarantined = True
+            result.quarantined = result.rows_in
+        else:
+            raw, rejects, chunks_seen = _ingest_samples(
+                lake, manifest, delivery, folder, Path(tmp), now, result
+            )
+            lake.replace(RAW_SEQUENCES, raw, {"delivery": delivery})
+            verdicts = Counter(raw["qc_verdict"].to_list())
+            result.passed_qc, result.failed_qc = verdicts["pass"], verdicts["fail_qc"]
+            result.quarantined = len(rejects)
+            result.chunks_with_data = sorted(chunks_seen)
+    result.accepted = result.rows_in - result.quarantined
+    result.rejects_by_rule = dict(sorted(Counter(r.rule for r in rejects).items()))
+    replace_batches(lake, FEED, [delivery], to_frame(rejects, FEED, run_id, delivery))
+    status = "quarantined" if result.file_quarantined else "processed"
+    entry = ledger.LedgerEntry(
+        landing_file, FEED, digest, status, result.rows_in, result.accepted, result.quarantined
+    )
+    ledger.record(lake, [entry], run_id)  # last: the delivery is done
+    return result
 
+
+def _ingest_samples(
+    lake: LakeResource,
+    manifest: Manifest,
+    delivery: str,
+    folder: str,
+    workdir: Path,
+    now: dt.datetime,
+    result: DeliveryResult,
+) -> tuple[pl.DataFrame, list[Reject], set[str]]:
+    """Every manifest row, one sample at a time: checks, then its calls and blocks are
+    appended and dropped. Returns the raw_sequences rows, the rejects and the chunks."""
+    key = manifest.source_file
+    rejects: list[Reject] = list(manifest.rejects)
     linked = link_references(lake, [r.participant_reference for r in manifest.rows])
     previous = _previous_samples(lake, delivery)
     seen_samples = set(previous["sample_id"].to_list())
     seen_participants = set(previous["participant_id"].drop_nulls().to_list())
-
     raw_rows: list[dict[str, Any]] = []
-    calls_frames: list[pl.DataFrame] = []
-    blocks_frames: list[pl.DataFrame] = []
-    with tempfile.TemporaryDirectory(prefix="ngrl-delivery-") as tmp:
-        for row in manifest.rows:
-            try:
-                link = _check_participant(row, linked, key)
-                parsed, size = _read_sample(lake, row, folder, key, Path(tmp))
-                if row.sample_id in seen_samples or link.participant_id in seen_participants:
-                    reason = "sample or participant already delivered"
-                    raise SampleRejected(Reject(key, row.line, "duplicate_sample", reason))
-            except SampleRejected as exc:
-                rejects.append(exc.reject)
-                reason = f"{exc.reject.rule}: {exc.reject.reason}"
-                raw_rows.append(_raw_row(delivery, row, folder, now, qc_reasons=reason))
-                continue
-            seen_samples.add(row.sample_id)
-            seen_participants.add(link.participant_id)
-            reasons = qc_reasons(row)
-            owner = [
-                pl.lit(link.participant_id).alias("participant_id"),
-                pl.lit(delivery).alias("delivery"),
-            ]
-            calls = chunks.assign(parsed.calls.with_columns(owner), "pos", "end", clip=False)
-            blocks = chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True)
-            calls_frames.append(calls.select(list(STORED_CALLS_SCHEMA)))
-            blocks_frames.append(blocks.select(list(STORED_BLOCKS_SCHEMA)))
-            raw_rows.append(
-                _raw_row(
-                    delivery,
-                    row,
-                    folder,
-                    now,
-                    participant_id=link.participant_id,
-                    gvcf_bytes=size,
-                    md5_verified=True,
-                    records=parsed.records,
-                    variant_rows=calls.height,
-                    block_rows=blocks.height,
-                    qc_verdict="fail_qc" if reasons else "pass",
-                    qc_reasons="; ".join(reasons) or None,
-                )
+    chunks_seen: set[str] = set()
+    for row in manifest.rows:
+        try:
+            link = _check_participant(row, linked, key)
+            parsed, size = _read_sample(lake, row, folder, key, workdir)
+            if row.sample_id in seen_samples or link.participant_id in seen_participants:
+                del parsed
+                reason = "sample or participant already delivered"
+                raise SampleRejected(Reject(key, row.line, "duplicate_sample", reason))
+        except SampleRejected as exc:
+            rejects.append(exc.reject)
+            reason = f"{exc.reject.rule}: {exc.reject.reason}"
+            raw_rows.append(_raw_row(delivery, row, folder, now, qc_reasons=reason))
+            continue
+        seen_samples.add(row.sample_id)
+        seen_participants.add(link.participant_id)
+        n_calls, n_blocks, written = _store_sample(lake, parsed, link.participant_id, delivery)
+        records = parsed.records
+        del parsed  # the sample's frames go before the next sample is read
+        chunks_seen |= written
+        result.variant_rows += n_calls
+        result.block_rows += n_blocks
+        reasons = qc_reasons(row)
+        raw_rows.append(
+            _raw_row(
+                delivery,
+                row,
+                folder,
+                now,
+                participant_id=link.participant_id,
+                gvcf_bytes=size,
+                md5_verified=True,
+                records=records,
+                variant_rows=n_calls,
+                block_rows=n_blocks,
+                qc_verdict="fail_qc" if reasons else "pass",
+                qc_reasons="; ".join(reasons) or None,
             )
-
-    raw = pl.DataFrame(raw_rows, schema=RAW_SEQUENCES_SCHEMA)
-    calls_all = _sorted(calls_frames, STORED_CALLS_SCHEMA, "pos")
-    blocks_all = _sorted(blocks_frames, STORED_BLOCKS_SCHEMA, "start")
-    _write_delivery(lake, SAMPLE_CALLS_TABLE, calls_all, STORED_CALLS_SCHEMA, delivery)
-    _write_delivery(lake, SAMPLE_BLOCKS_TABLE, blocks_all, STORED_BLOCKS_SCHEMA, delivery)
-    _write_delivery(lake, RAW_SEQUENCES_TABLE, raw, RAW_SEQUENCES_SCHEMA, delivery)
-
-    quarantine_uri = lake.table("quarantine", QUARANTINE_TABLE)
-    predicate = f"feed = '{FEED}' AND source_file LIKE '{folder}/%'"
-    delta.replace_where(
-        quarantine_uri,
-        to_frame(rejects, FEED, run_id),
-        QUARANTINE_SCHEMA,
-        predicate,
-        lake.storage_options(quarantine_uri),
-    )
-
-    verdicts = Counter(raw["qc_verdict"].to_list())
-    result.rows_in = manifest.rows_in
-    result.quarantined = len(rejects)
-    result.accepted = result.rows_in - result.quarantined
-    result.passed_qc, result.failed_qc = verdicts["pass"], verdicts["fail_qc"]
-    result.variant_rows, result.block_rows = calls_all.height, blocks_all.height
-    result.rejects_by_rule = dict(sorted(Counter(r.rule for r in rejects).items()))
-    result.chunks_with_data = sorted(
-        set(calls_all["chunk"].to_list()) | set(blocks_all["chunk"].to_list())
-    )
-    file = ledger.LandingFile(key, lake.uri("landing", key), len(data))
-    ledger.record(
-        lake,
-        [
-            ledger.LedgerEntry(
-                file,
-                FEED,
-                ledger.sha256(data),
-                "processed",
-                result.rows_in,
-                result.accepted,
-                result.quarantined,
-            )
-        ],
-        run_id,
-    )
-    return result
-
-
-def _sorted(frames: list[pl.DataFrame], schema: dict[str, Any], position: str) -> pl.DataFrame:
-    if not frames:
-        return pl.DataFrame(schema=schema)
-    return pl.concat(frames).sort(["chunk", "participant_id", position])
-
-
-def _write_delivery(
-    lake: LakeResource,
-    table: tuple[str, str],
-    frame: pl.DataFrame,
-    schema: dict[str, Any],
-    delivery: str,
-) -> None:
-    uri = lake.table(*table)
-    delta.replace_where(
-        uri,
-        frame,
-        schema,
-        f"delivery = '{delivery}'",
-        lake.storage_options(uri),
-        partition_by=["delivery"],
-        writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
-    )
+        )
+    return pl.DataFrame(raw_rows, schema=RAW_SEQUENCES.schema), rejects, chunks_seen

@@ -1,8 +1,11 @@
-"""Sequencing jobs (asset selections by key; no asset bodies imported)."""
+"""Sequencing jobs: the delivery intake (an asset selection by key; no asset bodies
+imported) and the small op job that quarantines delivery folders with an invalid name."""
 
 import dagster as dg
 
+from ngrl_assets.sequencing import intake
 from ngrl_assets.sequencing.partitions import deliveries
+from resources.lake import LakeResource
 
 DELIVERY_ASSETS = ["raw_sequences", "sample_variant_calls", "sample_reference_blocks"]
 
@@ -13,4 +16,23 @@ delivery_job = dg.define_asset_job(
     description="Check and store one sequencing delivery (a dynamic partition).",
 )
 
-JOBS = [delivery_job]
+
+@dg.op(name="quarantine_invalid_deliveries", pool="sequencing_intake")
+def quarantine_invalid_deliveries_op(context: dg.OpExecutionContext, lake: LakeResource) -> int:
+    """Record every manifest of a folder whose name is not a delivery id as quarantined
+    (ledger + file-level quarantine record); the folder never becomes a partition."""
+    count = intake.quarantine_invalid_deliveries(lake, context.run_id)
+    context.log.info(f"{count} manifest(s) of invalidly named delivery folders quarantined")
+    return count
+
+
+@dg.job(
+    name="invalid_delivery_job",
+    description="Quarantine the manifests of landing/sequencing/ folders whose name is not "
+    "a valid delivery id ([A-Za-z0-9_-]+, at most 64 characters).",
+)
+def invalid_delivery_job() -> None:
+    quarantine_invalid_deliveries_op()
+
+
+JOBS = [delivery_job, invalid_delivery_job]

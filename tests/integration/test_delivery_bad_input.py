@@ -6,16 +6,16 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pysam
 import pytest
 
-from ngrl_assets.common.quarantine import QUARANTINE_TABLE
-from ngrl_assets.definitions import build_definitions
+from ngrl_assets.common.ledger import LEDGER
+from ngrl_assets.common.quarantine import QUARANTINE
+from ngrl_assets.genomics.tables import RAW_SEQUENCES, SAMPLE_VARIANT_CALLS
+from ngrl_assets.sequencing.checks import reconcile_with_ledger, sample_rows_mismatch
 from ngrl_assets.sequencing.intake import ingest_delivery
-from ngrl_assets.synth import generate_cohort
-from tests.integration.lakes import put_landing, read
+from tests.integration.sequencing_support import landed_cohort
 
 HEADER = "\t".join(
     ["sample_id", "participant_reference", "gvcf_path", "gvcf_md5", "tbi_path", "mean_coverage",
@@ -39,14 +39,8 @@ def rewrite(src: Path, dest: Path, edit) -> None:
 
 
 @pytest.fixture
-def bad_delivery(lake, tmp_path):
-    landing = tmp_path / "landing"
-    generate_cohort(landing, participants=30, seed=9, defect_rate=0.0, batch_size=10)
-    put_landing(lake, landing)
-    with dg.instance_for_test() as instance:
-        build_definitions(lake).resolve_job_def("consent_intake_job").execute_in_process(
-            instance=instance
-        )
+def bad_delivery(lake, tmp_path, monkeypatch):
+    landing = landed_cohort(lake, tmp_path / "landing", monkeypatch)
     source = sorted(p for p in (landing / "sequencing").iterdir() if not p.name.endswith("REAL"))[0]
     manifest = (source / "manifest.tsv").read_text().splitlines()
     rows = [dict(zip(HEADER.split("\t"), line.split("\t"), strict=True)) for line in manifest[1:]]
@@ -116,7 +110,8 @@ def bad_delivery(lake, tmp_path):
 def test_every_bad_sample_is_quarantined_and_the_rest_goes_on(lake, bad_delivery):
     result = ingest_delivery(lake, "DBAD-001", "run-1")
     assert (result.rows_in, result.accepted, result.quarantined) == (11, 3, 8)
-    q = read(lake, "quarantine", QUARANTINE_TABLE).filter(pl.col("feed") == "sequencing_deliveries")
+    q = lake.read(QUARANTINE).filter(pl.col("feed") == "sequencing_deliveries")
+    assert set(q["batch"]) == {"DBAD-001"}
     got = {
         (r["source_file"].rsplit("/", 1)[-1], r["rule"]): r["line"] for r in q.iter_rows(named=True)
     }
@@ -132,18 +127,22 @@ def test_every_bad_sample_is_quarantined_and_the_rest_goes_on(lake, bad_delivery
     }
     assert got[("manifest.tsv", "duplicate_sample")] == 12  # header + 11 rows: the last line
     assert got[("unsorted.g.vcf.gz", "unsorted")] > 1  # a record line, after the header
-    raw = read(lake, "curated", "raw_sequences")
+    raw = lake.read(RAW_SEQUENCES)
     assert raw.height == 11
     assert (raw["qc_verdict"] != "quarantined").sum() == 3
-    calls = read(lake, "curated", "sample_variant_calls")
+    calls = lake.read(SAMPLE_VARIANT_CALLS)
     assert calls["participant_id"].n_unique() == 3
     # re-running the delivery changes nothing (every write replaces the delivery's rows)
     again = ingest_delivery(lake, "DBAD-001", "run-2")
     assert again.quarantined == 8
-    assert read(lake, "curated", "sample_variant_calls").height == calls.height
-    assert (
-        read(lake, "quarantine", QUARANTINE_TABLE)
-        .filter(pl.col("feed") == "sequencing_deliveries")
-        .height
-        == 8
-    )
+    assert lake.read(SAMPLE_VARIANT_CALLS).height == calls.height
+    assert lake.read(RAW_SEQUENCES).height == 11
+    assert lake.read(QUARANTINE).filter(pl.col("feed") == "sequencing_deliveries").height == 8
+    # the ledger holds honest counts for the manifest, and the delivery checks pass
+    entries = lake.read(LEDGER).filter(pl.col("landing_key") == "sequencing/DBAD-001/manifest.tsv")
+    assert set(entries["status"]) == {"processed"}
+    assert entries.select("rows_in", "rows_accepted", "rows_quarantined").unique().rows() == [
+        (11, 3, 8)
+    ]
+    assert reconcile_with_ledger(lake, ["DBAD-001"]) == {}
+    assert sample_rows_mismatch(lake, ["DBAD-001"]) == {}
