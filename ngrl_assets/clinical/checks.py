@@ -1,6 +1,87 @@
-"""Standalone asset checks on the curated clinical tables (checks evaluated with each
-intake run are declared on the intake assets)."""
+"""Standalone asset checks on the curated clinical tables. Asset jobs include the checks
+of the assets they select, so each intake run evaluates them after writing its delivery;
+they can also run on their own (the Dagster UI, the automation below).
+
+- ``ledger_reconciled``: the table agrees with the landing ledger, delivery by delivery
+  (:mod:`ngrl_assets.clinical.reconcile`); fails when the table changed behind intake.
+- ``only_consented_participants``: no row belongs to a participant who has fully
+  withdrawn or whose consent does not allow research use, as ``consent_status`` says
+  *now*. Its automation condition requests it whenever ``consent_status`` is
+  materialised, so a withdrawal that lands after curation shows up without waiting for
+  the next delivery (until erasure removes the rows). Metadata: counts, never ids.
+"""
 
 import dagster as dg
+import polars as pl
 
-CHECKS: list[dg.AssetChecksDefinition] = []
+from ngrl_assets import catalogue
+from ngrl_assets.clinical.reconcile import reconcile
+from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
+from ngrl_assets.clinical.tables import EXTRACTS
+from resources.clinical_feeds import ClinicalFeedsResource
+from resources.lake import LakeResource
+
+CONSENT_ASSET = "consent_status"
+CONSENT_CHANGED = dg.AutomationCondition.any_deps_updated().allow(
+    dg.AssetSelection.assets(CONSENT_ASSET)
+)
+
+
+def barred_rows(lake: LakeResource, source: ClinicalSource) -> int:
+    """Curated rows of participants whose consent (now) bars curation."""
+    barred = (
+        lake.scan(catalogue.get(CONSENT_ASSET))
+        .filter(
+            (pl.col("withdrawal_state") == "full")
+            | ~(pl.col("research_discussed") & pl.col("research_agreed")).fill_null(False)
+        )
+        .select("participant_id")
+    )
+    return int(
+        lake.scan(EXTRACTS[source.name])
+        .join(barred, on="participant_id", how="semi")
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+
+
+def build_consent_check(source: ClinicalSource) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=source.table,
+        name="only_consented_participants",
+        description=(
+            "no row belongs to a participant who has fully withdrawn or whose consent does "
+            "not allow research use (as consent_status says now); re-evaluated whenever "
+            "consent_status changes"
+        ),
+        additional_deps=[CONSENT_ASSET],
+        automation_condition=CONSENT_CHANGED,
+    )
+    def _consent(lake: LakeResource) -> dg.AssetCheckResult:
+        rows = barred_rows(lake, source)
+        return dg.AssetCheckResult(passed=rows == 0, metadata={"rows_of_barred_participants": rows})
+
+    return _consent
+
+
+def build_ledger_check(source: ClinicalSource) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=source.table,
+        name="ledger_reconciled",
+        description=(
+            "for every delivery the landing ledger records as processed, the table holds "
+            "the rows it accepted (full refresh: only the latest delivery; ONS: earlier "
+            "registrations may have been replaced), and no row of any other delivery"
+        ),
+    )
+    def _ledger(lake: LakeResource, clinical: ClinicalFeedsResource) -> dg.AssetCheckResult:
+        result = reconcile(lake, source, clinical.mode(source.name))
+        return dg.AssetCheckResult(passed=result.passed, metadata=result.metadata())
+
+    return _ledger
+
+
+CHECKS: list[dg.AssetChecksDefinition] = [
+    build(s) for s in SOURCES.values() for build in (build_ledger_check, build_consent_check)
+]

@@ -4,8 +4,10 @@ extracts, and how we normalise them.
 ICD-10 arrives as ``K358``, ``K35.8``, ``I10X``, ``I10-``, ``I64`` or with a dagger /
 asterisk suffix (``E113-D``, ``H360-A``). Normalised: upper-case, dot dropped, the
 ``-D``/``-A`` suffix split off as a flag, a trailing ``X``/``-`` filler dropped, giving the
-3- or 4-character code. Codes are upper-case, as NHS England sends them; a lower-case
-code is outside the forms (invalid), not silently repaired. OPCS-4 is four characters
+3- or 4-character code. A field holding only ``-`` is HES's "no code" filler of an unused
+``DIAG_4_nn`` position (real HES APC extracts write it): no code, null. Codes are
+upper-case, as NHS England sends them; a lower-case code is outside the forms (invalid),
+not silently repaired. OPCS-4 is four characters
 (``W401``); ``-`` (no operation) and ``&`` (not known) are valid and mean "no code". A&E
 diagnoses (CDS table) are two digits.
 
@@ -25,12 +27,16 @@ AE_DIAGNOSIS_FORM = r"^[0-9]{2}$"
 _ICD10 = re.compile(ICD10_FORM)
 _OPCS4 = re.compile(OPCS4_FORM)
 NO_OPERATION = ("-", "&")
+NO_CODE = "-"  # HES filler of an unused diagnosis position
 
 
-def normalise_icd10(raw: str) -> tuple[str, str | None]:
+def normalise_icd10(raw: str) -> tuple[str | None, str | None]:
     """``(code, flag)`` for one ICD-10 field; flag is ``D`` (dagger), ``A`` (asterisk) or
-    None. Raises ValueError for anything outside the documented (upper-case) forms."""
+    None; ``(None, None)`` for an empty field or the ``-`` "no code" filler. Raises
+    ValueError for anything outside the documented (upper-case) forms."""
     text = raw.strip()
+    if text in ("", NO_CODE):
+        return None, None
     if not _ICD10.match(text):
         raise ValueError("not an ICD-10 code")
     flag = None
@@ -49,17 +55,25 @@ def normalise_opcs4(raw: str) -> str | None:
     return None if text in NO_OPERATION else text
 
 
+def icd10_no_code_expr(value: pl.Expr) -> pl.Expr:
+    """True where a (stripped) field is empty or the ``-`` "no code" filler."""
+    return value.is_null() | (value == "") | (value == NO_CODE)
+
+
 def icd10_invalid_expr(value: pl.Expr) -> pl.Expr:
-    """True where a (stripped) field is populated but not an ICD-10 form."""
-    return value.is_not_null() & (value != "") & ~value.str.contains(ICD10_FORM)
+    """True where a (stripped) field holds something (not empty, not the ``-`` filler)
+    that is not an ICD-10 form."""
+    return ~icd10_no_code_expr(value) & ~value.str.contains(ICD10_FORM)
 
 
 def icd10_code_expr(value: pl.Expr) -> pl.Expr:
     """The normalised code of a valid (stripped) field: no dot, no dagger / asterisk
-    suffix, no ``X``/``-`` filler (a valid 3- or 4-character code never ends in either).
-    Literal string operations only: this runs on every diagnosis field of every row."""
+    suffix, no ``X``/``-`` filler (a valid 3- or 4-character code never ends in either);
+    null for an empty field or the ``-`` filler. Literal string operations only: this
+    runs on every diagnosis field of every row."""
     plain = value.str.replace_all(".", "", literal=True)
-    return plain.str.strip_suffix("-D").str.strip_suffix("-A").str.strip_chars_end("X-")
+    code = plain.str.strip_suffix("-D").str.strip_suffix("-A").str.strip_chars_end("X-")
+    return pl.when(code == "").then(pl.lit(None, pl.String)).otherwise(code)
 
 
 def icd10_flag_expr(value: pl.Expr) -> pl.Expr:

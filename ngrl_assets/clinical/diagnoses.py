@@ -15,28 +15,16 @@ refresh or a withdrawal) and memory stays bounded by a batch.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import polars as pl
 
 from ngrl_assets.clinical import validate
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
-from resources import delta
+from ngrl_assets.clinical.tables import DIAGNOSES, DIAGNOSES_SCHEMA, DIAGNOSES_TABLE, EXTRACTS
 from resources.lake import LakeResource
 
-TABLE = "diagnoses"
-SCHEMA: dict[str, Any] = {
-    "participant_id": pl.String,
-    "source": pl.String,
-    "record_key": pl.Int64,
-    "event_date": pl.Date,
-    "icd10_code": pl.String,
-    "icd10_3char": pl.String,
-    "position": pl.Int16,
-    "is_primary": pl.Boolean,
-    "dagger_asterisk": pl.String,
-    "delivery": pl.String,
-}
+TABLE = DIAGNOSES_TABLE
+SCHEMA = DIAGNOSES_SCHEMA
 BATCH_ROWS = 500_000
 FED_BY = ("hes_apc", "hes_op", "ons_mortality", "av_tumour")
 
@@ -96,12 +84,9 @@ def build(lake: LakeResource) -> dict[str, int]:
     """Rewrite ``curated/diagnoses`` from the curated source tables; rows per source."""
     parts = []
     for name in FED_BY:
-        source = SOURCES[name]
-        uri = lake.table("curated", source.table)
-        opts = lake.storage_options(uri)
-        if delta.exists(uri, opts):
-            parts.append(from_source(delta.scan(uri, opts), source))
-    frame = pl.concat(parts, how="vertical") if parts else delta.empty(SCHEMA).lazy()
+        if lake.exists(EXTRACTS[name]):
+            parts.append(from_source(lake.scan(EXTRACTS[name]), SOURCES[name]))
+    frame = pl.concat(parts, how="vertical") if parts else DIAGNOSES.empty().lazy()
     counts: dict[str, int] = {}
 
     def counted(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -110,7 +95,6 @@ def build(lake: LakeResource) -> dict[str, int]:
                 counts[source] = counts.get(source, 0) + int(n)
             yield batch
 
-    uri = lake.table("curated", TABLE)
     batches = frame.collect_batches(chunk_size=BATCH_ROWS)
-    delta.write_batches(uri, counted(iter(batches)), SCHEMA, lake.storage_options(uri))
+    lake.write_batches(DIAGNOSES, counted(iter(batches)))
     return dict(sorted(counts.items()))

@@ -8,6 +8,13 @@ size and the small lookup tables (registered NHS numbers; record keys already cu
 extract. Deliveries are ``incremental`` (replace this delivery's rows: re-running is
 idempotent) or ``full`` (replace the whole table). A file whose bytes were already
 ingested under another name is a ``duplicate`` and changes nothing.
+
+File names: a delivery is ``<source>_<yyyymmdd>[_<n>].txt`` (a real date; ``n`` up to
+three digits for a second delivery on one day). Any other visible object in the source's
+landing folder is still taken in, exactly once, and quarantined whole
+(``unrecognised_file_name``, ledger status ``quarantined``): its partition key is
+``unrecognised-<16 hex digits of the SHA-256 of its name>``, so a hostile name never
+becomes a partition key, a run key, a log line or a predicate.
 """
 
 from __future__ import annotations
@@ -23,21 +30,21 @@ from typing import Any
 
 import polars as pl
 
-from ngrl_assets.clinical import lines, mortality, rows, validate
+from ngrl_assets.clinical import lines, mortality, rows
 from ngrl_assets.clinical.sources import DELIVERY_COLUMN, MODES, ClinicalSource
-from ngrl_assets.common import ledger
-from ngrl_assets.common.quarantine import (
-    QUARANTINE_SCHEMA,
-    QUARANTINE_TABLE,
-    Reject,
-)
+from ngrl_assets.clinical.tables import EXTRACTS
+from ngrl_assets.common import ledger, quarantine
+from ngrl_assets.common.quarantine import QUARANTINE_SCHEMA, Reject
 from ngrl_assets.consent.linkage import nhs_number_linkage
-from resources import delta, objects
-from resources.lake import LakeResource
+from resources import objects
+from resources.lake import LakeResource, is_s3
 
 BATCH_ROWS = 100_000
 DELIVERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DELIVERY_DATE = re.compile(r"_(\d{8})(?:_\d+)?\.[A-Za-z]+$")
+UNRECOGNISED_PREFIX = "unrecognised-"
+UNRECOGNISED_KEY = re.compile(r"^unrecognised-[0-9a-f]{16}$")
+UNRECOGNISED_RULE = "unrecognised_file_name"
 
 
 class StaleDeliveryError(RuntimeError):
@@ -66,11 +73,18 @@ class ExtractResult:
     duplicate_of: str | None = None
     file_problem: str | None = None
     warnings: list[str] = field(default_factory=list)
+    recognised: bool = True  # False: an object whose name is not a delivery file name
+
+    @property
+    def label(self) -> str:
+        """How logs and metadata name the file: its landing key, or for an unrecognised
+        name (which could say anything) the safe partition key standing for it."""
+        return self.landing_key if self.recognised else f"{self.source}/{self.delivery}"
 
     def metadata(self) -> dict[str, Any]:
         """Counts only: safe for the Dagster event log."""
         out: dict[str, Any] = {
-            "landing_key": self.landing_key,
+            ("landing_key" if self.recognised else "unrecognised_file"): self.label,
             "mode": self.mode,
             "status": self.status,
             "rows_in": self.rows_in,
@@ -92,7 +106,30 @@ class ExtractResult:
 
 
 def landing_key(source: ClinicalSource, delivery: str) -> str:
-    return f"{source.feed}/{delivery}"
+    return source.landing_key(delivery)
+
+
+def delivery_pattern(source: ClinicalSource) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(source.name)}_(\d{{8}})(?:_\d{{1,3}})?\.txt$")
+
+
+def recognised(source: ClinicalSource, name: str) -> bool:
+    """``name`` is a delivery file name of this source: ``<source>_<yyyymmdd>[_<n>].txt``
+    with a real calendar date."""
+    m = delivery_pattern(source).match(name)
+    if not m or not DELIVERY_NAME.match(name):
+        return False
+    try:
+        dt.datetime.strptime(m.group(1), "%Y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
+def unrecognised_partition(name: str) -> str:
+    """The partition key standing for an object with an unrecognised name."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+    return UNRECOGNISED_PREFIX + digest[:16]
 
 
 def delivery_date(delivery: str, today: dt.date) -> dt.date:
@@ -106,11 +143,28 @@ def delivery_date(delivery: str, today: dt.date) -> dt.date:
     return today
 
 
-def list_deliveries(lake: LakeResource, source: ClinicalSource) -> list[str]:
-    """Delivery file names under ``landing/clinical/<source>/`` (hidden names skipped)."""
+def _landed(lake: LakeResource, source: ClinicalSource) -> list[ledger.LandingFile]:
+    """Visible objects under ``landing/clinical/<source>/`` (names starting ``_`` or
+    ``.`` are in-flight uploads or markers, skipped for every feed)."""
     prefix = source.feed + "/"
-    names = (f.key.removeprefix(prefix) for f in ledger.list_landing(lake, source.feed))
-    return sorted(n for n in names if DELIVERY_NAME.match(n))
+    return [f for f in ledger.list_landing(lake, source.feed) if f.key.startswith(prefix)]
+
+
+def _name(source: ClinicalSource, file: ledger.LandingFile) -> str:
+    return file.key.removeprefix(source.feed + "/")
+
+
+def list_deliveries(lake: LakeResource, source: ClinicalSource) -> list[str]:
+    """The partition key of every object under ``landing/clinical/<source>/``: delivery
+    file names in order, then ``unrecognised-<hash>`` for every other name."""
+    names = [_name(source, f) for f in _landed(lake, source)]
+    good = sorted(n for n in names if recognised(source, n))
+    bad = sorted({unrecognised_partition(n) for n in names if not recognised(source, n)})
+    return [*good, *bad]
+
+
+def unrecognised_count(partition_keys: list[str]) -> int:
+    return sum(1 for k in partition_keys if k.startswith(UNRECOGNISED_PREFIX))
 
 
 def _sha256(path: Path) -> str:
@@ -160,11 +214,12 @@ def _write_stream(
     mode: str,
     batches: Iterator[pl.DataFrame],
 ) -> None:
-    uri = lake.table("curated", source.table)
-    predicate = f"{DELIVERY_COLUMN} = '{delivery}'" if mode == "incremental" else None
-    delta.write_batches(
-        uri, batches, validate.curated_schema(source), lake.storage_options(uri), predicate
-    )
+    where = {DELIVERY_COLUMN: delivery} if mode == "incremental" else None
+    lake.write_batches(EXTRACTS[source.name], batches, where=where)
+
+
+def _table_rows(lake: LakeResource, source: ClinicalSource) -> int:
+    return int(lake.scan(EXTRACTS[source.name]).select(pl.len()).collect().item())
 
 
 def ingest_extract(
@@ -176,11 +231,18 @@ def ingest_extract(
     today: dt.date | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> ExtractResult:
-    """Ingest ``landing/clinical/<source>/<delivery>`` into ``curated/<source.table>``."""
+    """Ingest ``landing/clinical/<source>/<delivery>`` into ``curated/<source.table>``;
+    ``delivery`` may instead be the ``unrecognised-<hash>`` key of an object with another
+    name, which is recorded as quarantined (:func:`ingest_unrecognised`)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    if not DELIVERY_NAME.match(delivery):
-        raise ValueError(f"delivery file name must match {DELIVERY_NAME.pattern}")
+    if UNRECOGNISED_KEY.match(delivery):
+        return ingest_unrecognised(lake, source, delivery, run_id, mode)
+    if not recognised(source, delivery):
+        raise ValueError(
+            f"not a {source.name} delivery file name ({source.name}_<yyyymmdd>[_<n>].txt) "
+            "nor an unrecognised-<hash> key"
+        )
     today = today or dt.date.today()
     key = landing_key(source, delivery)
     if mode == "full":
@@ -223,7 +285,7 @@ def ingest_extract(
                 how="vertical",
             )
             result.rows_quarantined = rejects.height
-        _write_quarantine(lake, source, key, rejects, run_id)
+        _write_quarantine(lake, source, key, key, rejects, run_id)
         result.rejects_by_rule = {
             rule: int(n) for rule, n in rejects.group_by("rule").len().sort("rule").iter_rows()
         }
@@ -242,11 +304,65 @@ def ingest_extract(
             result.rows_quarantined,
         )
         ledger.record(lake, [entry], run_id)
-    table_uri = lake.table("curated", source.table)
-    if delta.exists(table_uri, lake.storage_options(table_uri)):
-        result.table_rows = (
-            delta.scan(table_uri, lake.storage_options(table_uri)).select(pl.len()).collect().item()
-        )
+    result.table_rows = _table_rows(lake, source)
+    return result
+
+
+def _fetch_safely(uri: str, workdir: Path) -> Path:
+    """A local copy of an object whose key is not trusted (never a path built from it)."""
+    if not is_s3(uri):
+        return Path(uri)
+    bucket, key = objects.split_s3(uri)
+    target = workdir / "object"
+    objects.s3_client().download_file(bucket, key, str(target))
+    return target
+
+
+def ingest_unrecognised(
+    lake: LakeResource, source: ClinicalSource, partition: str, run_id: str, mode: str
+) -> ExtractResult:
+    """Record the object standing behind ``unrecognised-<hash>`` as quarantined: one
+    file-level quarantine record (``unrecognised_file_name``), rows in = its data lines
+    (0 if it cannot be read), nothing curated. Its batch is the safe key
+    ``clinical/<source>/unrecognised-<hash>``; the real key is kept only as data (ledger
+    ``landing_key``, quarantine ``source_file``), never in a predicate or a log."""
+    if not UNRECOGNISED_KEY.match(partition):
+        raise ValueError("not an unrecognised-<hash> partition key")
+    batch = landing_key(source, partition)
+    matches = [
+        f
+        for f in _landed(lake, source)
+        if not recognised(source, _name(source, f))
+        and unrecognised_partition(_name(source, f)) == partition
+    ]
+    if not matches:
+        raise FileNotFoundError(f"{batch}: no landing object with this name hash any more")
+    file = matches[0]
+    key = file.key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    result = ExtractResult(source.name, key, partition, mode, recognised=False)
+    result.status = "quarantined"
+    with tempfile.TemporaryDirectory(prefix="ngrl-clinical-") as work:
+        try:
+            path = _fetch_safely(file.uri, Path(work))
+            digest = _sha256(path)
+            result.rows_in = lines.scan_lines(path).data_lines
+        except OSError:
+            digest, result.rows_in = "", 0
+    reason = (
+        f"file name is not a {source.name} delivery name ({source.name}_<yyyymmdd>.txt); "
+        "nothing read"
+    )
+    result.file_problem = f"{UNRECOGNISED_RULE}: {reason}"
+    rejects = rows.reject_frame([Reject(key, 0, UNRECOGNISED_RULE, reason)])
+    result.rows_quarantined = result.rows_in
+    result.rejects_by_rule = {UNRECOGNISED_RULE: 1}
+    _write_quarantine(lake, source, batch, key, rejects, run_id)
+    landing = ledger.LandingFile(key, file.uri, file.size)
+    entry = ledger.LedgerEntry(
+        landing, source.feed, digest, "quarantined", result.rows_in, 0, result.rows_in
+    )
+    ledger.record(lake, [entry], run_id)
+    result.table_rows = _table_rows(lake, source)
     return result
 
 
@@ -285,11 +401,7 @@ def _ingest_rows(
 def _refuse_stale(
     lake: LakeResource, source: ClinicalSource, delivery: str, today: dt.date
 ) -> None:
-    uri = lake.table("curated", source.table)
-    opts = lake.storage_options(uri)
-    if not delta.exists(uri, opts):
-        return
-    held = delta.scan(uri, opts).select(pl.col(DELIVERY_COLUMN).unique()).collect()
+    held = lake.scan(EXTRACTS[source.name]).select(pl.col(DELIVERY_COLUMN).unique()).collect()
     order = (delivery_date(delivery, today), delivery)
     newer = sorted(d for d in held.to_series().to_list() if (delivery_date(d, today), d) > order)
     if newer:
@@ -300,12 +412,8 @@ def _refuse_stale(
 
 
 def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> int:
-    uri = lake.table("curated", source.table)
-    opts = lake.storage_options(uri)
-    if not delta.exists(uri, opts):
-        return 0
     return int(
-        delta.scan(uri, opts)
+        lake.scan(EXTRACTS[source.name])
         .filter(pl.col(DELIVERY_COLUMN) != delivery)
         .select(pl.len())
         .collect()
@@ -314,11 +422,18 @@ def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> i
 
 
 def _write_quarantine(
-    lake: LakeResource, source: ClinicalSource, key: str, rejects: pl.DataFrame, run_id: str
+    lake: LakeResource,
+    source: ClinicalSource,
+    batch: str,
+    key: str,
+    rejects: pl.DataFrame,
+    run_id: str,
 ) -> None:
-    """Quarantine records (pointers: file, line, rule, reason) replacing this file's."""
+    """Quarantine records (pointers: file, line, rule, reason) replacing the batch's (the
+    landing key of a delivery file)."""
     frame = rejects.sort("line").select(
         pl.lit(source.feed).alias("feed"),
+        pl.lit(batch).alias("batch"),
         pl.lit(key).alias("source_file"),
         "line",
         "rule",
@@ -326,11 +441,4 @@ def _write_quarantine(
         pl.lit(run_id).alias("run_id"),
         pl.lit(dt.datetime.now(dt.UTC)).cast(pl.Datetime("us", "UTC")).alias("quarantined_at"),
     )
-    uri = lake.table("quarantine", QUARANTINE_TABLE)
-    delta.replace_where(
-        uri,
-        frame,
-        QUARANTINE_SCHEMA,
-        f"feed = '{source.feed}' AND source_file = '{key}'",
-        lake.storage_options(uri),
-    )
+    quarantine.replace_batches(lake, source.feed, [batch], frame.cast(QUARANTINE_SCHEMA))

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource
-from ngrl_assets.clinical.validate import curated_schema
+from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.common.quarantine import Reject
-from resources import delta
 from resources.lake import LakeResource
 
 SUPERSEDED = "superseded_registration"
@@ -43,9 +42,8 @@ def write(
     landing_key: str,
 ) -> Outcome:
     """Rewrite ``curated/mortality`` with this delivery's accepted rows folded in."""
-    schema = curated_schema(source)
-    uri = lake.table("curated", source.table)
-    opts = lake.storage_options(uri)
+    spec = EXTRACTS[source.name]
+    schema = dict(spec.schema)
     new = (
         accepted.select(*schema, "_line")
         if accepted is not None
@@ -56,7 +54,7 @@ def write(
         .cast({"_line": pl.Int64})
         .with_columns(pl.lit(True).alias("_new"))
     )
-    current = delta.read(uri, schema, opts) if mode == "incremental" else delta.empty(schema)
+    current = lake.read(spec) if mode == "incremental" else spec.empty()
     current = current.filter(pl.col(DELIVERY_COLUMN) != delivery).with_columns(
         pl.lit(None, pl.Int64).alias("_line"), pl.lit(False).alias("_new")
     )
@@ -75,5 +73,5 @@ def write(
     replaced = dropped.filter(~pl.col("_new")).height
     participants = set(kept.filter(pl.col("_new")).get_column("participant_id").to_list())
     table = kept.sort("participant_id").select(list(schema))
-    delta.overwrite(uri, table, schema, opts)
+    lake.overwrite(spec, table)
     return Outcome(superseded, replaced, participants)

@@ -14,8 +14,8 @@ import polars as pl
 
 from ngrl_assets.clinical import lines, validate
 from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource
+from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.common.quarantine import Reject
-from resources import delta
 from resources.lake import LakeResource
 
 REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -56,7 +56,7 @@ def lazy_rows(
         frame = frame.filter(~pl.col("_line").is_in(pl.Series(bad, dtype=pl.UInt32).implode()))
     frame = validate.prepare(frame, source, columns, padded=scan.padded)
     frame = frame.with_columns(
-        validate.verdict(validate.syntax_checks(source, delivered, columns)).alias("_verdict"),
+        validate.syntax_verdict(source, delivered, columns).alias("_verdict"),
         pl.col("NEWNHSNO").alias("_nhs_number"),
     )
     frame = frame.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
@@ -71,13 +71,12 @@ def lazy_rows(
 
 def earlier_keys(lake: LakeResource, source: ClinicalSource, delivery: str) -> pl.Series:
     """Record keys already curated from other deliveries (none for a keyless source)."""
-    uri = lake.table("curated", source.table)
-    opts = lake.storage_options(uri)
-    if not source.key or not delta.exists(uri, opts):
+    spec = EXTRACTS[source.name]
+    if not source.key or not lake.exists(spec):
         return pl.Series([], dtype=pl.Int64)
     column = source.field(source.key).column
     return (
-        delta.scan(uri, opts)
+        lake.scan(spec)
         .filter(pl.col(DELIVERY_COLUMN) != delivery)
         .select(column)
         .collect()

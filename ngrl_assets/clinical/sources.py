@@ -12,20 +12,42 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 
-HES_SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "hes_spec"
+# The HES field lists ship inside the package (``hes_spec/``, with their README and
+# LICENSE), read through importlib.resources so an installed wheel carries them.
+HES_SPEC_PACKAGE = "ngrl_assets.clinical"
+HES_SPEC_FOLDER = "hes_spec"
 LINKAGE_COLUMNS = ("NEWNHSNO", "DOB")
-DELIVERY_COLUMN = "delivery"  # every curated row names the delivery file it came from
+# Every curated row names the delivery file it came from; its landing key is
+# ``clinical/<source>/<delivery>`` (:meth:`ClinicalSource.landing_key`).
+DELIVERY_COLUMN = "delivery"
 MODES = ("incremental", "full")
+
+# Largest field, in UTF-8 bytes, that intake accepts, per field kind (rule
+# ``field_too_long``). HES / ONS / NCRAS values are short codes: the longest kept text
+# field in the HES data dictionary is well under 50 characters, dates are 10, keys 18
+# digits. The limits leave ample room for real data and stop a runaway field (a 1 MiB
+# GPPRAC) from ever reaching a curated table.
+FIELD_LIMITS: dict[str, int] = {
+    "key": 64,
+    "date": 64,
+    "int": 64,
+    "icd10": 64,
+    "opcs4": 64,
+    "ae_diag": 64,
+    "text": 255,
+}
+LINKAGE_FIELD_LIMIT = 64  # NEWNHSNO, DOB, MYDOB
 
 
 @functools.cache
 def hes_columns(source: str) -> tuple[str, ...]:
     """The HES spec's field names for ``apc`` / ``op`` / ``ae`` in order, then the
     linkage fields."""
-    path = HES_SPEC_DIR / f"artificial_hes_{source}_schema_fields.tsv"
-    names = [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    spec = resources.files(HES_SPEC_PACKAGE) / HES_SPEC_FOLDER
+    text = (spec / f"artificial_hes_{source}_schema_fields.tsv").read_text(encoding="utf-8")
+    names = [line.split("\t")[0] for line in text.splitlines() if line]
     return (*names, *LINKAGE_COLUMNS)
 
 
@@ -39,6 +61,11 @@ class Field:
     def column(self) -> str:
         """The curated column: the field name in lower case."""
         return self.name.lower()
+
+    @property
+    def limit(self) -> int:
+        """Largest accepted value in UTF-8 bytes (``FIELD_LIMITS``)."""
+        return FIELD_LIMITS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,10 @@ class ClinicalSource:
     @property
     def feed(self) -> str:
         return f"clinical/{self.name}"
+
+    def landing_key(self, delivery: str) -> str:
+        """The landing key of a delivery file: ``clinical/<source>/<delivery>``."""
+        return f"{self.feed}/{delivery}"
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)

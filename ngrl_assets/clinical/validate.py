@@ -7,27 +7,38 @@ column (``__d_<FIELD>``, ``__i_<FIELD>``, ``_key``) plus the NHS-number rule; th
 verdicts read those; ``curated_columns`` types the kept fields from them.
 
 A row's verdict is the first rule it breaks, as ``"<rule>\\t<reason>"`` (null when it
-passes). Reasons name the field, never its value (values may identify someone). Two
-stages: ``syntax_checks`` need only the row; ``link_checks`` need the identity-zone
-columns joined on (``_participant_id``, ``_registered_dob``, ``_research_ok``,
-``_withdrawal``). Duplicate keys and superseded ONS registrations need more than one row
-and are decided in ``intake``.
+passes). Reasons name the field, never its value (values may identify someone). A field
+longer than its kind's limit (``sources.FIELD_LIMITS``) is ``field_too_long`` before any
+other rule. Counts are whole numbers; HES writes them as ``5.0``, which is 5 (``5.5``
+is not a whole number). Two stages: ``syntax_checks`` need only the row;
+``link_checks`` need the identity-zone columns joined on (``_participant_id``,
+``_registered_dob``, ``_research_ok``, ``_withdrawal``). Duplicate keys and superseded
+ONS registrations need more than one row and are decided in ``intake``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import polars as pl
 
 from ngrl_assets.clinical import codes, dates
-from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource, Field
+from ngrl_assets.clinical.sources import (
+    DELIVERY_COLUMN,
+    LINKAGE_FIELD_LIMIT,
+    ClinicalSource,
+    Field,
+)
 from ngrl_assets.consent import nhs_number
 
 Check = tuple[pl.Expr, str, str]  # condition, rule, reason
 KEY_FORM = r"^[0-9]{1,18}$"
-INT_FORM = r"^-?[0-9]{1,9}$"
+# A whole number as HES writes it: 5, -3, or with a zero fraction (5.0, 5.00).
+WHOLE_NUMBER_FORM = r"^-?[0-9]{1,9}(\.0+)?$"
+_WHOLE_NUMBER = re.compile(WHOLE_NUMBER_FORM)
+_ZERO_FRACTION = r"\.0+$"
 FLAGS_COLUMN = "diag_dagger_asterisk"
 
 
@@ -51,6 +62,40 @@ def _empty(name: str) -> pl.Expr:
     return pl.col(name).is_null() | (pl.col(name) == "")
 
 
+def whole_number_expr(value: pl.Expr) -> pl.Expr:
+    """The Int32 of a (stripped) whole-number field (``5``, ``5.0``); null when empty or
+    not a whole number (``5.5``, ``five``)."""
+    return value.str.replace(_ZERO_FRACTION, "").cast(pl.Int32, strict=False)
+
+
+def parse_whole_number(raw: str) -> int | None:
+    """Plain-Python twin of :func:`whole_number_expr`: None for empty, ValueError for
+    anything that is not a whole number (a zero fraction is allowed)."""
+    text = raw.strip()
+    if not text:
+        return None
+    if not _WHOLE_NUMBER.match(text):
+        raise ValueError("not a whole number")
+    return int(text.split(".", 1)[0])
+
+
+def field_limits(source: ClinicalSource, columns: list[str]) -> dict[str, int]:
+    """Largest accepted value (UTF-8 bytes) of every column intake reads."""
+    kept = {f.name: f.limit for f in source.fields}
+    return {c: kept.get(c, LINKAGE_FIELD_LIMIT) for c in columns}
+
+
+def too_long_verdict(source: ClinicalSource, columns: list[str]) -> pl.Expr:
+    """``field_too_long`` naming the first field longer than its limit, else null (a flat
+    coalesce: one length comparison per field)."""
+    return pl.coalesce(
+        pl.when(pl.col(c).str.len_bytes() > limit).then(
+            pl.lit(f"field_too_long\t{c} is longer than {limit} bytes")
+        )
+        for c, limit in field_limits(source, columns).items()
+    )
+
+
 def _date_fields(source: ClinicalSource) -> list[str]:
     return ["DOB", *(f.name for f in source.fields if f.kind == "date")]
 
@@ -64,7 +109,7 @@ def prepare(
         frame = frame.with_columns(pl.col(columns).str.strip_chars())
     parsed = [dates.parse_expr(pl.col(n)).alias(f"__d_{n}") for n in _date_fields(source)]
     parsed += [
-        pl.col(f.name).cast(pl.Int32, strict=False).alias(f"__i_{f.name}")
+        whole_number_expr(pl.col(f.name)).alias(f"__i_{f.name}")
         for f in source.fields
         if f.kind == "int"
     ]
@@ -110,9 +155,19 @@ def syntax_checks(source: ClinicalSource, delivered: dt.date, columns: list[str]
     return out
 
 
+def syntax_verdict(source: ClinicalSource, delivered: dt.date, columns: list[str]) -> pl.Expr:
+    """The first single-row rule a row breaks: an oversize field, then ``syntax_checks``."""
+    return pl.coalesce(
+        too_long_verdict(source, columns), verdict(syntax_checks(source, delivered, columns))
+    )
+
+
 def _field_checks(f: Field) -> list[Check]:
     out: list[Check] = []
-    if f.required:
+    if f.required and f.kind == "icd10":
+        missing = codes.icd10_no_code_expr(pl.col(f.name))
+        out.append((missing, "missing_required", f"{f.name} is empty or the '-' filler"))
+    elif f.required:
         out.append((_empty(f.name), "missing_required", f"{f.name} is empty"))
     if f.kind == "key":
         bad = ~_empty(f.name) & ~pl.col(f.name).str.contains(KEY_FORM)
@@ -122,7 +177,7 @@ def _field_checks(f: Field) -> list[Check]:
         out.append((bad, "invalid_date", f"{f.name} is not a real calendar date"))
     elif f.kind == "int":
         bad = ~_empty(f.name) & pl.col(f"__i_{f.name}").is_null()
-        out.append((bad, "invalid_number", f"{f.name} is not a whole number"))
+        out.append((bad, "invalid_number", f"{f.name} is not a whole number (5 or 5.0)"))
     return out
 
 
