@@ -35,4 +35,7 @@ def invalid_delivery_job() -> None:
     quarantine_invalid_deliveries_op()
 
 
-JOBS = [delivery_job, invalid_delivery_job]
+JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
+    delivery_job,
+    invalid_delivery_job,
+]
