@@ -27,17 +27,19 @@ def consent_intake(context: dg.AssetExecutionContext, lake: LakeResource):
     """Ingest new consent-service registration and withdrawal files from landing."""
     summary = intake.run(lake, context.run_id)
     reg, wd = summary.registrations, summary.withdrawals
-    context.log.info(
-        f"registrations: {reg.files} files, {reg.rows_in} rows in, {reg.rows_accepted} "
-        f"accepted, {reg.rows_quarantined} quarantined; withdrawals: {wd.files} files, "
-        f"{wd.rows_in} rows in, {wd.rows_accepted} accepted, {wd.rows_quarantined} quarantined"
-    )
+    for label, c in (("registrations", reg), ("withdrawals", wd)):
+        context.log.info(
+            f"{label}: {c.files} files ({c.files_quarantined} quarantined whole, "
+            f"{c.duplicate_files} duplicates skipped), {c.rows_in} rows in, "
+            f"{c.rows_accepted} accepted, {c.rows_quarantined} quarantined"
+        )
     results = checks.evaluate(lake)
     yield dg.MaterializeResult(
         asset_key="participant_registry",
         metadata={
             "dagster/row_count": summary.registry_rows,
             "files_ingested": reg.files,
+            "files_quarantined": reg.files_quarantined,
             "duplicate_files_skipped": reg.duplicate_files,
             "rows_in": reg.rows_in,
             "rows_accepted": reg.rows_accepted,
@@ -53,6 +55,7 @@ def consent_intake(context: dg.AssetExecutionContext, lake: LakeResource):
         metadata={
             "dagster/row_count": summary.notices_total,
             "files_ingested": wd.files,
+            "files_quarantined": wd.files_quarantined,
             "duplicate_files_skipped": wd.duplicate_files,
             "rows_in": wd.rows_in,
             "rows_accepted": wd.rows_accepted,

@@ -10,13 +10,11 @@ import pytest
 
 from ngrl_assets.common.ledger import LEDGER_TABLE
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
-from ngrl_assets.consent import assets as consent_assets
-from ngrl_assets.consent import jobs as consent_jobs
-from ngrl_assets.consent.sensors import consent_feed_sensor
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from ngrl_assets.synth import generate_cohort
 from resources import delta, objects
 from resources.lake import ZONES, LakeResource
+from tests.integration.consent_runs import run_consent
 from tests.integration.lakes import put_landing, read
 
 PARTICIPANTS = 40
@@ -29,22 +27,8 @@ def landing(tmp_path_factory) -> tuple[Path, dict]:
     return out, truth
 
 
-def consent_definitions(lake: LakeResource) -> dg.Definitions:
-    """The consent domain's Dagster objects alone (the whole code location is tested in
-    test_definitions; a consent test must not depend on the other domains importing)."""
-    return dg.Definitions(
-        assets=consent_assets.ASSETS,
-        jobs=consent_jobs.JOBS,
-        sensors=[consent_feed_sensor],
-        resources={"lake": lake},
-    )
-
-
 def run_all(lake: LakeResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    defs = consent_definitions(lake)
-    result = defs.resolve_job_def("consent_intake_job").execute_in_process(instance=instance)
-    assert result.success
-    return result
+    return run_consent(lake, instance)
 
 
 def consent_truth(truth: dict) -> dict[str, dict]:

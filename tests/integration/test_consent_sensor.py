@@ -6,7 +6,7 @@ import dagster as dg
 from ngrl_assets.consent.sensors import consent_feed_sensor
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from resources import objects
-from tests.integration.test_consent_pipeline import consent_definitions
+from tests.integration.consent_runs import consent_definitions
 
 HEADER = (
     "participant_reference,nhs_number,forename,surname,date_of_birth,postcode,sex,programme,"
@@ -25,6 +25,7 @@ ROW2 = (
 def tick(lake, instance, cursor):
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
     result = consent_feed_sensor(context)
+    assert isinstance(result, dg.SensorResult)
     return result.run_requests or [], result.cursor
 
 

@@ -81,9 +81,9 @@ def test_file_level_problems_reject_the_whole_file():
     assert [(r.line, r.rule) for r in bad_header.rejects] == [(1, "missing_columns")]
     assert bad_header.file_rejected
     latin1 = (HEADER + "\n" + row(surname="Müller") + "\n").encode("latin-1")
-    assert [(r.line, r.rule) for r in feeds.parse_registrations(latin1, "l.csv").rejects] == [
-        (2, "encoding")
-    ]
+    rejected = feeds.parse_registrations(latin1, "l.csv")
+    assert [(r.line, r.rule) for r in rejected.rejects] == [(2, "encoding")]
+    assert rejected.rows_in == 1  # its one data line, not its one reject
     extra = feeds.parse_registrations((HEADER + ",notes\n").encode(), "x.csv")
     assert [r.rule for r in extra.rejects] == ["unexpected_columns"]
     header_only = feeds.parse_registrations((HEADER + "\n").encode(), "o.csv")
@@ -139,3 +139,69 @@ def test_full_withdrawal_outranks_no_further_contact_and_is_never_undone():
     assert status["withdrawal_state"].to_list() == ["full"]
     assert status["year_of_birth"].to_list() == [1980]
     assert set(status.columns) == set(CONSENT_STATUS_SCHEMA)
+
+
+def test_a_byte_order_mark_is_dropped_not_read_as_part_of_the_first_column():
+    parsed = feeds.parse_registrations(
+        b"\xef\xbb\xbf" + (HEADER + "\n" + row() + "\n").encode(), "b.csv"
+    )
+    assert parsed.rejects == [] and parsed.rows.height == 1
+    assert parsed.rows["participant_reference"].to_list() == ["P1"]
+
+
+def test_whole_file_rejects_count_every_data_line():
+    empty = feeds.parse_registrations(b"", "e.csv")
+    assert (empty.rows_in, empty.rows_quarantined) == (0, 0)
+    bad_header = feeds.parse_registrations(b"participant_reference\nP1\n\nP2\nP3\n", "h.csv")
+    assert (bad_header.rows_in, bad_header.rows_quarantined) == (3, 3)
+    latin1 = (HEADER + "\n" + row() + "\n" + row(surname="Müller") + "\n").encode("latin-1")
+    parsed = feeds.parse_registrations(latin1, "l.csv")
+    assert [(r.line, r.rule) for r in parsed.rejects] == [(3, "encoding")]
+    assert (parsed.rows.height, parsed.rows_in, parsed.rows_quarantined) == (0, 2, 2)
+
+
+def test_field_limit_is_the_platforms_not_the_csv_modules():
+    limit = feeds.MAX_FIELD_CHARS
+    at_limit = parse(row(forename="A" * limit))
+    assert at_limit.rejects == [] and at_limit.rows.height == 1
+    over = parse(row(), row(ref="P2", nhs="4010232137", forename="A" * (limit + 1)))
+    assert [(r.line, r.rule) for r in over.rejects] == [(3, "field_too_long")]
+    assert over.file_rejected and over.rows.height == 0 and over.rows_in == 2
+    # a field far beyond csv's own limit is the same rule, not a csv error
+    import csv
+
+    huge = parse(row(forename="A" * (csv.field_size_limit() * 8)), row(ref="P2"))
+    assert [(r.line, r.rule) for r in huge.rejects] == [(2, "field_too_long")]
+    assert "A" * 10 not in huge.rejects[0].reason
+
+
+def test_broken_quoting_nul_bytes_and_parser_failures_reject_the_file():
+    runaway = parse(row(forename='"Ann'), row(ref="P2", nhs="4010232137"))
+    assert [(r.line, r.rule) for r in runaway.rejects] == [(2, "line_break_in_field")]
+    assert runaway.rows_in == 2
+    nul = parse(row(), row(ref="P2", forename="A\x00n"))
+    assert [(r.line, r.rule) for r in nul.rejects] == [(3, "nul_bytes")]
+    dup = feeds.parse_registrations((HEADER + ",nhs_number\n" + row() + "\n").encode(), "d.csv")
+    assert [(r.line, r.rule) for r in dup.rejects] == [(1, "duplicate_columns")]
+
+
+def test_any_exception_while_parsing_is_a_whole_file_reject_without_its_text():
+    def explode(_row: dict[str, str]) -> dict:
+        raise KeyError("9434765919")
+
+    data = ("\n".join([HEADER, row(), row()]) + "\n").encode()
+    parsed = feeds._parse(
+        data, "x.csv", feeds.REGISTRATION_COLUMNS, feeds.REGISTRATION_SCHEMA, explode
+    )
+    assert [(r.line, r.rule) for r in parsed.rejects] == [(0, "unreadable")]
+    assert "9434765919" not in parsed.rejects[0].reason
+    assert (parsed.rows_in, parsed.rows_quarantined) == (2, 2)
+
+
+def test_a_line_that_is_not_valid_csv_is_a_row_reject():
+    parsed = parse(
+        row(), row(ref="P2", nhs="4010232137", forename='"Ann"x'), row(ref="P3", nhs="9434765870")
+    )
+    assert [(r.line, r.rule) for r in parsed.rejects] == [(3, "malformed_csv")]
+    assert parsed.rows["source_line"].to_list() == [2, 4]
+    assert not parsed.file_rejected and parsed.rows_in == 3
