@@ -20,11 +20,11 @@ from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.gvcf import GRCH38_CONTIGS, read_gvcf
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SAMPLES_SCHEMA
+from ngrl_assets.genomics.schemas import no_call_reasons_text
 
 RNC_HEADER = (
     '##FORMAT=<ID=RNC,Number=2,Type=Character,Description="Reason for no call per allele: '
-    ". called, M missing data, P partial data, D insufficient depth, U unphased variants, "
-    'O overlapping variant">'
+    + f'. called, {no_call_reasons_text(", ", short=True)}">'
 )
 
 

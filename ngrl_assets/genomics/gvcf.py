@@ -34,10 +34,13 @@ import polars as pl
 from cyvcf2 import VCF
 
 from .gvcf_validate import (
+    ALLELE_PATTERN,
     INT32_MAX,
     GvcfError,
     RowError,
     Scan,
+    bad_allele,
+    check_allele,
     explain_line,
     info_end,
     parse_genotype,
@@ -64,7 +67,6 @@ BATCH = 1 << 16  # records decoded per vectorised step
 _BLOCK_ALTS = ["<NON_REF>", "<*>", "."]
 _HOM_REF = ["0/0", "0|0", "0"]
 _NO_CALL = ["./.", ".|.", "."]
-_BASES = frozenset("ACGTN")
 _COLUMNS = ["contig", "pos", "id", "ref", "alt", "qual", "filter", "info", "fmt", "sample"]
 _USED = ["contig", "pos", "ref", "alt", "info", "fmt", "sample"]
 
@@ -259,7 +261,8 @@ class _Decoder:
         for text, value in (("dp_s", "min_dp"), ("gq_s", "gq"), ("end_s", "end")):
             bad_int = bad_int | (c(text).is_not_null() & (c(text) != ".") & c(value).is_null())
         problem = (
-            pl.when(bad_int).then(0)
+            pl.when(~c("ref").str.contains(ALLELE_PATTERN)).then(5)  # the allele rule
+            .when(bad_int).then(0)
             .when(c("end") < c("pos")).then(1)
             .when(c("end") > c("clen")).then(2)
             .when((c("min_dp") < 0) | (c("gq") < 0)).then(3)
@@ -274,6 +277,8 @@ class _Decoder:
                     continue
                 except RowError as exc:
                     rule, message = exc.rule, exc.message
+            elif kind == 5:
+                rule, message = "malformed_record", str(bad_allele("REF", row["ref"]))
             elif kind == 1:
                 rule, message = "end_before_pos", f"END={row['end']} < POS={row['pos']}"
             else:
@@ -296,9 +301,7 @@ class _Decoder:
         end = info_end(info)
         if end is not None and end < pos:
             raise RowError("end_before_pos", f"END={end} < POS={pos}")
-        ref = ref.upper()
-        if not ref or not _BASES.issuperset(ref):
-            raise RowError("malformed_record", f"REF {ref!r}")
+        ref = check_allele("REF", ref)
         ref_only = NON_REF.issuperset(alts)  # e.g. ALT "<NON_REF>,<*>": still a block
         span = end if ref_only and end is not None else pos + len(ref) - 1
         if max(span, end or 0) > self.lengths.get(contig, INT32_MAX):
@@ -323,9 +326,7 @@ class _Decoder:
         for n, allele in enumerate(alts, 1):
             if allele == "*" or allele.startswith("<") or "[" in allele or "]" in allele:
                 continue  # spanning deletion, <NON_REF>/<*>, other symbolic, breakend
-            allele = allele.upper()
-            if not _BASES.issuperset(allele):
-                raise RowError("malformed_record", f"ALT {allele!r}")
+            allele = check_allele("ALT", allele)
             r, a, p = trim(ref, allele, pos)
             codes = [_code(j, n) for j in alleles]
             self.calls.append(

@@ -46,6 +46,11 @@ _TYPED = re.compile(rb"^##(INFO|FORMAT)=<ID=([^,>]+),Number=[^,>]*,Type=(\w+)")
 _GT = re.compile(r"(?:\.|[0-9]+)(?:[/|](?:\.|[0-9]+))*")
 _INT = re.compile(r"[-+]?[0-9]+")
 _GT_SPLIT = re.compile(r"[/|]")
+# The allele rule every record's REF (reference blocks included) and every sequence ALT
+# obeys: one or more of A, C, G, T, N, case-insensitive (VCF 4.2 section 1.4.1). IUPAC
+# ambiguity codes (K, R, ...) and other letters are refused.
+BASES = frozenset("ACGTN")
+ALLELE_PATTERN = r"^[ACGTNacgtn]+$"  # the same rule, for vectorised checks
 
 
 class GvcfError(ValueError):
@@ -325,6 +330,21 @@ class RowError(Exception):
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(message)
         self.rule, self.message = rule, message
+
+
+def bad_allele(kind: str, allele: str) -> str | None:
+    """Why ``allele`` (``kind`` REF or ALT) breaks the allele rule, or None."""
+    if allele and BASES.issuperset(allele.upper()):
+        return None
+    return f"{kind} {allele!r} is not a sequence of A, C, G, T, N"
+
+
+def check_allele(kind: str, allele: str) -> str:
+    """``allele`` upper-cased; RowError (malformed_record) when it breaks the rule."""
+    problem = bad_allele(kind, allele)
+    if problem:
+        raise RowError("malformed_record", problem)
+    return allele.upper()
 
 
 def parse_genotype(gt: str, n_alleles: int) -> tuple[list[int], bool]:

@@ -6,17 +6,20 @@ For each biallelic site and each sample (GLnexus semantics, split into biallelic
 1. the sample has its own call for this allele: that genotype. With ``min_dp > 0`` an
    allele whose allelic depth (AD) is below ``min_dp`` becomes missing (a half-call such
    as ``./0``) with reason ``D``, as GLnexus' ``required_dp`` does; without AD, the
-   record's DP decides for both alleles;
+   record's DP decides for both alleles. A depth that is not known (no AD and no
+   FORMAT/DP) is not a depth of zero: it never fails the rule, so such a call stands;
 2. otherwise the sample's reference blocks and its other variant calls that overlap the
    site are combined: if together they cover every base of the site's REF span, each
-   interval with depth >= ``min_dp``, the sample is called: hom-ref ``0/0`` unless an
-   overlapping call carries another non-reference allele (then ``0/2`` or ``2/2``: the
-   sample is not hom-ref, it carries something else here, e.g. a different ALT or a
-   spanning deletion);
+   interval with depth >= ``min_dp`` (an interval without a depth, e.g. a block with
+   neither MIN_DP nor DP, is not failed by the rule), the sample is called: hom-ref
+   ``0/0`` unless an overlapping call carries another non-reference allele (then ``0/2``
+   or ``2/2``: the sample is not hom-ref, it carries something else here, e.g. a
+   different ALT or a spanning deletion);
 3. otherwise it is a no-call: ``P`` (partial data) when the sample's intervals cover only
    part of the site, ``M`` (missing data) when nothing of the sample's overlaps it, ``U``
    when two or more of its variant records overlap the site (GLnexus: several unphased
    variants whose combination cannot be asserted), else ``D`` (depth below ``min_dp``).
+   The letters and their meanings are ``schemas.NO_CALL_REASONS``.
 
 When a sample has its own call at a site and another of its variant records also
 overlaps the site (e.g. a SNV inside its own deletion), the reference alleles of its call
@@ -150,7 +153,8 @@ def _own_calls(sites: pl.DataFrame, calls: pl.DataFrame, min_dp: int) -> pl.Data
     if min_dp <= 0:
         return own.rename({"_o_reason": "no_call_reason"})
     no_ad = pl.col("ad_ref").is_null() | pl.col("ad_alt").is_null()
-    shallow = pl.col("dp").is_null() | (pl.col("dp") < min_dp)
+    # an unknown depth (no FORMAT/DP) is not a depth of zero: only a known DP can fail
+    shallow = (pl.col("dp") < min_dp).fill_null(False)
 
     def allele_depth_ok(allele: pl.Expr) -> pl.Expr:
         by_ad = (
@@ -238,7 +242,8 @@ def _coverage(
         right, pl.col("g_iv_start") <= pl.col("g_end"), pl.col("g_iv_end") >= pl.col("g_pos")
     )
     hits = hits.join(own_pairs, on=["sid", "participant_id"], how="anti")
-    depth_ok = pl.col("iv_dp").fill_null(0) >= min_dp if min_dp > 0 else pl.lit(True)
+    # as for own calls, an interval without a depth (no MIN_DP/DP) does not fail the rule
+    depth_ok = (pl.col("iv_dp") >= min_dp).fill_null(True) if min_dp > 0 else pl.lit(True)
     hits = hits.with_columns(
         pl.max_horizontal("iv_start", "pos").alias("c_start"),
         pl.min_horizontal("iv_end", "end").alias("c_end"),

@@ -46,11 +46,33 @@ SAMPLE_BLOCKS_SCHEMA: dict[str, Any] = {
     "gq": pl.Int32,
 }
 
+# Why a genotype (or one allele of a half-call such as ``./1``) is not called: the one
+# vocabulary of ``no_call_reason``, the column descriptions, site QC's per-reason counts,
+# the exported FORMAT/RNC and the docs. Letters follow GLnexus' RNC field.
+NO_CALL_REASONS: dict[str, str] = {
+    "M": "missing data: no record of the sample overlaps the site",
+    "P": "partial data: the sample's records cover only part of the site",
+    "D": "insufficient depth: depth (or the allele's AD) below the minimum",
+    "U": "unphased variants: two or more of the sample's variant records overlap the site",
+    "O": "overlapping variant: another of the sample's variant records overlaps its call, "
+    "so the reference allele is not called there (a half-call such as ./1)",
+}
+
+
+def no_call_reasons_text(separator: str = "; ", short: bool = False) -> str:
+    """``M missing data: ...; P partial data: ...`` for descriptions; ``short`` keeps only
+    the names (``M missing data, P partial data, ...`` with ``separator=", "``)."""
+    return separator.join(
+        f"{code} {meaning.split(':')[0] if short else meaning}"
+        for code, meaning in NO_CALL_REASONS.items()
+    )
+
+
 # Dense evaluation of every (site, sample) of a chunk, before sparsification: what the
 # joint genotyper decides for each sample at each biallelic site, and what site QC reads.
-# ``no_call_reason`` is null when called, else "M" (missing data: no record covers the
-# site), "P" (partial: coverage covers only part of the site) or "D" (depth below the
-# configured minimum). ``sex`` is the sample's inferred sex: "XX", "XY" or "unknown".
+# ``no_call_reason`` is null when called, else one letter of NO_CALL_REASONS (a half-call
+# carries the reason of its missing allele). ``sex`` is the sample's inferred sex: "XX",
+# "XY" or "unknown".
 GENOTYPE_EVAL_SCHEMA: dict[str, Any] = {
     "contig": pl.String,
     "pos": pl.Int32,

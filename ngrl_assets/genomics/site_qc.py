@@ -25,7 +25,7 @@ import numpy.typing as npt
 import polars as pl
 
 from ngrl_assets.genomics.hwe import hwe_midp
-from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA, SITE_KEY
+from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA, NO_CALL_REASONS, SITE_KEY
 
 # DP histograms: bins 0..126 hold their value exactly, bin 127 holds every DP >= 127.
 DP_BINS = 128
@@ -42,13 +42,21 @@ PARS: dict[str, tuple[tuple[int, int], ...]] = {
 _CHUNK_ROWS = 1 << 16  # metrics() works on slices of this many sites
 
 _KEY_SCHEMA = {k: GENOTYPE_EVAL_SCHEMA[k] for k in SITE_KEY}
+
+
+def nocall_column(reason: str) -> str:
+    """The aggregate column counting samples whose genotype carries ``reason``."""
+    return f"n_nocall_{reason.lower()}"
+
+
+# one count per no-call reason (schemas.NO_CALL_REASONS), in its order: samples whose
+# genotype carries that reason, fully missing or a half-call
+NOCALL_COUNTS = {nocall_column(r): r for r in NO_CALL_REASONS}
 _COUNTS = [
     "n_samples",  # samples counted at the site (XX samples excluded on chrY)
     "n_called",  # at least one allele called
     "n_complete",  # every allele called
-    "n_nocall_m",  # no-call reason M (no record covers the site)
-    "n_nocall_p",  # no-call reason P (partial coverage)
-    "n_nocall_d",  # no-call reason D (depth below the minimum)
+    *NOCALL_COUNTS,
     "n_an",
     "n_ac",
     "n_ac_het",
@@ -120,15 +128,16 @@ def aggregate(evals: pl.DataFrame) -> pl.DataFrame:
     rows = _derive(evals.join(sites.drop("contig_core"), on=SITE_KEY).drop(SITE_KEY))
     if rows.height == 0:
         return pl.DataFrame(schema=AGGREGATE_SCHEMA)
+    unknown = set(rows["no_call_reason"].drop_nulls().unique()) - set(NO_CALL_REASONS)
+    if unknown:
+        raise ValueError(f"unknown no-call reasons {sorted(unknown)}")
     rows = _with_balance(rows)
     c = pl.col
     counts = rows.group_by("_site").agg(
         n_samples=pl.len(),
         n_called=c("called").sum(),
         n_complete=c("complete").sum(),
-        n_nocall_m=(c("no_call_reason") == "M").sum(),
-        n_nocall_p=(c("no_call_reason") == "P").sum(),
-        n_nocall_d=(c("no_call_reason") == "D").sum(),
+        **{name: (c("no_call_reason") == r).sum() for name, r in NOCALL_COUNTS.items()},
         n_an=c("n_present").sum(),
         n_ac=c("n_alt").sum(),
         n_ac_het=c("het").sum(),

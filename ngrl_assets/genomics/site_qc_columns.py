@@ -1,15 +1,18 @@
 """Descriptions of the site-QC columns stored in ``variant_sites`` (the data dictionary
 and the Dagster table schema read them)."""
 
-from ngrl_assets.genomics.site_qc import DP_BINS, GQ_BINS
+from ngrl_assets.genomics.schemas import NO_CALL_REASONS
+from ngrl_assets.genomics.site_qc import DP_BINS, GQ_BINS, NOCALL_COUNTS
 
 COLUMN_DESCRIPTIONS: dict[str, str] = {
     "n_samples": "aggregate: samples counted at the site (XX samples excluded on chrY)",
     "n_called": "aggregate: samples with at least one allele called",
     "n_complete": "aggregate: samples with every allele called",
-    "n_nocall_m": "aggregate: no-calls for missing data (M)",
-    "n_nocall_p": "aggregate: no-calls for partial coverage (P)",
-    "n_nocall_d": "aggregate: no-calls for insufficient depth (D)",
+    **{
+        name: f"aggregate: samples not called (wholly or one allele) for reason {r} "
+        f"({NO_CALL_REASONS[r].split(':')[0]})"
+        for name, r in NOCALL_COUNTS.items()
+    },
     "n_an": "aggregate: allele number",
     "n_ac": "aggregate: alternate allele count",
     "n_ac_het": "aggregate: alternate alleles in het genotypes",

@@ -21,7 +21,11 @@ import polars as pl
 
 from ngrl_assets.genomics import site_qc
 from ngrl_assets.genomics.increment import site_state_schema
-from ngrl_assets.genomics.schemas import SAMPLE_BLOCKS_SCHEMA, SAMPLE_CALLS_SCHEMA
+from ngrl_assets.genomics.schemas import (
+    SAMPLE_BLOCKS_SCHEMA,
+    SAMPLE_CALLS_SCHEMA,
+    no_call_reasons_text,
+)
 from ngrl_assets.genomics.site_qc_columns import COLUMN_DESCRIPTIONS
 from resources.tables import TableSpec
 
@@ -95,7 +99,12 @@ _OWNER_COLUMNS = {
 RAW_SEQUENCES = TableSpec(
     zone="curated",
     name="raw_sequences",
-    description="Every sample a sequencing provider delivered: which participant it belongs to, where its gVCF and index landed, whether the md5 verified, the provider's QC metrics and our QC verdict. A sample that fails its checks is quarantined with the file, line and rule; only samples that pass QC are joint-called.",
+    description=(
+        "Every sample a sequencing provider delivered: which participant it belongs to, where its "
+        "gVCF and index landed, whether the md5 verified, the provider's QC metrics and our QC "
+        "verdict. A sample that fails its checks is quarantined with the file, line and rule; only"
+        " samples that pass QC are joint-called."
+    ),
     schema=RAW_SEQUENCES_SCHEMA,
     columns={
         "delivery": "sequencing delivery id",
@@ -130,7 +139,12 @@ RAW_SEQUENCES = TableSpec(
 SAMPLE_VARIANT_CALLS = TableSpec(
     zone="curated",
     name="sample_variant_calls",
-    description="Each sample's own variant calls read once from its gVCF: alleles normalised (<NON_REF> dropped, prefix/suffix trimmed, multiallelics split with the genotype re-expressed), with GT, AD, DP and GQ. Joint calling reads these instead of the gVCFs, so a new batch never re-reads old files.",
+    description=(
+        "Each sample's own variant calls read once from its gVCF: alleles normalised (<NON_REF> "
+        "dropped, prefix/suffix trimmed, multiallelics split with the genotype re-expressed), with"
+        " GT, AD, DP and GQ. Joint calling reads these instead of the gVCFs, so a new batch never "
+        "re-reads old files."
+    ),
     schema=STORED_CALLS_SCHEMA,
     columns={
         "participant_id": "opaque internal participant id",
@@ -161,7 +175,11 @@ SAMPLE_VARIANT_CALLS = TableSpec(
 SAMPLE_REFERENCE_BLOCKS = TableSpec(
     zone="curated",
     name="sample_reference_blocks",
-    description="Each sample's reference blocks: the stretches its gVCF called hom-ref, with minimum depth and quality. They decide whether a sample without a call at a site is hom-ref (blocks cover the whole site deeply enough) or a no-call, for sites discovered later too.",
+    description=(
+        "Each sample's reference blocks: the stretches its gVCF called hom-ref, with minimum depth"
+        " and quality. They decide whether a sample without a call at a site is hom-ref (blocks "
+        "cover the whole site deeply enough) or a no-call, for sites discovered later too."
+    ),
     schema=STORED_BLOCKS_SCHEMA,
     columns={
         "participant_id": "opaque internal participant id",
@@ -185,7 +203,13 @@ SAMPLE_REFERENCE_BLOCKS = TableSpec(
 JOINT_GENOTYPES = TableSpec(
     zone="curated",
     name="joint_genotypes",
-    description="The library's joint-called genotypes, biallelic and sparse: every genotype that is not a confident hom-ref (carriers, other-allele calls, and no-calls with their reason: M missing, P partial coverage, D insufficient depth). A joint-called participant without a row at a site is hom-ref there. Serves carrier lookups and region queries; erasing a participant deletes their rows.",
+    description=(
+        "The library's joint-called genotypes, biallelic and sparse: every genotype that is "
+        "not a confident hom-ref (carriers, other-allele calls, and no-calls with their "
+        f"reason: {no_call_reasons_text(', ', short=True)}). "
+        "A joint-called participant without a row at a site is hom-ref there. Serves carrier "
+        "lookups and region queries; erasing a participant deletes their rows."
+    ),
     schema=JOINT_GENOTYPES_SCHEMA,
     columns={
         "chunk": "genome chunk",
@@ -201,7 +225,8 @@ JOINT_GENOTYPES = TableSpec(
         "gq": "genotype quality",
         "ad_ref": "reads supporting ref",
         "ad_alt": "reads supporting alt",
-        "no_call_reason": "M, P or D when not called; null when called",
+        "no_call_reason": "null when called; else why the genotype (or one allele of a "
+        f"half-call) is not called: {no_call_reasons_text()}",
     },
     written_by=("joint_genotypes",),
     partition_by=("chunk",),
@@ -212,7 +237,12 @@ JOINT_GENOTYPES = TableSpec(
 VARIANT_SITES = TableSpec(
     zone="curated",
     name="variant_sites",
-    description="Every biallelic site discovered in the library, with aggV2's site QC (AN, AC, AF, missingness, depth and GQ medians, allele balance, HWE) and FILTER flags, plus the mergeable aggregates that let a new batch update them without re-reading earlier samples. Cohort allele frequencies come from here.",
+    description=(
+        "Every biallelic site discovered in the library, with aggV2's site QC (AN, AC, AF, "
+        "missingness, depth and GQ medians, allele balance, HWE) and FILTER flags, plus the "
+        "mergeable aggregates that let a new batch update them without re-reading earlier samples."
+        " Cohort allele frequencies come from here."
+    ),
     schema=variant_sites_schema(),
     columns={
         **{

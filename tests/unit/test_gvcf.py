@@ -414,6 +414,39 @@ def test_malformed_record(tmp_path: Path, bad: str, why: str) -> None:
     expect(path, "malformed_record", line_of(lines, bad))
 
 
+def with_ref(record: str, ref: str) -> str:
+    cols = record.split("\t")
+    cols[3] = ref
+    return "\t".join(cols)
+
+
+@pytest.mark.parametrize("ref", ["K", "ZCCAT", "R", "A-", "AC*"])
+@pytest.mark.parametrize(
+    "record",
+    [
+        block("chr1", 200, 299),  # a plain reference block
+        "chr1\t200\t.\tA\t<*>\t.\t.\tEND=299\tGT:DP:GQ\t0|0:9:27",  # <*> block
+        "chr1\t200\t.\tA\t.\t.\t.\tEND=299\tGT:DP:GQ\t0:5:15",  # no ALT
+        "chr1\t200\t.\tA\t<NON_REF>,<*>\t.\t.\tEND=299\tGT:DP:GQ\t0/0:4:12",  # both symbols
+        block("chr1", 200, 299, gt="./."),  # a block that is skipped still obeys the rule
+        variant("chr1", 200, "A", "G,<NON_REF>", "0/0"),  # hom-ref variant record
+        variant("chr1", 200, "A", "G,<NON_REF>", "0/1"),
+    ],
+)
+def test_every_record_obeys_the_ref_allele_rule(tmp_path: Path, record: str, ref: str) -> None:
+    bad = with_ref(record, ref)
+    path, lines = write(tmp_path, [GOOD[0], bad, GOOD[2]])
+    err = expect(path, "malformed_record", line_of(lines, bad))
+    assert err.path == str(path)
+    assert err.message == f"REF {ref!r} is not a sequence of A, C, G, T, N"
+
+
+def test_ref_alleles_are_case_insensitive(tmp_path: Path) -> None:
+    records = [with_ref(GOOD[0], "a"), with_ref(GOOD[1], "N"), with_ref(GOOD[2], "c")]
+    path, _ = write(tmp_path, records)
+    assert read_gvcf(path).blocks.height == 3
+
+
 def test_malformed_message_names_the_field(tmp_path: Path) -> None:
     bad = block("chr1", 200, 299, dp="1O")
     path, lines = write(tmp_path, [GOOD[0], bad, GOOD[2]])

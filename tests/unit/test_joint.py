@@ -184,3 +184,39 @@ def test_increment_with_an_empty_batch_or_an_empty_chunk():
         ).height
         == 0
     )
+
+
+# --- unknown depth ---------------------------------------------------------------------
+
+
+def test_unknown_depth_does_not_fail_the_depth_rule():
+    # no FORMAT/DP and no AD: the depth is unknown, not zero, so the call stands
+    c = calls(
+        ("A", 1000, "T", "A", 0, 1, None, None, None), ("B", 1000, "T", "A", 0, 1, 0, None, None)
+    )
+    b = blocks(("C", 990, 1010, None), ("D", 990, 1010, 0))
+    got = decisions(genotype(SITE, samples("A", "B", "C", "D"), c, b))  # default min_dp=1
+    assert got[(1000, "T", "A", "A")] == (0, 1, None)
+    assert got[(1000, "T", "A", "B")] == (-1, -1, "D")  # a known depth of 0 fails
+    assert got[(1000, "T", "A", "C")] == (0, 0, None)  # a block without MIN_DP/DP
+    assert got[(1000, "T", "A", "D")] == (-1, -1, "D")
+
+
+def test_a_gvcf_without_format_dp_is_called(tmp_path):
+    from ngrl_assets.genomics.gvcf import read_gvcf
+    from tests.unit.test_gvcf import write
+
+    records = [
+        "chr1\t990\t.\tA\t<NON_REF>\t.\t.\tEND=999\tGT:GQ\t0/0:30",
+        "chr1\t1000\t.\tT\tA,<NON_REF>\t50\t.\t.\tGT:GQ\t0/1:40",
+        "chr1\t1001\t.\tA\t<NON_REF>\t.\t.\tEND=1010\tGT:GQ\t0/0:30",
+    ]
+    path, _ = write(tmp_path, records)
+    parsed = read_gvcf(path)
+    assert parsed.calls["dp"].to_list() == [None] and parsed.blocks["min_dp"].null_count() == 2
+    owner = pl.lit("A").alias("participant_id")
+    c = parsed.calls.with_columns(owner).select(list(CALLS_SCHEMA))
+    b = parsed.blocks.with_columns(owner).select(list(BLOCKS_SCHEMA))
+    sites = discover_sites(c, "chr1", 1, 10_000)
+    got = decisions(genotype(sites, samples("A"), c, b))
+    assert got == {(1000, "T", "A", "A"): (0, 1, None)}

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from ngrl_assets.genomics.hwe import hwe_midp
-from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA
+from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA, NO_CALL_REASONS
 from ngrl_assets.genomics.site_qc import (
     AGGREGATE_SCHEMA,
     AGGV2,
@@ -27,6 +27,7 @@ from ngrl_assets.genomics.site_qc import (
     balance_limits,
     merge,
     metrics,
+    nocall_column,
 )
 
 X_NONPAR = 5_000_000
@@ -132,17 +133,40 @@ def test_half_call_contributes_its_called_allele() -> None:
     assert got["completeGTRatio"] == 0.5
 
 
-def test_aggregate_counts_no_call_reasons() -> None:
+def test_aggregate_counts_every_no_call_reason() -> None:
     rows = [
         ev("a", (-1, -1), reason="M"),
         ev("b", (-1, -1), reason="P"),
         ev("c", (-1, -1), reason="D"),
-        ev("d", (-1, -1), reason="D"),
-        ev("e", (0, 1)),
+        ev("d", (0, -1), reason="D"),  # half-call: the alt allele too shallow
+        ev("e", (-1, -1), reason="U"),
+        ev("f", (-1, 1), reason="O"),  # half-call: ref haplotype overlapped
+        ev("g", (-1, -1), reason="U"),
+        ev("h", (-1, -1), reason="U"),
+        ev("i", (0, 1)),
     ]
     agg = aggregate(frame(rows)).row(0, named=True)
-    assert (agg["n_nocall_m"], agg["n_nocall_p"], agg["n_nocall_d"]) == (1, 1, 2)
-    assert (agg["n_samples"], agg["n_called"], agg["n_complete"]) == (5, 1, 1)
+    expected = {"M": 1, "P": 1, "D": 2, "U": 3, "O": 1}
+    assert set(expected) == set(NO_CALL_REASONS)  # every reason of the vocabulary
+    assert {r: agg[nocall_column(r)] for r in NO_CALL_REASONS} == expected
+    assert (agg["n_samples"], agg["n_called"], agg["n_complete"]) == (9, 3, 1)
+    # the counts add up across batches like every other aggregate
+    merged = merge(aggregate(frame(rows[:4])), aggregate(frame(rows[4:]))).row(0, named=True)
+    assert {r: merged[nocall_column(r)] for r in NO_CALL_REASONS} == expected
+    with pytest.raises(ValueError, match="unknown no-call reasons"):
+        aggregate(frame([ev("x", (-1, -1), reason="Z")]))
+
+
+def test_no_call_vocabulary_is_the_one_source() -> None:
+    from ngrl_assets.genomics.export import RNC_HEADER
+    from ngrl_assets.genomics.site_qc_columns import COLUMN_DESCRIPTIONS
+    from ngrl_assets.genomics.tables import JOINT_GENOTYPES
+
+    for reason in NO_CALL_REASONS:
+        assert nocall_column(reason) in AGGREGATE_SCHEMA
+        assert f"reason {reason} " in COLUMN_DESCRIPTIONS[nocall_column(reason)]
+        assert f"{reason} {NO_CALL_REASONS[reason]}" in JOINT_GENOTYPES.columns["no_call_reason"]
+        assert f", {reason} " in RNC_HEADER
 
 
 def test_hemizygous_chrx_outside_par() -> None:
@@ -333,6 +357,8 @@ def agg_row(**over: Any) -> pl.DataFrame:
         "n_nocall_m": 0,
         "n_nocall_p": 0,
         "n_nocall_d": 0,
+        "n_nocall_u": 0,
+        "n_nocall_o": 0,
         "n_an": 40,
         "n_ac": 10,
         "n_ac_het": 8,
