@@ -2,8 +2,12 @@
 registry + withdrawal notices, curated consent status, quarantine, landing ledger.
 
 Idempotent and safe to re-run: files are taken from the ledger's pending list, writes are
-upserts or replace-by-source-file, and the ledger is written last. Only counts leave this
-module (they become Dagster metadata); no participant-level value does.
+upserts (registry on reference, notices on file + line) or replace-by-batch (quarantine:
+batch = the file's landing key), and the ledger is written last. Each file is parsed on
+its own and a file that cannot be read becomes one whole-file reject (ledger status
+``quarantined``, every data line counted), so one bad file never blocks the others. Every
+table is reached through the lake resource by its declaration (``consent.tables``). Only
+counts leave this module (they become Dagster metadata); no participant-level value does.
 """
 
 from __future__ import annotations

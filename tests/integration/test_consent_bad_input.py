@@ -256,3 +256,15 @@ def test_every_consent_rule_is_documented():
     for rule in (*feeds.FILE_RULES, "malformed_csv", "field_count"):
         assert f"`{rule}`" in consent, rule
     assert f"{feeds.MAX_FIELD_CHARS}" in consent
+
+
+def test_a_copy_under_another_name_is_a_duplicate_holding_its_rows(lake):
+    data = registrations_file(registration(), registration(ref="P2", nhs="4010232137"))
+    land(lake, f"{REG}/registrations_20260101.csv", data)
+    land(lake, f"{REG}/registrations_20260101_copy.csv", data)
+    with dg.instance_for_test() as instance:
+        run_consent(lake, instance)
+    entry = ledger_row(lake, f"{REG}/registrations_20260101_copy.csv")
+    assert (entry["status"], entry["rows_in"], entry["rows_accepted"]) == ("duplicate", 2, 0)
+    assert entry["rows_quarantined"] == 0
+    assert ledger_row(lake, f"{REG}/registrations_20260101.csv")["rows_accepted"] == 2
