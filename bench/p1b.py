@@ -2,9 +2,10 @@
 
 Ours ("decode+delta"): ``read_gvcf`` (byte scan + cyvcf2 parse + vectorised decode), then
 what intake does with the frames before they are stored: owner columns,
-``chunks.assign`` (calls unclipped, blocks clipped), sort by (chunk, participant, pos),
-and one ``delta.replace_where`` per table (sample_variant_calls and
-sample_reference_blocks schemas, partitioned by delivery, 65,536-row row groups).
+``chunks.assign`` (calls unclipped, blocks clipped), then one ``lake.replace`` per table
+by its declaration (sample_variant_calls and sample_reference_blocks: partitioned by
+delivery, sorted by (chunk, participant, position), 65,536-row row groups; tables under
+``<out>/curated/``).
 Anchor: ``for v in VCF(path): pass`` (cyvcf2 0.35, default arguments).
 
 Each side runs in a fresh process; the time is taken inside it around the work only
@@ -41,17 +42,12 @@ def child_anchor(path: str) -> dict:
 
 def child_ours(path: str, out: str) -> dict:
     import polars as pl
-    from deltalake import WriterProperties
 
     from ngrl_assets.genomics import chunks
     from ngrl_assets.genomics import gvcf as gvcf_module
     from ngrl_assets.genomics.gvcf import read_gvcf
-    from ngrl_assets.genomics.tables import (
-        ROW_GROUP_ROWS,
-        STORED_BLOCKS_SCHEMA,
-        STORED_CALLS_SCHEMA,
-    )
-    from resources import delta
+    from ngrl_assets.genomics.tables import SAMPLE_REFERENCE_BLOCKS, SAMPLE_VARIANT_CALLS
+    from resources.lake import LakeResource
 
     scan = gvcf_module.scan_gvcf
     scan_s = 0.0
@@ -71,19 +67,11 @@ def child_ours(path: str, out: str) -> dict:
     owner = [pl.lit("P-BENCH").alias("participant_id"), pl.lit("D-BENCH").alias("delivery")]
     calls = chunks.assign(parsed.calls.with_columns(owner), "pos", "end", clip=False)
     blocks = chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True)
-    props = WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
-    for name, frame, schema, position in (
-        ("sample_variant_calls", calls, STORED_CALLS_SCHEMA, "pos"),
-        ("sample_reference_blocks", blocks, STORED_BLOCKS_SCHEMA, "start"),
-    ):
-        delta.replace_where(
-            f"{out}/{name}",
-            frame.select(list(schema)).sort(["chunk", "participant_id", position]),
-            schema,
-            "delivery = 'D-BENCH'",
-            partition_by=["delivery"],
-            writer_properties=props,
-        )
+    # the intake's write: by declaration (partitioning, sort order, row groups and
+    # statistics columns come from the TableSpec), replacing the bench delivery's rows
+    lake = LakeResource(root_uri=out)
+    for spec, frame in ((SAMPLE_VARIANT_CALLS, calls), (SAMPLE_REFERENCE_BLOCKS, blocks)):
+        lake.replace(spec, frame.select(list(spec.schema)), {"delivery": "D-BENCH"})
     t_end = time.perf_counter()
     return {
         "records": parsed.records,
