@@ -9,8 +9,9 @@ bookkeeping (no md5/ledger/markers, no per-sample Delta tables in between).
    all 323 chunks, as ``joint_store.joint_call_chunks`` does for a first increment:
    ``increment.joint_call_increment`` (discover_all -> genotype -> sparse, and
    ``site_qc.aggregate``/``merge``) then ``site_qc.metrics``;
-3. ``joint_genotypes`` and ``variant_sites`` written as Delta tables partitioned by
-   ``chunk`` with ``resources.delta`` (schemas of ``tables.py``/``joint_store``).
+3. ``joint_genotypes`` and ``variant_sites`` written by their declarations
+   (``genomics/tables.py``) through the lake resource, a lake rooted at OUT_DIR
+   (``OUT_DIR/curated/joint_genotypes``, ``OUT_DIR/curated/variant_sites``).
 
 Prints one JSON line: phase times, counts, peak RSS of this process and of the workers.
 
@@ -35,10 +36,10 @@ from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.gvcf import read_gvcf
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SAMPLES_SCHEMA
-from ngrl_assets.genomics.joint_store import CHUNK_GROUP, increment_id, variant_sites_schema
+from ngrl_assets.genomics.joint_store import CHUNK_GROUP, increment_id
 from ngrl_assets.genomics.schemas import SITE_KEY
-from ngrl_assets.genomics.tables import JOINT_GENOTYPES_SCHEMA
-from resources import delta
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
+from resources.lake import LakeResource
 
 
 def read_one(path: str) -> tuple[str, int, pl.DataFrame, pl.DataFrame]:
@@ -94,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     names = chunks.chunk_names()
     inc = increment_id(["bench-p1"])
     tag = pl.lit(inc).alias("increment")
-    sites_schema = variant_sites_schema()
     empty_state = pl.DataFrame(schema={"chunk": pl.String, **site_state_schema()})
     with_data = set(calls["chunk"].unique().to_list())
     site_frames, geno_frames = [], []
@@ -114,17 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         sites = result.sites.join(
             site_qc.metrics(result.sites), on=SITE_KEY, how="left", suffix="_m"
         )
-        site_frames.append(sites.with_columns(tag).select(list(sites_schema)))
-        geno_frames.append(result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES_SCHEMA)))
+        site_frames.append(sites.with_columns(tag).select(list(VARIANT_SITES.schema)))
+        geno_frames.append(result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES.schema)))
     genotypes, sites = pl.concat(geno_frames), pl.concat(site_frames)
     t_joint = time.perf_counter()
 
     # 3. Delta
     args.out.mkdir(parents=True, exist_ok=True)
-    delta.append(
-        str(args.out / "joint_genotypes"), genotypes, JOINT_GENOTYPES_SCHEMA, partition_by=["chunk"]
-    )
-    delta.append(str(args.out / "variant_sites"), sites, sites_schema, partition_by=["chunk"])
+    lake = LakeResource(root_uri=str(args.out))
+    lake.append(JOINT_GENOTYPES, genotypes)
+    lake.append(VARIANT_SITES, sites)
     t_write = time.perf_counter()
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -39,8 +39,17 @@ from pathlib import Path
 import harness
 import polars as pl
 
+from ngrl_assets.genomics import reference
+from ngrl_assets.genomics.tables import (
+    JOINT_CALL_INCREMENTS,
+    JOINT_GENOTYPES,
+    RAW_SEQUENCES,
+    VARIANT_SITES,
+)
+from resources.lake import LakeResource
+
 SITE_KEY = ["contig", "pos", "ref", "alt"]
-PAR_X = ((10001, 2781479), (155701383, 156030895))
+PAR_X = reference.PARS["chrX"]
 
 
 def _allele(col: str) -> pl.Expr:
@@ -80,7 +89,7 @@ def export_bcf(
     genotypes: pl.DataFrame, sites: pl.DataFrame, sex: dict[str, str], out: Path, full: bool
 ) -> int:
     """Write our calls as a dense multi-sample BCF; returns its size in bytes."""
-    from ngrl_assets.genomics.gvcf import GRCH38_CONTIGS
+    from ngrl_assets.genomics.reference import GRCH38_CONTIGS
 
     names = sorted(sex)
     order = {name: i for i, name in enumerate(GRCH38_CONTIGS)}
@@ -232,9 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": harness.machine()}
     if args.p1:
         p1 = harness.OUT / "p1"
-        ours = p1 / "ours"
+        ours = LakeResource(root_uri=str(p1 / "ours"))  # p1_ours.py writes a lake there
         sex = sex_from_manifests(p1 / "landing")
-        result["p1"] = sizes(ours / "joint_genotypes", ours / "variant_sites", sex, work, "p1")
+        result["p1"] = sizes(
+            Path(ours.table_uri(JOINT_GENOTYPES)),
+            Path(ours.table_uri(VARIANT_SITES)),
+            sex,
+            work,
+            "p1",
+        )
         merged = p1 / "merged.bcf"
         b_bytes, b_rows = bcftools_gt_only(merged, work / "p1_bcftools_gt.bcf")
         result["p1"] |= {
@@ -246,15 +261,15 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
     if args.lake:
-        curated = args.lake / "curated"
-        raw = pl.read_delta(str(curated / "raw_sequences")).filter(pl.col("qc_verdict") == "pass")
+        lake = LakeResource(root_uri=str(args.lake))
+        raw = lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == "pass")
         sex = dict(raw.select("participant_id", "inferred_sex").iter_rows())
-        res = sizes(curated / "joint_genotypes", curated / "variant_sites", sex, work, "lake")
-        res["increments"] = pl.read_delta(str(curated / "joint_call_increments"))[
-            "increment"
-        ].n_unique()
-        res["joint_genotypes_compacted_bytes"] = compacted(curated / "joint_genotypes", work)
-        res["variant_sites_compacted_bytes"] = compacted(curated / "variant_sites", work)
+        genotypes_dir = Path(lake.table_uri(JOINT_GENOTYPES))
+        sites_dir = Path(lake.table_uri(VARIANT_SITES))
+        res = sizes(genotypes_dir, sites_dir, sex, work, "lake")
+        res["increments"] = lake.read(JOINT_CALL_INCREMENTS)["increment"].n_unique()
+        res["joint_genotypes_compacted_bytes"] = compacted(genotypes_dir, work)
+        res["variant_sites_compacted_bytes"] = compacted(sites_dir, work)
         res["ratio_compacted_joint_genotypes_vs_bcf_full"] = round(
             res["joint_genotypes_compacted_bytes"]["total"] / res["bcf_ours_gt_rnc_dp_gq_ad_bytes"],
             3,

@@ -25,13 +25,12 @@ from ngrl_assets.genomics import chunks, joint, joint_store, site_qc
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.schemas import SITE_KEY
 from ngrl_assets.genomics.tables import (
-    SAMPLE_BLOCKS_TABLE,
-    SAMPLE_CALLS_TABLE,
-    STORED_BLOCKS_SCHEMA,
-    STORED_CALLS_SCHEMA,
-    VARIANT_SITES_TABLE,
+    SAMPLE_REFERENCE_BLOCKS,
+    SAMPLE_VARIANT_CALLS,
+    VARIANT_SITES,
 )
 from resources.lake import LakeResource
+from resources.tables import TableSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=20)
     args = p.parse_args(argv)
     lake = LakeResource(root_uri=str(args.lake))
-    store = joint_store._Lake(lake)
     samples = joint_store.passed_samples(lake)
     deliveries = sorted(set(samples["delivery"].to_list()))
     sizes = samples.group_by("delivery").len()
@@ -50,30 +48,26 @@ def main(argv: list[str] | None = None) -> int:
     old = [d for d in deliveries if d != last]
     old_samples = samples.filter(pl.col("delivery").is_in(old))
     names = chunks.chunk_names()[: joint_store.CHUNK_GROUP]
-    state = (
-        store.scan(VARIANT_SITES_TABLE, joint_store.variant_sites_schema())
-        .filter(pl.col("chunk").is_in(names))
-        .collect()
-    )
+    state = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(names)).collect()
 
-    def load(table, schema, which, who) -> pl.DataFrame:
-        return joint_store._load(store, table, schema, names, which, who)
+    def load(spec: TableSpec, which: list[str], who: pl.DataFrame) -> pl.DataFrame:
+        return joint_store._load(lake, spec, names, which, who)
 
-    calls = load(SAMPLE_CALLS_TABLE, STORED_CALLS_SCHEMA, [last], batch_samples)
-    blocks = load(SAMPLE_BLOCKS_TABLE, STORED_BLOCKS_SCHEMA, [last], batch_samples)
+    calls = load(SAMPLE_VARIANT_CALLS, [last], batch_samples)
+    blocks = load(SAMPLE_REFERENCE_BLOCKS, [last], batch_samples)
     batch = Cohort(
         batch_samples.select("participant_id", "sex"),
         calls.select(list(joint.CALLS_SCHEMA)),
         blocks.select(list(joint.BLOCKS_SCHEMA)),
     )
-    old_calls = load(SAMPLE_CALLS_TABLE, STORED_CALLS_SCHEMA, old, old_samples)
+    old_calls = load(SAMPLE_VARIANT_CALLS, old, old_samples)
     others = joint.discover_all(old_calls.select(list(joint.CALLS_SCHEMA)))
     existing = state.join(others.select(SITE_KEY), on=SITE_KEY, how="semi").select(
         ["chunk", *site_state_schema()]
     )
 
     def old_at(new_sites: pl.DataFrame) -> Cohort:
-        return joint_store._old_cohort(store, old_samples, old, new_sites)
+        return joint_store._old_cohort(lake, old_samples, old, new_sites)
 
     print(
         f"chunks {names[0]}..{names[-1]}: {existing.height:,} known sites, batch "

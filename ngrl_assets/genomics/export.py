@@ -17,9 +17,10 @@ import polars as pl
 import pysam
 
 from ngrl_assets.genomics import chunks, site_qc
-from ngrl_assets.genomics.gvcf import GRCH38_CONTIGS, read_gvcf
+from ngrl_assets.genomics.gvcf import read_gvcf
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SAMPLES_SCHEMA
+from ngrl_assets.genomics.reference import GRCH38_CONTIGS
 from ngrl_assets.genomics.schemas import no_call_reasons_text
 
 RNC_HEADER = (

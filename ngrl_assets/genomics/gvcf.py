@@ -47,21 +47,11 @@ from .gvcf_validate import (
     parse_ints,
     scan_gvcf,
 )
+from .reference import GRCH38_CONTIGS
 from .schemas import ALT, MISSING, OTHER, REF, SAMPLE_BLOCKS_SCHEMA, SAMPLE_CALLS_SCHEMA
 
 __all__ = ["GRCH38_CONTIGS", "GvcfError", "GvcfRead", "md5_file", "read_gvcf"]
 
-GRCH38_CONTIGS: dict[str, int] = {
-    **{f"chr{i}": n for i, n in enumerate(
-        (248956422, 242193529, 198295559, 190214555, 181538259, 170805979, 159345973,
-         145138636, 138394717, 133797422, 135086622, 133275309, 114364328, 107043718,
-         101991189, 90338345, 83257441, 80373285, 58617616, 64444167, 46709983, 50818468),
-        start=1,
-    )},
-    "chrX": 156040895,
-    "chrY": 57227415,
-    "chrM": 16569,
-}  # fmt: skip
 NON_REF = frozenset(("<NON_REF>", "<*>"))
 BATCH = 1 << 16  # records decoded per vectorised step
 _BLOCK_ALTS = ["<NON_REF>", "<*>", "."]

@@ -25,6 +25,7 @@ import numpy.typing as npt
 import polars as pl
 
 from ngrl_assets.genomics.hwe import hwe_midp
+from ngrl_assets.genomics.reference import PARS as GRCH38_PARS
 from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA, NO_CALL_REASONS, SITE_KEY
 
 # DP histograms: bins 0..126 hold their value exactly, bin 127 holds every DP >= 127.
@@ -34,10 +35,9 @@ GQ_BINS = 100
 # Allele balance: a het is balanced when the two-sided binomial p of (AD_ref, AD_alt) under
 # p = 0.5 exceeds this. Baked into the aggregate: changing it needs re-aggregation.
 AB_ALPHA = 0.01
-# GRCh38 pseudoautosomal regions, 1-based inclusive (Ensembl/GRC).
+# GRCh38 pseudoautosomal regions by contig core name ("X", "Y"), from .reference.
 PARS: dict[str, tuple[tuple[int, int], ...]] = {
-    "X": ((10_001, 2_781_479), (155_701_383, 156_030_895)),
-    "Y": ((10_001, 2_781_479), (56_887_903, 57_217_415)),
+    contig.removeprefix("chr"): regions for contig, regions in GRCH38_PARS.items()
 }
 _CHUNK_ROWS = 1 << 16  # metrics() works on slices of this many sites
 

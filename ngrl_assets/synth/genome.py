@@ -15,37 +15,13 @@ import math
 import random
 from dataclasses import dataclass
 
+from ngrl_assets.genomics import reference as grch38
+
 from .common import rng_for
 
-GRCH38_CONTIGS: tuple[tuple[str, int], ...] = (
-    ("chr1", 248956422),
-    ("chr2", 242193529),
-    ("chr3", 198295559),
-    ("chr4", 190214555),
-    ("chr5", 181538259),
-    ("chr6", 170805979),
-    ("chr7", 159345973),
-    ("chr8", 145138636),
-    ("chr9", 138394717),
-    ("chr10", 133797422),
-    ("chr11", 135086622),
-    ("chr12", 133275309),
-    ("chr13", 114364328),
-    ("chr14", 107043718),
-    ("chr15", 101991189),
-    ("chr16", 90338345),
-    ("chr17", 83257441),
-    ("chr18", 80373285),
-    ("chr19", 58617616),
-    ("chr20", 64444167),
-    ("chr21", 46709983),
-    ("chr22", 50818468),
-    ("chrX", 156040895),
-    ("chrY", 57227415),
-    ("chrM", 16569),
-)
-# chrX pseudo-autosomal regions (GRCh38); the chrX window lies between them
-PAR_X = ((10001, 2781479), (155701383, 156030895))
+# GRCh38 contigs (name, length) and the chrX PARs, from the one reference module
+GRCH38_CONTIGS: tuple[tuple[str, int], ...] = tuple(grch38.GRCH38_CONTIGS.items())
+PAR_X = grch38.PARS["chrX"]
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pysam
 
+from ngrl_assets.genomics.reference import GRCH38_CONTIGS
+
 from .common import poisson
-from .genome import GRCH38_CONTIGS, WINDOWS, Site, Window, draw_allele, reference, singleton_slots
+from .genome import WINDOWS, Site, Window, draw_allele, reference, singleton_slots
 
 BLOCK_FORMAT = "GT:AD:DP:GQ:MIN_DP:PL"
 VARIANT_FORMAT = "GT:AD:DP:GQ:PL"
@@ -58,7 +60,7 @@ def _header_prefix() -> str:
         '(MLE) for the allele counts, for each ALT allele, in the same order as listed">',
         '##INFO=<ID=MLEAF,Number=A,Type=Float,Description="Maximum likelihood expectation '
         '(MLE) for the allele frequency, for each ALT allele, in the same order as listed">',
-        *(f"##contig=<ID={name},length={length}>" for name, length in GRCH38_CONTIGS),
+        *(f"##contig=<ID={name},length={length}>" for name, length in GRCH38_CONTIGS.items()),
         "##reference=GRCh38",
         "##source=ngrl_assets.synth (synthetic HaplotypeCaller-style gVCF)",
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import pickle
 import struct
@@ -315,6 +316,25 @@ def test_grch38_lengths_match_a_real_header() -> None:
         lengths[fields["ID"]] = int(fields["length"])
     names = [*(f"chr{i}" for i in range(1, 23)), "chrX", "chrY", "chrM"]
     assert {k: lengths[k] for k in names} == GRCH38_CONTIGS
+
+
+def test_one_reference_for_the_reader_the_chunk_plan_the_export_and_the_synthetic_data() -> None:
+    from ngrl_assets.genomics import chunks, export, reference, site_qc
+    from ngrl_assets.synth import genome
+    from ngrl_assets.synth import gvcf as synth_gvcf
+
+    lengths = reference.GRCH38_CONTIGS
+    assert GRCH38_CONTIGS is lengths and export.GRCH38_CONTIGS is lengths
+    assert dict(genome.GRCH38_CONTIGS) == lengths and synth_gvcf.GRCH38_CONTIGS is lengths
+    assert genome.PAR_X == reference.PARS["chrX"] == site_qc.PARS["X"]
+    # chunks_grch38.tsv tiles every reference contig, in order, from 1 to its length
+    plan = chunks.genome_chunks(chunks.PLAN_FILE)
+    assert list(dict.fromkeys(c.contig for c in plan)) == list(lengths)
+    for contig, length in lengths.items():
+        mine = [c for c in plan if c.contig == contig]
+        assert mine[0].start == 1 and mine[-1].end == length, contig
+        assert all(b.start == a.end + 1 for a, b in itertools.pairwise(mine)), contig
+        assert [c.name for c in mine] == [f"{contig}_{i:03d}" for i in range(len(mine))]
 
 
 def test_md5_file(tmp_path: Path) -> None:
