@@ -36,7 +36,7 @@ from ngrl_assets.consent import nhs_number
 Check = tuple[pl.Expr, str, str]  # condition, rule, reason
 KEY_FORM = r"^[0-9]{1,18}$"
 # A whole number as HES writes it: 5, -3, or with a zero fraction (5.0, 5.00).
-WHOLE_NUMBER_FORM = r"^-?[0-9]{1,9}(\.0+)?$"
+WHOLE_NUMBER_FORM = r"^-?[0-9]+(\.0+)?$"  # and within Int32
 _WHOLE_NUMBER = re.compile(WHOLE_NUMBER_FORM)
 _ZERO_FRACTION = r"\.0+$"
 FLAGS_COLUMN = "diag_dagger_asterisk"
@@ -76,7 +76,10 @@ def parse_whole_number(raw: str) -> int | None:
         return None
     if not _WHOLE_NUMBER.match(text):
         raise ValueError("not a whole number")
-    return int(text.split(".", 1)[0])
+    value = int(text.split(".", 1)[0])
+    if not -(2**31) <= value < 2**31:
+        raise ValueError("out of range")
+    return value
 
 
 def field_limits(source: ClinicalSource, columns: list[str]) -> dict[str, int]:

@@ -3,6 +3,7 @@ real lake: a clear file-level error or quarantined lines with file, line and rul
 rest curated, and counts that reconcile. Also re-delivery, re-runs and full refresh."""
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -341,3 +342,220 @@ def test_delivery_modes_come_from_configuration(monkeypatch):
     ]
     with pytest.raises(ValueError, match="hes_xyz"):
         ClinicalFeedsResource(full_refresh_sources=["hes_xyz"]).mode("hes_apc")
+
+
+def test_hes_counts_written_as_5_0_and_the_dash_diagnosis_filler(lake, base):
+    """Real HES APC writes DIAG_COUNT as 5.0 and '-' in unused DIAG_4_nn positions: both
+    accepted as HES means them (5; no code); real garbage is still rejected."""
+    from ngrl_assets.clinical import diagnoses
+
+    header, rows = base[1][0], list(base[1][1:8])
+    unused = {f"DIAG_4_{i:02d}": "-" for i in range(3, 21)}
+    hes = [
+        edit(
+            r, header, DIAG_4_01="K358", DIAG_4_02="I10X", DIAG_COUNT="2.0", EPIDUR="3.0", **unused
+        )
+        for r in rows
+    ]
+    hes[4] = edit(hes[4], header, DIAG_COUNT="5.5")
+    hes[5] = edit(hes[5], header, DIAG_4_02="7999")
+    hes[6] = edit(hes[6], header, DIAG_4_03="0000")
+    r = ingest(lake, APC, "hes_apc_20260921.txt", text([header, *hes]))
+    assert rejects(lake, "hes_apc_20260921.txt") == [
+        (6, "invalid_number", "DIAG_COUNT is not a whole number (5 or 5.0)"),
+        (7, "invalid_icd10", "DIAG_4_02 is not an ICD-10 code"),
+        (8, "invalid_icd10", "DIAG_4_03 is not an ICD-10 code"),
+    ]
+    assert (r.rows_curated, r.rows_quarantined) == (4, 3)
+    table = read(lake, "curated", "hes_apc")
+    assert table["diag_count"].to_list() == [2] * 4 and table["epidur"].to_list() == [3] * 4
+    assert table["diag_4_02"].to_list() == ["I10"] * 4
+    for i in range(3, 21):
+        assert table[f"diag_4_{i:02d}"].null_count() == 4
+    diagnoses.build(lake)
+    codes = read(lake, "curated", diagnoses.TABLE)
+    assert sorted(codes["position"].to_list()) == [1] * 4 + [2] * 4
+    assert codes["icd10_code"].str.contains(r"^[A-Z][0-9]{2}[0-9]?$").all()
+
+
+def test_a_required_icd10_field_holding_the_filler_is_missing(lake, base):
+    header = "|".join(ONS.columns)
+    rows = [base[2][0].replace("|I219|I219|", "|-|I219|"), base[2][1]]
+    r = ingest(lake, ONS, "ons_mortality_20260903.txt", text([header, *rows]))
+    assert rejects(lake, "ons_mortality_20260903.txt") == [
+        (2, "missing_required", "S_UNDERLYING_COD_ICD10 is empty or the '-' filler")
+    ]
+    assert r.rows_curated == 1
+
+
+def test_a_1_mib_field_is_rejected_with_file_and_line(lake, base):
+    from ngrl_assets.clinical.sources import FIELD_LIMITS
+
+    header, rows = base[1][0], list(base[1][1:6])
+    rows[2] = edit(rows[2], header, GPPRAC="A" * (1 << 20))
+    rows[3] = edit(rows[3], header, PROCODE3="R" * (FIELD_LIMITS["text"] + 1))
+    rows[4] = edit(rows[4], header, GPPRAC="G" * FIELD_LIMITS["text"])  # at the limit: fine
+    r = ingest(lake, APC, "hes_apc_20260922.txt", text([header, *rows]))
+    limit = FIELD_LIMITS["text"]
+    assert rejects(lake, "hes_apc_20260922.txt") == [
+        (4, "field_too_long", f"GPPRAC is longer than {limit} bytes"),
+        (5, "field_too_long", f"PROCODE3 is longer than {limit} bytes"),
+    ]
+    q = read(lake, "quarantine", QUARANTINE_TABLE).filter(pl.col("rule") == "field_too_long")
+    assert set(q["source_file"]) == set(q["batch"]) == {"clinical/hes_apc/hes_apc_20260922.txt"}
+    assert (r.rows_curated, r.rows_quarantined) == (3, 2)
+    table = read(lake, "curated", "hes_apc")
+    assert table["gpprac"].str.len_bytes().max() == limit
+
+
+HOSTILE_NAMES = [
+    "hes_apc_20260931.txt",  # no such date
+    "hes_apc_20260901.TXT",
+    "hes_op_20260901.txt",  # another source's name
+    "Referral for John Smith 9434765919.csv",
+    "x'; DELETE FROM hes_apc; --.txt",
+    "line\nbreak.txt",
+    "sub/hes_apc_20260901.txt",
+]
+
+
+def test_unrecognised_file_names_are_quarantined_never_ignored(lake, base, caplog):
+    """Every landing object ends in the ledger: a name outside the documented pattern is
+    quarantined whole (honest rows_in), through a partition key that is a hash of the
+    name; the name never reaches a partition key, run key, log line or predicate."""
+    import dagster as dg
+
+    from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
+    from ngrl_assets.definitions import build_definitions
+    from ngrl_assets.pipeline import run_clinical
+
+    good = text(base[1][:4])
+    deliver(lake, APC, "hes_apc_20260923.txt", good)
+    for name in HOSTILE_NAMES:
+        deliver(lake, APC, name, good)
+    deliver(lake, APC, "binary.bin", b"\x00\xff\xfe")  # unreadable as an extract: 0 rows
+    defs = build_definitions(lake)
+    with dg.instance_for_test() as instance:
+        sensor = next(s for s in CLINICAL_SENSORS if s.name == "hes_apc_sensor")
+        with dg.build_sensor_context(instance=instance, resources={"lake": lake}) as ctx:
+            result = sensor(ctx)
+        keys = [r.partition_key for r in result.run_requests]
+        assert keys[0] == "hes_apc_20260923.txt"
+        assert len(keys) == 1 + len(HOSTILE_NAMES) + 1
+        assert all(re.fullmatch(r"unrecognised-[0-9a-f]{16}", k) for k in keys[1:])
+        assert all(r.run_key == f"clinical/hes_apc/{r.partition_key}" for r in result.run_requests)
+        runs = run_clinical(defs, lake, instance)
+        assert all(run.success for run in runs)
+        logged = (
+            "\n".join(
+                str(e.dagster_event or "") + (e.user_message or "")
+                for run in runs
+                for e in instance.all_logs(run.run_id)
+            )
+            + caplog.text
+        )
+    ledger = read(lake, "audit", LEDGER_TABLE)
+    by_key = {r["landing_key"]: r for r in ledger.iter_rows(named=True)}
+    for name in HOSTILE_NAMES:
+        row = by_key[f"clinical/hes_apc/{name}"]
+        assert (row["status"], row["rows_in"], row["rows_accepted"]) == ("quarantined", 3, 0)
+        assert row["rows_quarantined"] == 3
+    binary = by_key["clinical/hes_apc/binary.bin"]
+    assert (binary["status"], binary["rows_in"], binary["rows_quarantined"]) == (
+        "quarantined",
+        0,
+        0,
+    )
+    assert by_key["clinical/hes_apc/hes_apc_20260923.txt"]["status"] == "processed"
+    q = read(lake, "quarantine", QUARANTINE_TABLE).filter(
+        pl.col("rule") == "unrecognised_file_name"
+    )
+    assert q.height == len(HOSTILE_NAMES) + 1 and set(q["line"]) == {0}
+    assert set(q["source_file"]) == {
+        f"clinical/hes_apc/{n}" for n in [*HOSTILE_NAMES, "binary.bin"]
+    }
+    assert all(re.fullmatch(r"clinical/hes_apc/unrecognised-[0-9a-f]{16}", b) for b in q["batch"])
+    assert "unrecognised_file_name" in logged  # the logs were read, and say what happened
+    for secret in ("John Smith", "9434765919", "DELETE FROM", "line\nbreak", "20260931"):
+        assert secret not in logged
+    # the curated table holds only the recognised delivery
+    assert set(read(lake, "curated", "hes_apc")["delivery"]) == {"hes_apc_20260923.txt"}
+
+
+def test_intake_refuses_a_name_that_is_neither_a_delivery_nor_a_hash_key(lake):
+    for name in ["x'; DROP TABLE hes_apc; --.txt", "../hes_apc_20260901.txt", "unrecognised-XYZ"]:
+        with pytest.raises(ValueError, match="not a hes_apc delivery file name"):
+            intake.ingest_extract(lake, APC, name, "t", today=TODAY)
+    with pytest.raises(FileNotFoundError):
+        intake.ingest_extract(lake, APC, "unrecognised-0123456789abcdef", "t", today=TODAY)
+
+
+def test_ledger_reconciliation_fails_on_a_tampered_table(lake, base):
+    """The check that replaced rows_conserved: the table agrees with the ledger delivery by
+    delivery, and says so when rows vanish or appear behind intake's back."""
+    import dagster as dg
+
+    from ngrl_assets.clinical.reconcile import reconcile
+    from ngrl_assets.clinical.tables import EXTRACTS
+    from ngrl_assets.definitions import build_definitions
+
+    header, rows = base[1][0], base[1][1:]
+    ingest(lake, APC, "hes_apc_20260924.txt", text([header, *rows[:6]]))
+    ingest(lake, APC, "hes_apc_20260925.txt", text([header, *rows[6:10], rows[0]]))  # 1 dup
+    assert reconcile(lake, APC, "incremental").passed
+    spec = EXTRACTS["hes_apc"]
+    table = lake.read(spec)
+    victim = table.filter(pl.col("delivery") == "hes_apc_20260924.txt")["epikey"][0]
+    lake.delete(spec, {"epikey": int(victim)})
+    lost = reconcile(lake, APC, "incremental")
+    assert not lost.passed and lost.mismatched == ["hes_apc_20260924.txt"]
+    assert (lost.rows_missing, lost.rows_unexpected) == (1, 0)
+    forged = table.filter(pl.col("epikey") == victim).with_columns(
+        pl.lit("hes_apc_20260101.txt").alias("delivery")
+    )
+    lake.append(spec, forged)
+    both = reconcile(lake, APC, "incremental")
+    assert sorted(both.mismatched) == ["hes_apc_20260101.txt", "hes_apc_20260924.txt"]
+    assert (both.rows_missing, both.rows_unexpected) == (1, 1)
+    # the same through Dagster: the standalone check fails, with counts only
+    defs = build_definitions(lake)
+    job = dg.define_asset_job(
+        "reconcile",
+        selection=dg.AssetSelection.checks(
+            dg.AssetCheckKey(dg.AssetKey("hes_apc"), "ledger_reconciled")
+        ),
+    ).resolve(asset_graph=defs.resolve_asset_graph(), resource_defs=defs.resources)
+    with dg.instance_for_test() as instance:
+        run = job.execute_in_process(instance=instance, raise_on_error=False)
+    [evaluation] = run.get_asset_check_evaluations()
+    assert evaluation.passed is False
+    assert evaluation.metadata["rows_missing"].value == 1
+
+
+def test_ledger_reconciliation_follows_full_refresh_and_ons_semantics(lake, base):
+    from ngrl_assets.clinical.reconcile import reconcile
+    from ngrl_assets.clinical.tables import EXTRACTS
+
+    header, rows = base[1][0], base[1][1:]
+    ingest(lake, APC, "hes_apc_20260926.txt", text([header, *rows[:6]]), mode="full")
+    ingest(lake, APC, "hes_apc_20260927.txt", text([header, *rows[3:9]]), mode="full")
+    assert reconcile(lake, APC, "full").passed  # the first refresh is gone, as it should be
+    assert not reconcile(lake, APC, "incremental").passed  # the same table read as increments
+    lake.append(
+        EXTRACTS["hes_apc"],
+        lake.read(EXTRACTS["hes_apc"])
+        .head(1)
+        .with_columns(
+            pl.lit("hes_apc_20260926.txt").alias("delivery"), pl.lit(10**15).alias("epikey")
+        ),
+    )
+    stale = reconcile(lake, APC, "full")
+    assert stale.mismatched == ["hes_apc_20260926.txt"] and stale.rows_unexpected == 1
+    ons = "|".join(ONS.columns)
+    ingest(lake, ONS, "ons_mortality_20260904.txt", text([ons, *base[2]]))
+    correction = base[2][0].replace("20250114", "20250301")
+    r = ingest(lake, ONS, "ons_mortality_20260905.txt", text([ons, correction]))
+    assert r.rows_replaced == 1
+    assert reconcile(lake, ONS, "incremental").passed  # an earlier registration replaced
+    lake.delete(EXTRACTS["ons_mortality"], {"delivery": "ons_mortality_20260905.txt"})
+    assert reconcile(lake, ONS, "incremental").mismatched == ["ons_mortality_20260905.txt"]

@@ -133,3 +133,101 @@ def test_every_real_date_parses_in_every_form(day):
 )
 def test_mydob_is_mmyyyy(raw, invalid):
     assert pl.DataFrame({"d": [raw]}).select(dates.month_year_invalid("d")).item() is invalid
+
+
+@pytest.mark.parametrize("raw", ["-", " - ", ""])
+def test_icd10_no_code_filler_is_null_not_invalid(raw):
+    """Real HES APC extracts write '-' in unused DIAG_4_nn positions: no code, null."""
+    assert codes.normalise_icd10(raw) == (None, None)
+    frame = pl.DataFrame({"c": [raw]}).select(
+        codes.icd10_invalid("c").alias("bad"),
+        codes.icd10_code("c").alias("code"),
+        codes.icd10_flag("c").alias("flag"),
+    )
+    assert frame.row(0) == (False, None, None)
+
+
+@pytest.mark.parametrize("raw", ["7999", "0000", "--", "-D", "X", "K35.8.", "I10--"])
+def test_icd10_garbage_stays_invalid(raw):
+    with pytest.raises(ValueError):
+        codes.normalise_icd10(raw)
+    assert pl.DataFrame({"c": [raw]}).select(codes.icd10_invalid("c")).item() is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("5", 5),
+        ("5.0", 5),
+        ("5.00", 5),
+        ("-3", -3),
+        ("-3.0", -3),
+        ("0", 0),
+        ("", None),
+        ("5.5", ValueError),
+        ("5.", ValueError),
+        (".0", ValueError),
+        ("five", ValueError),
+        ("1e3", ValueError),
+        ("5.0.0", ValueError),
+        ("9999999999", ValueError),
+    ],
+)
+def test_whole_numbers_as_hes_writes_them(raw, value):
+    """HES writes counts such as DIAG_COUNT as 5.0: a whole number; 5.5 is not."""
+    from ngrl_assets.clinical import validate
+
+    got = pl.DataFrame({"n": [raw]}).select(validate.whole_number_expr(pl.col("n"))).item()
+    if value is ValueError:
+        assert got is None
+        with pytest.raises(ValueError):
+            validate.parse_whole_number(raw)
+    else:
+        assert got == value
+        assert validate.parse_whole_number(raw) == value
+
+
+@given(st.text(alphabet="-0123456789. ", max_size=12))
+def test_whole_number_vectorised_equals_plain(raw):
+    from ngrl_assets.clinical import validate
+
+    text = raw.strip()
+    got = pl.DataFrame({"n": [text]}).select(validate.whole_number_expr(pl.col("n"))).item()
+    try:
+        expected = validate.parse_whole_number(text)
+    except ValueError:
+        expected = None
+    assert got == expected
+
+
+def test_field_limits_per_kind_name_the_first_oversize_field():
+    from ngrl_assets.clinical import validate
+    from ngrl_assets.clinical.sources import FIELD_LIMITS, LINKAGE_FIELD_LIMIT, SOURCES
+
+    apc = SOURCES["hes_apc"]
+    columns = ["NEWNHSNO", "DOB", "GPPRAC", "DIAG_4_01", "EPIKEY"]
+    limits = validate.field_limits(apc, columns)
+    assert limits == {
+        "NEWNHSNO": LINKAGE_FIELD_LIMIT,
+        "DOB": LINKAGE_FIELD_LIMIT,
+        "GPPRAC": FIELD_LIMITS["text"],
+        "DIAG_4_01": FIELD_LIMITS["icd10"],
+        "EPIKEY": FIELD_LIMITS["key"],
+    }
+    text_limit = FIELD_LIMITS["text"]
+    frame = pl.DataFrame(
+        {
+            "NEWNHSNO": ["9990001111"] * 4,
+            "DOB": ["1970-01-01"] * 4,
+            "GPPRAC": ["A81001", "G" * text_limit, "G" * (text_limit + 1), "G" * (1 << 20)],
+            "DIAG_4_01": ["K358", "K358", "K358", "D" * 65],
+            "EPIKEY": ["1"] * 4,
+        }
+    )
+    got = frame.select(validate.too_long_verdict(apc, columns)).to_series().to_list()
+    assert got[:2] == [None, None]
+    assert got[2] == f"field_too_long\tGPPRAC is longer than {text_limit} bytes"
+    assert got[3] == f"field_too_long\tGPPRAC is longer than {text_limit} bytes"  # first wins
+    # bytes, not characters: 128 two-byte characters are 256 bytes
+    wide = frame.head(1).with_columns(pl.lit("\u00e9" * 128).alias("GPPRAC"))
+    assert wide.select(validate.too_long_verdict(apc, columns)).item().startswith("field_too_long")
