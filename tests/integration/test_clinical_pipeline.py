@@ -12,6 +12,7 @@ import pytest
 
 from ngrl_assets.clinical import diagnoses
 from ngrl_assets.clinical.partitions import PARTITIONS
+from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
 from ngrl_assets.clinical.sources import SOURCES
 from ngrl_assets.common.ledger import LEDGER_TABLE
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
@@ -19,7 +20,6 @@ from ngrl_assets.definitions import build_definitions
 from ngrl_assets.pipeline import run_clinical
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
-from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
 from tests.integration.clinical_truth import expected_quarantine, rows
 from tests.integration.lakes import put_landing, read
 from tests.integration.test_consent_pipeline import (
@@ -80,9 +80,18 @@ def test_each_source_sensor_requests_each_file_once(ingested, landing):
 def test_every_run_succeeds_and_every_check_passes(ingested):
     _, _, _, _, runs = ingested
     assert all(r.success for r in runs)
-    evaluations = [e for r in runs for e in r.get_asset_check_evaluations()]
-    assert len(evaluations) == 3 * (len(runs) - 1)  # three checks per delivery run
-    assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
+    intake_runs = [r for r in runs if r.job_def.name.endswith("_intake_job")]
+    evaluations = [e for r in intake_runs for e in r.get_asset_check_evaluations()]
+    # per delivery run: key uniqueness (intake), ledger reconciliation and consent
+    # (standalone checks, included in the asset job)
+    assert len(evaluations) == 3 * len(intake_runs)
+    assert {"ledger_reconciled", "only_consented_participants"} <= {
+        e.check_name for e in evaluations
+    }
+    all_evaluations = [e for r in runs for e in r.get_asset_check_evaluations()]
+    assert all(e.passed for e in all_evaluations), [
+        e.check_name for e in all_evaluations if not e.passed
+    ]
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
@@ -213,9 +222,11 @@ def test_diagnoses_is_requested_by_its_automation_condition(ingested):
     assert second.get_requested_partitions(dg.AssetKey(diagnoses.TABLE)) == {None}
 
 
-def test_a_withdrawal_after_curation_fails_the_consent_check(ingested, landing, tmp_path):
-    """Curated rows of a participant who withdraws later: the check says so (erasure is
-    the withdrawal issue's job); counts only in the check's metadata."""
+def test_a_withdrawal_after_curation_fails_the_standalone_consent_check(ingested):
+    """Curated rows of a participant who withdraws later: materialising consent_status
+    requests the standalone only_consented_participants checks (their automation
+    condition), and the one on the participant's table fails, with a count, never an id.
+    Re-running a delivery evaluates the check too (asset jobs include their checks)."""
     lake, instance, defs, _, _ = ingested
     apc = read(lake, "curated", "hes_apc")
     deliveries = sorted(instance.get_dynamic_partitions(PARTITIONS["hes_apc"].name))
@@ -223,11 +234,35 @@ def test_a_withdrawal_after_curation_fails_the_consent_check(ingested, landing, 
     registry = read(lake, "identity", "participant_registry")
     victim = registry.filter(pl.col("participant_id") == first["participant_id"][0])
     reference = victim["participant_reference"][0]
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    consent_checks = {
+        dg.AssetCheckKey(dg.AssetKey(s.table), "only_consented_participants")
+        for s in SOURCES.values()
+    }
     landing_withdrawals = Path(lake.uri("landing", "consent", "withdrawals"))
     (landing_withdrawals / "withdrawals_20261101.csv").write_text(
         f"participant_reference,withdrawal_type,withdrawal_date\n{reference},full,2026-11-01\n"
     )
     assert defs.resolve_job_def("consent_intake_job").execute_in_process(instance=instance).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    requested = {
+        r.key for r in after.results if isinstance(r.key, dg.AssetCheckKey) and r.true_subset.size
+    }
+    assert requested == consent_checks
+    job = dg.define_asset_job("consent_checks", selection=dg.AssetSelection.checks(*requested))
+    run = job.resolve(
+        asset_graph=defs.resolve_asset_graph(), resource_defs=defs.resources
+    ).execute_in_process(instance=instance, raise_on_error=False)
+    verdicts = {e.asset_key.to_user_string(): e for e in run.get_asset_check_evaluations()}
+    assert verdicts["hes_apc"].passed is False
+    assert verdicts["hes_apc"].metadata["rows_of_barred_participants"].value == (
+        apc.filter(pl.col("participant_id") == victim["participant_id"][0]).height
+    )
+    # nothing asks again until consent_status changes again
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    assert not any(
+        isinstance(r.key, dg.AssetCheckKey) and r.true_subset.size for r in quiet.results
+    )
     delivery = deliveries[-1]
     rerun = defs.resolve_job_def("hes_apc_intake_job").execute_in_process(
         instance=instance, partition_key=delivery
@@ -235,6 +270,7 @@ def test_a_withdrawal_after_curation_fails_the_consent_check(ingested, landing, 
     checks = {e.check_name: e for e in rerun.get_asset_check_evaluations()}
     # the re-run delivery no longer holds them; the earlier delivery still does
     assert checks["only_consented_participants"].passed is False
+    assert checks["ledger_reconciled"].passed is True
     assert checks["only_consented_participants"].metadata["rows_of_barred_participants"].value > 0
     after = read(lake, "curated", "hes_apc")
     assert after.filter(
