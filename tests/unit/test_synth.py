@@ -23,7 +23,7 @@ N = 40
 SEED = 11
 AS_OF = dt.date(2026, 9, 30)
 REPO = Path(__file__).resolve().parents[2]
-HES_SPEC = REPO / "data" / "hes_spec"
+HES_SPEC = REPO / "ngrl_assets" / "clinical" / "hes_spec"
 CASES = {
     "adult_alive": True,
     "adult_deceased": True,
