@@ -39,8 +39,8 @@ from deltalake import write_deltalake
 
 from ngrl_assets.clinical import intake, lines, rows, validate
 from ngrl_assets.clinical.sources import SOURCES
+from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.consent.linkage import nhs_number_linkage
-from resources import delta
 from resources.lake import LakeResource
 
 SOURCE = SOURCES["hes_apc"]
@@ -95,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     syntax = validate.syntax_checks(SOURCE, DELIVERED, columns)
     stage = stage.with_columns(
-        validate.verdict(syntax).alias("_verdict"), pl.col("NEWNHSNO").alias("_nhs_number")
+        validate.syntax_verdict(SOURCE, DELIVERED, columns).alias("_verdict"),
+        pl.col("NEWNHSNO").alias("_nhs_number"),
     )
-    row(f"query: + syntax verdict ({len(syntax)} checks)", best(stream(stage), r))
+    row(f"query: + syntax verdict (field sizes + {len(syntax)} checks)", best(stream(stage), r))
     stage = stage.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
     row("query: + linkage join", best(stream(stage), r))
     full = rows.lazy_rows(SOURCE, path, scan, DELIVERED, linkage)
@@ -118,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
                 best(on_frame([validate.verdict(checks).alias("v")]), r),
             )
         row(
+            f"in memory: field sizes ({len(columns)} fields)",
+            best(on_frame([validate.too_long_verdict(SOURCE, columns).alias("v")]), r),
+        )
+        row(
             "in memory: syntax verdict, all checks",
-            best(on_frame([validate.verdict(syntax).alias("v")]), r),
+            best(on_frame([validate.syntax_verdict(SOURCE, DELIVERED, columns).alias("v")]), r),
         )
         row(
             "in memory: link verdict",
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     row(f"Splitter.split over {len(batches)} batches", best(split, r))
     accepted = split()
-    schema = validate.curated_schema(SOURCE)
+    schema = dict(EXTRACTS[SOURCE.name].schema)
 
     def to_arrow() -> pa.Table:
         return pa.Table.from_batches(
@@ -156,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 for b in accepted
                 for rb in b.select(list(schema)).cast(pl.Schema(schema)).to_arrow().to_batches()
             ],
-            schema=delta.empty(schema).to_arrow().schema,
+            schema=EXTRACTS[SOURCE.name].empty().to_arrow().schema,
         )
 
     row("to_arrow + cast of the curated rows (as delta.write_batches)", best(to_arrow, r))
