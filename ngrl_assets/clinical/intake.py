@@ -441,4 +441,4 @@ def _write_quarantine(
         pl.lit(run_id).alias("run_id"),
         pl.lit(dt.datetime.now(dt.UTC)).cast(pl.Datetime("us", "UTC")).alias("quarantined_at"),
     )
-    quarantine.replace_batches(lake, source.feed, [batch], frame.cast(QUARANTINE_SCHEMA))
+    quarantine.replace_batches(lake, source.feed, [batch], frame.cast(pl.Schema(QUARANTINE_SCHEMA)))

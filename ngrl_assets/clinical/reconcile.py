@@ -18,6 +18,7 @@ delivery file names (validated) only: never row values."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -38,7 +39,7 @@ class Reconciliation:
     def passed(self) -> bool:
         return not self.mismatched
 
-    def metadata(self) -> dict[str, object]:
+    def metadata(self) -> dict[str, Any]:
         return {
             "deliveries_checked": self.deliveries,
             "deliveries_mismatched": len(self.mismatched),
