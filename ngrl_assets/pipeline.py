@@ -86,7 +86,7 @@ def tick(
         result = job.execute_in_process(
             instance=instance,
             partition_key=request.partition_key,
-            tags=dict(request.tags),
+            tags={**request.tags, "dagster/sensor_name": sensor.name},
             run_config=_merge_config(dict(request.run_config) if request.run_config else None),
             raise_on_error=False,
         )
@@ -122,7 +122,12 @@ def automation_tick(
         job = dg.define_asset_job("automation_run", selection=selection).resolve(
             asset_graph=defs.resolve_asset_graph(), resource_defs=defs.resources
         )
-        result = job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=QUIET,
+            tags={"dagster/sensor_name": "automation_sensor"},
+            raise_on_error=False,
+        )
         runs.append(result)
         if on_run:
             on_run("automation_sensor", result)

@@ -94,15 +94,55 @@ def _log_texts(table_dir: Path) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def built_lake(tmp_path_factory) -> LakeResource:
+def built(tmp_path_factory):
     source = tmp_path_factory.mktemp("landing")
     generate_cohort(source, participants=40, seed=11, defect_rate=0.05, batch_size=20)
     lake = LakeResource(root_uri=str(tmp_path_factory.mktemp("lake")))
     put_landing(lake, source)
     with dg.instance_for_test() as instance:
         result = run_all(build_definitions(lake), lake, instance)
-    assert result.success, result.failures()
-    return lake
+        assert result.success, result.failures()
+        yield lake, instance, result
+
+
+@pytest.fixture(scope="module")
+def built_lake(built) -> LakeResource:
+    return built[0]
+
+
+def test_the_pipeline_is_driven_by_the_real_sensors(built):
+    _, instance, result = built
+    launched = {r.dagster_run.tags.get("dagster/sensor_name") for r in result.runs}
+    assert None not in launched
+    assert {
+        "consent_feed_sensor",
+        "delivery_sensor",
+        "joint_calling_sensor",
+        "hes_apc_sensor",
+        "automation_sensor",
+    } <= launched
+    jobs = {r.job_def.name for r in result.runs}
+    assert {"consent_intake_job", "delivery_intake_job", "joint_calling_job"} <= jobs
+    # Every sensor ended quiet: the last pass requested nothing.
+    last = result.sensor_ticks[-len({name for name, _ in result.sensor_ticks}) :]
+    assert all(n == 0 for _, n in last)
+    assert instance.get_dynamic_partitions("sequencing_delivery")
+
+
+def test_no_identifier_in_the_event_log(built):
+    lake, instance, _ = built
+    registry = lake.read(PARTICIPANT_REGISTRY)
+    raw = lake.read(RAW_SEQUENCES)
+    needles = set(registry["nhs_number"].to_list()) | set(registry["participant_reference"])
+    needles |= set(registry["participant_id"]) | set(raw["sample_id"].drop_nulls())
+    runs = instance.get_runs()
+    text = "\n".join(dg.serialize_value(e) for r in runs for e in instance.all_logs(r.run_id))
+    text += "\n".join(f"{r.tags} {r.run_config}" for r in runs)
+    for name in ("sequencing_delivery", "hes_apc_delivery"):
+        text += "\n".join(instance.get_dynamic_partitions(name))
+    assert len(text) > 10000
+    found = [n for n in needles if n and n in text]
+    assert not found, f"{len(found)} identifiers in the event log"
 
 
 def test_every_table_written_is_declared_with_its_statistics_columns(built_lake):
