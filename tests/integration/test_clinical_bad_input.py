@@ -439,7 +439,8 @@ def test_unrecognised_file_names_are_quarantined_never_ignored(lake, base, caplo
         sensor = next(s for s in CLINICAL_SENSORS if s.name == "hes_apc_sensor")
         with dg.build_sensor_context(instance=instance, resources={"lake": lake}) as ctx:
             result = sensor(ctx)
-        keys = [r.partition_key for r in result.run_requests]
+        assert isinstance(result, dg.SensorResult) and result.run_requests
+        keys = [str(r.partition_key) for r in result.run_requests]
         assert keys[0] == "hes_apc_20260923.txt"
         assert len(keys) == 1 + len(HOSTILE_NAMES) + 1
         assert all(re.fullmatch(r"unrecognised-[0-9a-f]{16}", k) for k in keys[1:])

@@ -244,9 +244,13 @@ def test_a_withdrawal_after_curation_fails_the_standalone_consent_check(ingested
         f"participant_reference,withdrawal_type,withdrawal_date\n{reference},full,2026-11-01\n"
     )
     assert defs.resolve_job_def("consent_intake_job").execute_in_process(instance=instance).success
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    evaluated = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=baseline.cursor
+    )
     requested = {
-        r.key for r in after.results if isinstance(r.key, dg.AssetCheckKey) and r.true_subset.size
+        r.key
+        for r in evaluated.results
+        if isinstance(r.key, dg.AssetCheckKey) and r.true_subset.size
     }
     assert requested == consent_checks
     job = dg.define_asset_job("consent_checks", selection=dg.AssetSelection.checks(*requested))
@@ -259,7 +263,7 @@ def test_a_withdrawal_after_curation_fails_the_standalone_consent_check(ingested
         apc.filter(pl.col("participant_id") == victim["participant_id"][0]).height
     )
     # nothing asks again until consent_status changes again
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluated.cursor)
     assert not any(
         isinstance(r.key, dg.AssetCheckKey) and r.true_subset.size for r in quiet.results
     )
