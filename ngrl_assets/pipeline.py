@@ -54,6 +54,18 @@ def _merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
     return {**QUIET, **(config or {})}
 
 
+def _as_result(returned: Any, cursor: str | None) -> dg.SensorResult:
+    """What a sensor function returned, as a ``SensorResult`` (the daemon accepts a
+    ``SensorResult``, a ``SkipReason``, a ``RunRequest`` or an iterable of them)."""
+    if isinstance(returned, dg.SensorResult):
+        return returned
+    if returned is None or isinstance(returned, dg.SkipReason):
+        return dg.SensorResult(cursor=cursor)
+    if isinstance(returned, dg.RunRequest):
+        return dg.SensorResult(run_requests=[returned], cursor=cursor)
+    return dg.SensorResult(run_requests=list(returned), cursor=cursor)
+
+
 def tick(
     defs: dg.Definitions,
     sensor: dg.SensorDefinition,
@@ -71,7 +83,7 @@ def tick(
         resources={"lake": lake},
         definitions=defs,
     )
-    data = sensor.evaluate_tick(context)
+    data = _as_result(sensor(context), cursor)
     for request in data.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)

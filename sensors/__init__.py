@@ -13,7 +13,7 @@ from ngrl_assets.sequencing.sensors import delivery_sensor
 # consent_status) are requested by this one sensor.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",
-    target=dg.AssetSelection.all(include_sources=False),
+    target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Run what an automation condition asks for (diagnoses after a clinical "
     "table changes; consent checks after consent_status changes).",
