@@ -14,10 +14,10 @@ they can also run on their own (the Dagster UI, the automation below).
 import dagster as dg
 import polars as pl
 
-from ngrl_assets import catalogue
 from ngrl_assets.clinical.reconcile import reconcile
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
+from ngrl_assets.consent.linkage import nhs_number_linkage
 from resources.clinical_feeds import ClinicalFeedsResource
 from resources.lake import LakeResource
 
@@ -28,14 +28,14 @@ CONSENT_CHANGED = dg.AutomationCondition.any_deps_updated().allow(
 
 
 def barred_rows(lake: LakeResource, source: ClinicalSource) -> int:
-    """Curated rows of participants whose consent (now) bars curation."""
+    """Curated rows of participants whose consent (now) bars curation, by the rules
+    intake applies (through the linkage door: consent_status joined to the registry;
+    only the internal ids leave this function's memory)."""
     barred = (
-        lake.scan(catalogue.get(CONSENT_ASSET))
-        .filter(
-            (pl.col("withdrawal_state") == "full")
-            | ~(pl.col("research_discussed") & pl.col("research_agreed")).fill_null(False)
-        )
-        .select("participant_id")
+        nhs_number_linkage(lake)
+        .filter((pl.col("_withdrawal") == "full") | ~pl.col("_research_ok").fill_null(False))
+        .select(pl.col("_participant_id").alias("participant_id"))
+        .lazy()
     )
     return int(
         lake.scan(EXTRACTS[source.name])
