@@ -84,17 +84,17 @@ def tick(
         definitions=defs,
     )
     data = _as_result(sensor(context), cursor)
-    for request in data.dynamic_partitions_requests or []:
-        if isinstance(request, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    for change in data.dynamic_partitions_requests or []:
+        if isinstance(change, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(change.partitions_def_name, change.partition_keys)
         else:
-            for key in request.partition_keys:
-                instance.delete_dynamic_partition(request.partitions_def_name, key)
-    runs = []
-    requests = data.run_requests or []
+            for key in change.partition_keys:
+                instance.delete_dynamic_partition(change.partitions_def_name, key)
+    runs: list[dg.ExecuteInProcessResult] = []
+    requests: list[dg.RunRequest] = list(data.run_requests or [])
     bar = tqdm(requests, desc=sensor.name, unit="run", disable=not progress or len(requests) < 2)
     for request in bar:
-        job = defs.resolve_job_def(request.job_name or sensor.job_name)
+        job = defs.resolve_job_def(str(request.job_name or sensor.job_name))
         result = job.execute_in_process(
             instance=instance,
             partition_key=request.partition_key,
@@ -119,18 +119,18 @@ def automation_tick(
     evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
     assets: set[dg.AssetKey] = set()
     checks: set[dg.AssetCheckKey] = set()
-    for result in evaluation.results:
-        if result.true_subset.size == 0:
+    for evaluated in evaluation.results:
+        if evaluated.true_subset.size == 0:
             continue
-        if isinstance(result.key, dg.AssetCheckKey):
-            checks.add(result.key)
+        if isinstance(evaluated.key, dg.AssetCheckKey):
+            checks.add(evaluated.key)
         else:
-            assets.add(result.key)
-    runs = []
+            assets.add(evaluated.key)
+    runs: list[dg.ExecuteInProcessResult] = []
     if assets or checks:
-        selection = dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*checks)
-        if not assets:
-            selection = dg.AssetSelection.checks(*checks)
+        selection: dg.AssetSelection = dg.AssetSelection.checks(*checks)
+        if assets:
+            selection = dg.AssetSelection.assets(*assets) | selection
         job = dg.define_asset_job("automation_run", selection=selection).resolve(
             asset_graph=defs.resolve_asset_graph(), resource_defs=defs.resources
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -20,8 +19,8 @@ from pydantic import Field
 
 from resources import delta
 from resources.predicates import Match, render
-from resources.uris import _normalise_root, is_s3, join
 from resources.tables import TableSpec
+from resources.uris import _normalise_root, is_s3, join
 
 ZONES: tuple[str, ...] = (
     "landing",  # inbound drops, write-once

@@ -14,10 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Collection, Mapping
-from typing import Union
 
-Value = Union[str, int, dt.date, bool]
-Match = Mapping[str, Union[Value, Collection[Value]]]
+Value = str | int | dt.date | bool
+Match = Mapping[str, Value | Collection[Value]]
 
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

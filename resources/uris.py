@@ -20,4 +20,5 @@ def _normalise_root(uri: str) -> str:
         return uri.removeprefix("file://").rstrip("/") if uri.startswith("file://") else uri
     return str(Path(uri).expanduser().resolve())
 
+
 __all__ = ["_normalise_root", "is_s3", "join"]

@@ -89,9 +89,7 @@ def count_by_rule(rejects: list[Reject]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def replace_batches(
-    lake: LakeResource, feed: str, batches: list[str], frame: pl.DataFrame
-) -> None:
+def replace_batches(lake: LakeResource, feed: str, batches: list[str], frame: pl.DataFrame) -> None:
     """Replace the quarantine records of ``batches`` of ``feed`` with ``frame`` (exact
     match on feed and batch, so re-running an intake never duplicates or loses records,
     and never touches another batch's)."""

@@ -183,7 +183,7 @@ class _Scanner:
         self.header_lines = no
         if self.expected is not None and self.sample != self.expected:
             raise self._fail(
-                no, "sample_mismatch", f"sample {self.sample!r}, expected {self.expected!r}"
+                no, "sample_mismatch", "the gVCF's sample name is not the manifest's sample_id"
             )
 
     def _contig_line(self, body: bytes, no: int) -> None:
@@ -277,7 +277,7 @@ def explain_line(path: Path, number: int, types: Mapping[tuple[str, str], str]) 
     if len(cols) != 10:
         return f"{len(cols)} columns, expected 10"
     if not cols[1].isdigit():
-        return f"POS {cols[1]!r} is not a position"
+        return "POS is not a position"
     fields = [("INFO", *item.partition("=")[::2]) for item in cols[7].split(";")]
     keys, values = cols[8].split(":"), cols[9].split(":")
     if len(values) > len(keys):
@@ -285,11 +285,11 @@ def explain_line(path: Path, number: int, types: Mapping[tuple[str, str], str]) 
     fields += [("FORMAT", k, v) for k, v in zip(keys, values, strict=False)]
     for kind, key, value in fields:
         if kind == "FORMAT" and key == "GT" and not _GT.fullmatch(value):
-            return f"FORMAT/GT={value!r} is not a genotype"
+            return "FORMAT/GT is not a genotype"
         kind_type = types.get((kind, key))
         for x in value.split(",") if kind_type in ("Integer", "Float") else []:
             if x != "." and not _number(x, kind_type == "Integer"):
-                return f"{kind}/{key}={value!r} is not {kind_type}"
+                return f"{kind}/{key} is not {kind_type}"
     return "unparseable record"
 
 
@@ -336,7 +336,7 @@ def bad_allele(kind: str, allele: str) -> str | None:
     """Why ``allele`` (``kind`` REF or ALT) breaks the allele rule, or None."""
     if allele and BASES.issuperset(allele.upper()):
         return None
-    return f"{kind} {allele!r} is not a sequence of A, C, G, T, N"
+    return f"{kind} is not a sequence of A, C, G, T, N"
 
 
 def check_allele(kind: str, allele: str) -> str:
@@ -351,13 +351,13 @@ def parse_genotype(gt: str, n_alleles: int) -> tuple[list[int], bool]:
     """Allele indexes (-1 missing) and phasing of a GT string; validates the indexes."""
     parts = _GT_SPLIT.split(gt)
     if len(parts) > 2:
-        raise RowError("malformed_record", f"GT {gt!r}: ploidy above 2 is not supported")
+        raise RowError("malformed_record", "GT: ploidy above 2 is not supported")
     try:
         alleles = [MISSING if x == "." else int(x) for x in parts]
     except ValueError:
-        raise RowError("malformed_record", f"GT {gt!r}") from None
+        raise RowError("malformed_record", "GT is not a genotype") from None
     if any(a >= n_alleles or a < MISSING for a in alleles):
-        raise RowError("malformed_record", f"GT {gt!r} with {n_alleles} alleles")
+        raise RowError("malformed_record", f"GT names an allele beyond the {n_alleles} alleles")
     return alleles, "|" in gt
 
 
@@ -373,7 +373,7 @@ def parse_ints(text: str | None) -> list[int | None] | None:
         try:
             value = int(x)
         except ValueError:
-            raise RowError("malformed_record", f"not an integer: {x!r}") from None
+            raise RowError("malformed_record", "a value is not an integer") from None
         if not 0 <= value <= INT32_MAX:
             raise RowError("malformed_record", f"integer out of range: {x}")
         out.append(value)

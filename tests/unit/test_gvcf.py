@@ -458,7 +458,7 @@ def test_every_record_obeys_the_ref_allele_rule(tmp_path: Path, record: str, ref
     path, lines = write(tmp_path, [GOOD[0], bad, GOOD[2]])
     err = expect(path, "malformed_record", line_of(lines, bad))
     assert err.path == str(path)
-    assert err.message == f"REF {ref!r} is not a sequence of A, C, G, T, N"
+    assert err.message == "REF is not a sequence of A, C, G, T, N"  # never the value
 
 
 def test_ref_alleles_are_case_insensitive(tmp_path: Path) -> None:
@@ -471,7 +471,7 @@ def test_malformed_message_names_the_field(tmp_path: Path) -> None:
     bad = block("chr1", 200, 299, dp="1O")
     path, lines = write(tmp_path, [GOOD[0], bad, GOOD[2]])
     err = expect(path, "malformed_record", line_of(lines, bad))
-    assert "DP" in err.message and "1O" in err.message
+    assert "DP" in err.message and "1O" not in err.message  # names the field, not the value
 
 
 def test_first_problem_wins(tmp_path: Path) -> None:

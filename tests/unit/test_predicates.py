@@ -59,7 +59,9 @@ def test_hostile_values_replace_and_delete_only_their_rows(tmp_path):
     assert sorted(lake.read(SPEC)["batch"]) == sorted(set(HOSTILE) - {"D2026_001", "%"})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     values=st.lists(
         st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=0, max_size=12),
