@@ -7,6 +7,7 @@ cyvcf2 that want a local path. Local paths and ``s3://`` URIs share one interfac
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -108,7 +109,12 @@ def fetch(uri: str, workdir: Path) -> Path:
     if not is_s3(uri):
         return Path(uri)
     bucket, key = split_s3(uri)
-    target = workdir / key
+    # Never let a key choose the path: a folder per key (its hash), the key's base name
+    # inside it (tools such as cyvcf2 look at the suffix).
+    name = key.rsplit("/", 1)[-1]
+    if name in ("", ".", "..") or "\x00" in name:
+        name = "object"
+    target = workdir / hashlib.sha256(key.encode()).hexdigest()[:24] / name
     target.parent.mkdir(parents=True, exist_ok=True)
     s3_client().download_file(bucket, key, str(target))
     return target

@@ -153,4 +153,5 @@ def record(lake: LakeResource, entries: list[LedgerEntry], run_id: str) -> None:
             "ledger entries must have a known status and honest counts: "
             + ", ".join(e.file.key for e in [*bad, *unbalanced, *negative])
         )
-    lake.append(LEDGER, frame)
+    # One row per landing key: a re-run updates its entry instead of adding a second one.
+    lake.merge(LEDGER, frame.unique("landing_key", keep="last"), ["landing_key"])

@@ -37,7 +37,7 @@ from ngrl_assets.common import ledger
 from ngrl_assets.common.quarantine import Reject, replace_batches, to_frame
 from ngrl_assets.consent.linkage import Linked, link_references
 from ngrl_assets.genomics import chunks
-from ngrl_assets.genomics.gvcf import GvcfError, GvcfRead, md5_file, read_gvcf
+from ngrl_assets.genomics.gvcf import GvcfError, GvcfRead, read_gvcf
 from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
@@ -50,10 +50,12 @@ from ngrl_assets.sequencing.manifest import (
     parse_manifest,
 )
 from resources import objects
-from resources.lake import LakeResource, is_s3
+from resources.lake import LakeResource
 from resources.tables import TableSpec
+from resources.uris import is_s3
 
 FEED = "sequencing_deliveries"
+OBJECT_FEED = "sequencing_objects"  # gVCFs, indexes and stray objects of a delivery
 PREFIX = "sequencing"
 MANIFEST = "manifest.tsv"
 
@@ -83,6 +85,7 @@ class DeliveryResult:
     variant_rows: int = 0
     block_rows: int = 0
     file_quarantined: bool = False
+    objects_recorded: int = 0
     rejects_by_rule: dict[str, int] = field(default_factory=dict)
     chunks_with_data: list[str] = field(default_factory=list)
 
@@ -205,6 +208,7 @@ def quarantine_invalid_deliveries(lake: LakeResource, run_id: str) -> int:
     if not pending:
         return 0
     rejects: dict[str, list[Reject]] = {}
+    object_rejects: dict[str, list[Reject]] = {}
     entries = []
     with tempfile.TemporaryDirectory(prefix="ngrl-invalid-delivery-") as tmp:
         for f in pending:
@@ -212,14 +216,28 @@ def quarantine_invalid_deliveries(lake: LakeResource, run_id: str) -> int:
             digest, lines = _digest_and_lines(path)
             if is_s3(f.uri):
                 path.unlink(missing_ok=True)
-            rejects[invalid_batch(f.key)] = [
-                Reject(f.key, 0, "invalid_delivery_id", INVALID_DELIVERY_REASON)
-            ]
+            batch = invalid_batch(f.key)
+            rejects[batch] = [Reject(f.key, 0, "invalid_delivery_id", INVALID_DELIVERY_REASON)]
             entries.append(ledger.LedgerEntry(f, FEED, digest, "quarantined", lines, 0, lines))
+            # The folder's other objects (gVCFs, indexes) end in the ledger too.
+            for other in ledger.list_landing(lake, f.key.rsplit("/", 1)[0]):
+                if other.key == f.key:
+                    continue
+                rows = 1 if other.key.endswith((".vcf.gz", ".vcf", ".bcf")) else 0
+                object_rejects.setdefault(batch, []).append(
+                    Reject(other.key, 0, "invalid_delivery_id", INVALID_DELIVERY_REASON)
+                )
+                digest = _sha256_object(lake, other, Path(tmp))
+                entries.append(
+                    ledger.LedgerEntry(other, OBJECT_FEED, digest, "quarantined", rows, 0, rows)
+                )
     frame = pl.concat([to_frame(r, FEED, run_id, batch) for batch, r in rejects.items()])
     replace_batches(lake, FEED, list(rejects), frame)
+    if object_rejects:
+        frames = [to_frame(r, OBJECT_FEED, run_id, b) for b, r in object_rejects.items()]
+        replace_batches(lake, OBJECT_FEED, list(object_rejects), pl.concat(frames))
     ledger.record(lake, entries, run_id)
-    return len(entries)
+    return len(pending)
 
 
 # ---- per-sample checks -------------------------------------------------------------------
@@ -288,8 +306,86 @@ def _check_participant(row: ManifestRow, linked: dict[str, Linked], manifest: st
     return link
 
 
+def _digests(path: Path) -> tuple[str, str]:
+    """md5 (the manifest's check) and sha256 (the ledger's) in one pass over the file."""
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            md5.update(block)
+            sha.update(block)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+def _sha256_object(lake: LakeResource, file: ledger.LandingFile, workdir: Path) -> str:
+    path = objects.fetch(file.uri, workdir)
+    try:
+        return _digests(path)[1]
+    finally:
+        if is_s3(file.uri):
+            path.unlink(missing_ok=True)
+
+
+def record_objects(
+    lake: LakeResource,
+    delivery: str,
+    raw: pl.DataFrame,
+    hashes: dict[str, str],
+    manifest_quarantined: bool,
+    run_id: str,
+    workdir: Path,
+) -> int:
+    """Ledger every object of the delivery folder besides the manifest, so that every
+    landing object ends with a status: a sample's gVCF (one sample in) and its index (no
+    rows) are ``processed`` when the sample was accepted and ``quarantined`` when it was
+    not; an object the manifest does not name is quarantined (``unexpected_file``), and
+    every object of a delivery whose manifest was quarantined as a whole follows it
+    (``manifest_quarantined``). Object-level records use their own feed
+    (``sequencing_objects``), so a delivery's sample counts still reconcile with its
+    manifest. Returns the number of objects recorded."""
+    accepted: dict[str, bool] = {}
+    gvcfs: set[str] = set()
+    for r in raw.select("gvcf_key", "tbi_key", "qc_verdict").iter_rows(named=True):
+        ok = r["qc_verdict"] != "quarantined"
+        accepted[r["gvcf_key"]] = accepted.get(r["gvcf_key"], False) or ok
+        accepted[r["tbi_key"]] = accepted.get(r["tbi_key"], False) or ok
+        gvcfs.add(r["gvcf_key"])
+    entries: list[ledger.LedgerEntry] = []
+    rejects: list[Reject] = []
+    for f in ledger.list_landing(lake, f"{PREFIX}/{delivery}"):
+        if f.key == manifest_key(delivery):
+            continue
+        digest = hashes.get(f.key) or _sha256_object(lake, f, workdir)
+        rows = 1 if f.key in gvcfs else 0
+        if manifest_quarantined:
+            rejects.append(Reject(f.key, 0, "manifest_quarantined", "the delivery's manifest "
+                                  "was quarantined as a whole"))  # fmt: skip
+            ok = False
+        elif f.key not in accepted:
+            rejects.append(
+                Reject(f.key, 0, "unexpected_file", "no accepted manifest row names this object")
+            )
+            ok = False
+        else:
+            ok = accepted[f.key]
+        status = "processed" if ok else "quarantined"
+        entries.append(
+            ledger.LedgerEntry(
+                f, OBJECT_FEED, digest, status, rows, rows if ok else 0, 0 if ok else rows
+            )
+        )
+    frame = to_frame(rejects, OBJECT_FEED, run_id, delivery)
+    replace_batches(lake, OBJECT_FEED, [delivery], frame)
+    ledger.record(lake, entries, run_id)
+    return len(entries)
+
+
 def _read_sample(
-    lake: LakeResource, row: ManifestRow, folder: str, manifest: str, workdir: Path
+    lake: LakeResource,
+    row: ManifestRow,
+    folder: str,
+    manifest: str,
+    workdir: Path,
+    hashes: dict[str, str],
 ) -> tuple[GvcfRead, int]:
     """Fetch, verify and parse one sample's gVCF (md5, index, sample name, records)."""
     gvcf_key = f"{folder}/{row.gvcf_path}"
@@ -305,7 +401,8 @@ def _read_sample(
     path = objects.fetch(gvcf_uri, workdir)
     try:
         size = path.stat().st_size
-        if md5_file(path) != row.gvcf_md5:
+        md5, hashes[gvcf_key] = _digests(path)
+        if md5 != row.gvcf_md5:
             raise SampleRejected(
                 Reject(gvcf_key, 0, "md5_mismatch", "md5 of the gVCF does not match the manifest")
             )
@@ -361,19 +458,24 @@ def ingest_delivery(
         manifest, landing_file, digest = read_manifest(lake, key, Path(tmp))
         result.rows_in = manifest.rows_in
         clear_delivery(lake, delivery)
+        hashes: dict[str, str] = {}
+        raw = RAW_SEQUENCES.empty()
         if manifest.file_reject is not None:
             rejects = [manifest.file_reject]
             result.file_quarantined = True
             result.quarantined = result.rows_in
         else:
             raw, rejects, chunks_seen = _ingest_samples(
-                lake, manifest, delivery, folder, Path(tmp), now, result
+                lake, manifest, delivery, folder, Path(tmp), now, result, hashes
             )
             lake.replace(RAW_SEQUENCES, raw, {"delivery": delivery})
             verdicts = Counter(raw["qc_verdict"].to_list())
             result.passed_qc, result.failed_qc = verdicts["pass"], verdicts["fail_qc"]
             result.quarantined = len(rejects)
             result.chunks_with_data = sorted(chunks_seen)
+        result.objects_recorded = record_objects(
+            lake, delivery, raw, hashes, result.file_quarantined, run_id, Path(tmp)
+        )
     result.accepted = result.rows_in - result.quarantined
     result.rejects_by_rule = dict(sorted(Counter(r.rule for r in rejects).items()))
     replace_batches(lake, FEED, [delivery], to_frame(rejects, FEED, run_id, delivery))
@@ -393,6 +495,7 @@ def _ingest_samples(
     workdir: Path,
     now: dt.datetime,
     result: DeliveryResult,
+    hashes: dict[str, str],
 ) -> tuple[pl.DataFrame, list[Reject], set[str]]:
     """Every manifest row, one sample at a time: checks, then its calls and blocks are
     appended and dropped. Returns the raw_sequences rows, the rejects and the chunks."""
@@ -407,7 +510,7 @@ def _ingest_samples(
     for row in manifest.rows:
         try:
             link = _check_participant(row, linked, key)
-            parsed, size = _read_sample(lake, row, folder, key, workdir)
+            parsed, size = _read_sample(lake, row, folder, key, workdir, hashes)
             if row.sample_id in seen_samples or link.participant_id in seen_participants:
                 del parsed
                 reason = "sample or participant already delivered"

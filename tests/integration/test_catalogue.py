@@ -182,3 +182,22 @@ def test_no_direct_identifier_in_any_delta_log(built_lake):
     reasons = "\n".join(built_lake.read(catalogue.get("rejected_rows"))["reason"].to_list())
     assert reasons
     assert not [n for n in needles if n in reasons]
+
+
+def test_every_landing_object_ends_in_the_ledger_with_honest_counts(built_lake):
+    """Manifests, gVCFs, indexes, consent feeds and clinical extracts: each one landing
+    object, one ledger row, a known status, rows in = accepted + quarantined."""
+    from ngrl_assets.common import ledger
+
+    landed = {f.key for f in ledger.list_landing(built_lake, "")}
+    entries = built_lake.read(ledger.LEDGER)
+    assert entries["landing_key"].n_unique() == entries.height  # one row per object
+    missing = landed - set(entries["landing_key"])
+    assert not missing, sorted(missing)[:5]
+    assert set(entries["status"]) <= set(ledger.STATUSES)
+    unbalanced = entries.filter(
+        (pl.col("status") != "duplicate")
+        & (pl.col("rows_in") != pl.col("rows_accepted") + pl.col("rows_quarantined"))
+    )
+    assert unbalanced.is_empty()
+    assert any(k.endswith(".g.vcf.gz") for k in landed)

@@ -58,7 +58,7 @@ def counts(lake: LakeResource) -> dict[str, int]:
         "raw": lake.read(RAW_SEQUENCES).height,
         "calls": lake.read(SAMPLE_VARIANT_CALLS).height,
         "blocks": lake.read(SAMPLE_REFERENCE_BLOCKS).height,
-        "quarantine": lake.read(QUARANTINE).height,
+        "quarantine": lake.read(QUARANTINE).filter(pl.col("feed") == FEED).height,
     }
 
 
@@ -107,6 +107,11 @@ def test_a_hostile_folder_name_is_quarantined_and_wipes_nothing(lake, cohort):
         q = lake.read(QUARANTINE).filter(pl.col("source_file") == key)
         assert q.select("feed", "line", "rule").rows() == [(FEED, 0, "invalid_delivery_id")]
         assert q["batch"][0].startswith("invalid-") and name not in q["batch"][0]
+        folder = seq_folder(lake, name)
+        for path in folder.rglob("*"):  # the folder's gVCFs and indexes are ledgered too
+            if path.is_file() and path.name != "manifest.tsv":
+                [(status, *_)] = ledger_of(lake, f"sequencing/{name}/{path.relative_to(folder)}")
+                assert status == "quarantined"
         with pytest.raises(InvalidDeliveryId):
             ingest_delivery(lake, name, "run-x")  # defence in depth: refused before any I/O
     assert quarantine_invalid_deliveries(lake, "run-3") == 0  # exactly once
@@ -173,7 +178,8 @@ def test_an_oversize_manifest_field_rejects_only_its_row(lake, cohort):
     write_manifest(path, rows)
     result = ingest_delivery(lake, name, "run-1")
     assert (result.rows_in, result.quarantined) == (len(rows), 1)
-    [(line, rule)] = lake.read(QUARANTINE).select("line", "rule").rows()
+    sample_records = lake.read(QUARANTINE).filter(pl.col("feed") == FEED)
+    [(line, rule)] = sample_records.select("line", "rule").rows()
     assert (line, rule) == (3, "field_too_long")
     assert ledger_of(lake, f"sequencing/{name}/manifest.tsv") == [
         ("processed", len(rows), len(rows) - 1, 1)
@@ -202,6 +208,40 @@ def _sorted_by_spec(lake: LakeResource, spec) -> bool:
         if not frame.equals(frame.sort(list(spec.sort_by))):
             return False
     return True
+
+
+def test_every_object_of_a_delivery_ends_in_the_ledger(lake, cohort):
+    """gVCFs and indexes are ledgered with their sample's outcome, a stray object is
+    quarantined as unexpected, and a re-run updates the entries instead of adding rows."""
+    delivery = list_deliveries(lake)[0]
+    folder = seq_folder(lake, delivery)
+    (folder / "notes.txt").write_text("not named by the manifest\n")
+    ingest_delivery(lake, delivery, "run-1")
+    ingest_delivery(lake, delivery, "run-2")
+    entries = lake.read(LEDGER).filter(
+        pl.col("landing_key").str.starts_with(f"sequencing/{delivery}/")
+    )
+    on_disk = {
+        p.relative_to(folder.parents[1]).as_posix() for p in folder.rglob("*") if p.is_file()
+    }
+    assert set(entries["landing_key"]) == on_disk
+    assert entries.height == len(on_disk)  # one row per object after two runs
+    by_key = {r["landing_key"]: r for r in entries.iter_rows(named=True)}
+    stray = by_key[f"sequencing/{delivery}/notes.txt"]
+    assert (stray["status"], stray["rows_in"]) == ("quarantined", 0)
+    raw = lake.read(RAW_SEQUENCES).filter(pl.col("delivery") == delivery)
+    for row in raw.iter_rows(named=True):
+        want = "quarantined" if row["qc_verdict"] == "quarantined" else "processed"
+        if row["gvcf_key"] in by_key:
+            gvcf = by_key[row["gvcf_key"]]
+            assert gvcf["status"] == want and gvcf["rows_in"] == 1
+            assert len(gvcf["sha256"]) == 64
+        if row["tbi_key"] in by_key:
+            assert by_key[row["tbi_key"]]["status"] == want
+    objects = lake.read(QUARANTINE).filter(pl.col("feed") == "sequencing_objects")
+    assert objects.filter(pl.col("rule") == "unexpected_file")["source_file"].to_list() == [
+        f"sequencing/{delivery}/notes.txt"
+    ]
 
 
 def test_a_crash_half_way_and_a_rerun_converge(lake, cohort, monkeypatch, tmp_path):
