@@ -248,7 +248,7 @@ def ingest_extract(
     if mode == "full":
         _refuse_stale(lake, source, delivery, today)
     result = ExtractResult(source.name, key, delivery, mode)
-    uri = lake.uri("landing", key)
+    uri = lake.landing(key)
     with tempfile.TemporaryDirectory(prefix="ngrl-clinical-") as work:
         path = objects.fetch(uri, Path(work))
         digest = _sha256(path)
