@@ -89,15 +89,18 @@ def _describe_run(sensor: str, run: Any) -> None:
     what = run.job_def.name + (f" [{partition}]" if partition else "")
     status = "ok" if run.success else "FAILED"
     tqdm.write(f"{status:6} {what}  (from {sensor})")
+    by_asset: dict[str, list[Any]] = {}
     for mat in run.get_asset_materialization_events():
-        meta = mat.materialization.metadata
+        key = mat.materialization.asset_key.to_user_string()
+        by_asset.setdefault(key, []).append(mat.materialization)
+    for key, mats in by_asset.items():
         counts = [
             f"{k.removeprefix('dagster/')}={v.value}"
-            for k, v in meta.items()
+            for k, v in mats[-1].metadata.items()
             if isinstance(v.value, int) and not isinstance(v.value, bool)
         ]
-        key = mat.materialization.asset_key.to_user_string()
-        tqdm.write(f"         {key}: {', '.join(counts[:6]) or 'written'}")
+        parts = f" ({len(mats)} partitions)" if len(mats) > 1 else ""
+        tqdm.write(f"         {key}{parts}: {', '.join(counts[:6]) or 'written'}")
     evaluations = run.get_asset_check_evaluations()
     if evaluations:
         failed = [
@@ -108,7 +111,11 @@ def _describe_run(sensor: str, run: Any) -> None:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
+    import warnings
+
     import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from ngrl_assets.definitions import build_definitions
     from ngrl_assets.pipeline import run_all
