@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ngrl_assets.consent import assets as consent_assets
 from ngrl_assets.consent import feeds
-from ngrl_assets.consent import jobs as consent_jobs
-from ngrl_assets.consent.sensors import consent_feed_sensor
+from ngrl_assets.definitions import build_definitions
 from resources import objects
 from resources.lake import LakeResource
 
@@ -17,14 +15,8 @@ WITHDRAWAL_HEADER = ",".join(feeds.WITHDRAWAL_COLUMNS)
 
 
 def consent_definitions(lake: LakeResource) -> dg.Definitions:
-    """The consent domain's Dagster objects alone (the whole code location is tested in
-    test_definitions; a consent test must not depend on the other domains importing)."""
-    return dg.Definitions(
-        assets=consent_assets.ASSETS,
-        jobs=consent_jobs.JOBS,
-        sensors=[consent_feed_sensor],
-        resources={"lake": lake},
-    )
+    """The whole code location on ``lake`` (the consent job and sensor as deployed)."""
+    return build_definitions(lake)
 
 
 def run_consent(lake: LakeResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
