@@ -76,7 +76,9 @@ def _header(first: bytes) -> tuple[list[str], tuple[str, str] | None]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return [], ("encoding", "header line is not UTF-8")
-    text = text.removesuffix("\r")
+    # A UTF-8 byte order mark is not part of the first column's name (polars' reader
+    # drops it too).
+    text = text.removeprefix("\ufeff").removesuffix("\r")
     if "|" not in text:
         for name, sep in (("comma", ","), ("tab", "\t"), ("semicolon", ";")):
             if sep in text:

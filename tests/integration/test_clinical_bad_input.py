@@ -560,3 +560,18 @@ def test_ledger_reconciliation_follows_full_refresh_and_ons_semantics(lake, base
     assert reconcile(lake, ONS, "incremental").passed  # an earlier registration replaced
     lake.delete(EXTRACTS["ons_mortality"], {"delivery": "ons_mortality_20260905.txt"})
     assert reconcile(lake, ONS, "incremental").mismatched == ["ons_mortality_20260905.txt"]
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_column(lake, base):
+    """Exports from Windows tools start with a byte order mark; it used to be reported as
+    the first column (FYEAR) missing, quarantining the whole file."""
+    _, lines, _ = base
+    name = "hes_apc_20260102.txt"
+    result = ingest(lake, APC, name, "\ufeff" + "\n".join(lines) + "\n")
+    assert result.status == "processed"
+    assert (result.rows_in, result.rows_curated, result.rows_quarantined) == (
+        len(lines) - 1,
+        len(lines) - 1,
+        0,
+    )
+    assert rejects(lake, name) == []
