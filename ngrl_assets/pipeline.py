@@ -146,6 +146,13 @@ def automation_tick(
     return runs, evaluation.cursor
 
 
+def landing_sensors(defs: dg.Definitions) -> list[dg.SensorDefinition]:
+    """The code location's sensors that watch landing and request runs, in its order."""
+    return [
+        s for s in defs.sensors or [] if not isinstance(s, dg.AutomationConditionSensorDefinition)
+    ]
+
+
 def run_sensors(
     defs: dg.Definitions,
     lake: LakeResource,
@@ -155,18 +162,18 @@ def run_sensors(
     automation: bool = True,
     progress: bool = False,
 ) -> PipelineResult:
-    """Tick ``sensors`` (default: every landing sensor) until none requests a run, then
-    run what the automation conditions request."""
-    from sensors import LANDING_SENSORS
-
+    """Tick ``sensors`` (default: every sensor of ``defs`` but the automation sensor, in
+    the order the code location lists them) until none requests a run, then run what the
+    automation conditions request."""
     result = PipelineResult()
+    landing = list(sensors) if sensors is not None else landing_sensors(defs)
     automation_cursor = None
     if automation:  # a baseline, so that what changes below counts as an update
         _, automation_cursor = automation_tick(defs, lake, instance, None, on_run)
     cursors: dict[str, str | None] = {}
     for _ in range(MAX_PASSES):
         requested = 0
-        for sensor in sensors or LANDING_SENSORS:
+        for sensor in landing:
             runs, cursors[sensor.name] = tick(
                 defs, sensor, lake, instance, cursors.get(sensor.name), on_run, progress
             )
@@ -197,6 +204,8 @@ def run_clinical(
 ) -> list[dg.ExecuteInProcessResult]:
     """Every clinical file not yet a partition (through the clinical sensors), then what
     the automation conditions request (diagnoses)."""
-    from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
+    from ngrl_assets.clinical.sources import SOURCES
 
-    return run_sensors(defs, lake, instance, sensors=CLINICAL_SENSORS).runs
+    names = {f"{source.name}_sensor" for source in SOURCES.values()}
+    clinical = [s for s in landing_sensors(defs) if s.name in names]
+    return run_sensors(defs, lake, instance, sensors=clinical).runs

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+from tqdm import tqdm
 
 from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
@@ -122,7 +124,11 @@ def joint_call_chunks(
         done = set(state.filter(pl.col("increment") == inc)["chunk"].to_list())
         live = [n for n in names if n not in done]
         stateful = set(done)  # chunks that hold sites after this increment
-        for start in range(0, len(live), CHUNK_GROUP):
+        starts = range(0, len(live), CHUNK_GROUP)
+        # a progress bar on a terminal only (ngrl materialize); silent in the daemon
+        bar = tqdm(starts, desc="joint calling", unit="chunk group", leave=False,
+                   disable=not sys.stderr.isatty() or len(starts) < 2)  # fmt: skip
+        for start in bar:
             group = live[start : start + CHUNK_GROUP]
             group_state = state.filter(pl.col("chunk").is_in(group))
             calls = _load(lake, SAMPLE_VARIANT_CALLS, group, list(batch_deliveries), batch_samples)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tqdm import tqdm
 
 from ngrl_assets.common import ledger
 from ngrl_assets.common.quarantine import Reject, replace_batches, to_frame
@@ -507,7 +509,10 @@ def _ingest_samples(
     seen_participants = set(previous["participant_id"].drop_nulls().to_list())
     raw_rows: list[dict[str, Any]] = []
     chunks_seen: set[str] = set()
-    for row in manifest.rows:
+    # a progress bar on a terminal only (ngrl materialize); silent in the daemon
+    bar = tqdm(manifest.rows, desc="delivery samples", unit="sample", leave=False,
+               disable=not sys.stderr.isatty() or len(manifest.rows) < 2)  # fmt: skip
+    for row in bar:
         try:
             link = _check_participant(row, linked, key)
             parsed, size = _read_sample(lake, row, folder, key, workdir, hashes)
