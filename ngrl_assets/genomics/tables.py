@@ -147,10 +147,7 @@ SAMPLE_VARIANT_CALLS = TableSpec(
     ),
     schema=STORED_CALLS_SCHEMA,
     columns={
-        "participant_id": "opaque internal participant id",
-        "delivery": "sequencing delivery (batch) the sample arrived in",
-        "chunk": "genome chunk of the row (joint-calling unit)",
-        "contig": "GRCh38 contig",
+        **_OWNER_COLUMNS,
         "pos": "1-based position (after trimming)",
         "end": "last reference base covered",
         "ref": "reference allele",
@@ -182,10 +179,7 @@ SAMPLE_REFERENCE_BLOCKS = TableSpec(
     ),
     schema=STORED_BLOCKS_SCHEMA,
     columns={
-        "participant_id": "opaque internal participant id",
-        "delivery": "sequencing delivery (batch) the sample arrived in",
-        "chunk": "genome chunk of the row (joint-calling unit)",
-        "contig": "GRCh38 contig",
+        **_OWNER_COLUMNS,
         "start": "first base of the block",
         "end": "last base of the block",
         "min_dp": "minimum depth in the block (MIN_DP, else DP)",
