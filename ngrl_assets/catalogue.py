@@ -18,6 +18,7 @@ from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.consent.tables import TABLES as CONSENT_TABLES
 from ngrl_assets.genomics.tables import TABLES as GENOMICS_TABLES
+from ngrl_assets.releases.tables import DATA_DICTIONARY, RELEASE_REGISTRY, RELEASE_TABLES
 from resources.tables import TableSpec
 
 _DOMAIN_TABLES: tuple[TableSpec, ...] = (*CONSENT_TABLES, *GENOMICS_TABLES, *CLINICAL_TABLES)
@@ -31,18 +32,31 @@ TABLES: tuple[TableSpec, ...] = (
     *_DOMAIN_TABLES,
     dataclasses.replace(QUARANTINE, written_by=INTAKE_ASSETS),
     dataclasses.replace(LEDGER, written_by=INTAKE_ASSETS),
+    # Release tables: one copy per release under releases/<id>/ (TableSpec.in_folder).
+    *RELEASE_TABLES,
+    DATA_DICTIONARY,
+    RELEASE_REGISTRY,
 )
 
-_BY_NAME = {t.name: t for t in TABLES}
-if len(_BY_NAME) != len(TABLES):
-    raise RuntimeError("two catalogue entries share a table name")
+_BY_KEY = {t.key: t for t in TABLES}
+if len(_BY_KEY) != len(TABLES):
+    raise RuntimeError("two catalogue entries share a zone and table name")
 
 
 def get(name: str) -> TableSpec:
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"no table {name!r} in the catalogue") from None
+    """A table by ``zone/name`` (a release table's asset key is ``releases/<name>``) or by
+    its name alone when only one table outside the releases zone has it."""
+    if name in _BY_KEY:
+        return _BY_KEY[name]
+    found = [t for t in TABLES if t.name == name and t.zone != "releases"]
+    if len(found) != 1:
+        raise KeyError(f"no table {name!r} in the catalogue")
+    return found[0]
+
+
+def release_tables() -> list[TableSpec]:
+    """The tables every release holds (each stored under ``releases/<id>/``)."""
+    return list(RELEASE_TABLES)
 
 
 def holding_participants() -> list[TableSpec]:
@@ -67,6 +81,10 @@ def from_landing() -> list[TableSpec]:
     return [t for t in TABLES if t.from_landing]
 
 
+def anchor(t: TableSpec) -> str:
+    return f"{t.name}-release" if t.zone == "releases" else t.name
+
+
 def _dtype(dtype: object) -> str:
     return str(dtype() if isinstance(dtype, type) else dtype)
 
@@ -84,12 +102,16 @@ def dictionary_markdown() -> str:
     ]
     for t in TABLES:
         lines.append(
-            f"| [`{t.name}`](#{t.name}) | {t.zone} | {t.participant_column or '—'} | "
+            f"| [`{t.name}`](#{anchor(t)}) | {t.zone} | {t.participant_column or '—'} | "
             f"{'yes' if t.releasable else 'no'} | {', '.join(t.written_by) or '—'} |"
         )
     for t in TABLES:
-        lines += ["", f"## {t.name}", "", t.description, ""]
-        facts = [f"- location: `{t.zone}/{t.name}`"]
+        title = f"{t.name} (release)" if t.zone == "releases" else t.name
+        lines += ["", f"## {title}", "", t.description, ""]
+        where = f"{t.zone}/<release id>/{t.name}" if t.zone == "releases" else t.key
+        if t.name == RELEASE_REGISTRY.name:
+            where = t.key
+        facts = [f"- location: `{where}`"]
         if t.partition_by:
             facts.append(f"- partitioned by: {', '.join(t.partition_by)}")
         if t.sort_by:

@@ -166,6 +166,66 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from ngrl_assets.releases import reading
+    from resources.lake import LakeResource
+
+    lake = LakeResource.from_env()
+    try:
+        if args.release_command == "list":
+            sys.stdout.write(reading.list_text(lake))
+        elif args.release_command == "show":
+            sys.stdout.write(reading.show_text(lake, args.id))
+        elif args.release_command == "diff":
+            sys.stdout.write(reading.diff_text(lake, args.a, args.b))
+        else:
+            return _release_cut(lake, args)
+    except reading.UnknownRelease as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 1
+    return 0
+
+
+def _release_cut(lake: Any, args: argparse.Namespace) -> int:
+    """Cut a release the way the UI does: one run of release_cut_job on the instance."""
+    import dagster as dg
+
+    from ngrl_assets.definitions import build_definitions
+    from ngrl_assets.pipeline import QUIET
+    from ngrl_assets.releases import cut, reading
+    from ngrl_assets.releases.partitions import RELEASE_PARTITIONS
+
+    try:
+        cut.validate_release_id(args.id)
+    except cut.ReleaseError as exc:
+        print(f"release {args.id!r}: {exc}", file=sys.stderr)
+        return 2
+    instance = dg.DagsterInstance.get()
+    if args.id not in instance.get_dynamic_partitions(RELEASE_PARTITIONS):
+        instance.add_dynamic_partitions(RELEASE_PARTITIONS, [args.id])
+    job = build_definitions(lake).resolve_job_def("release_cut_job")
+    config = {"freeze_date": args.freeze_date.isoformat(), "label": args.label or ""}
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=args.id,
+        run_config={**QUIET, "ops": {"release_tables": {"config": config}}},
+        raise_on_error=False,
+    )
+    _describe_run("ngrl release cut", result)
+    if not result.success:
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error:
+                print(event.step_failure_data.error.message.strip(), file=sys.stderr)
+        return 1
+    sys.stdout.write(reading.show_text(lake, args.id))
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from ngrl_assets import catalogue
 
@@ -233,6 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("conformance", help="run GLnexus-format cases (*.yml) in a folder")
     p.add_argument("dir")
     p.set_defaults(func=cmd_conformance)
+
+    p = sub.add_parser("release", help="cut, list, show and compare research releases")
+    rel = p.add_subparsers(dest="release_command", required=True)
+    c = rel.add_parser("cut", help="cut, gate and publish a release (one Dagster run)")
+    c.add_argument("--id", required=True, help="release id, e.g. v1")
+    c.add_argument("--freeze-date", type=_date, required=True, help="data-freeze date yyyy-mm-dd")
+    c.add_argument("--label", help="human label, e.g. 2026-Q4")
+    rel.add_parser("list", help="published releases (from the registry)")
+    c = rel.add_parser("show", help="one release: tables, rows, freeze date, gate, notes")
+    c.add_argument("id")
+    c = rel.add_parser("diff", help="what changed from release A to release B")
+    c.add_argument("a")
+    c.add_argument("b")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("dictionary", help="print the data dictionary (from the table catalogue)")
     p.add_argument("--out", help="write it to this file instead of stdout")

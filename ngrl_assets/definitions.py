@@ -11,6 +11,8 @@ from ngrl_assets.consent import assets as consent_assets
 from ngrl_assets.consent import jobs as consent_jobs
 from ngrl_assets.genomics import assets as genomics_assets
 from ngrl_assets.genomics import jobs as genomics_jobs
+from ngrl_assets.releases import assets as release_assets
+from ngrl_assets.releases import jobs as release_jobs
 from ngrl_assets.sequencing import assets as sequencing_assets
 from ngrl_assets.sequencing import jobs as sequencing_jobs
 from resources.clinical_feeds import ClinicalFeedsResource
@@ -23,9 +25,16 @@ ALL_ASSETS = [
     *sequencing_assets.ASSETS,
     *genomics_assets.ASSETS,
     *clinical_assets.ASSETS,
+    *release_assets.ASSETS,
 ]
 ALL_CHECKS = [*clinical_checks.CHECKS]
-JOBS = [*consent_jobs.JOBS, *sequencing_jobs.JOBS, *genomics_jobs.JOBS, *clinical_jobs.JOBS]
+JOBS = [
+    *consent_jobs.JOBS,
+    *sequencing_jobs.JOBS,
+    *genomics_jobs.JOBS,
+    *clinical_jobs.JOBS,
+    *release_jobs.JOBS,
+]
 
 
 def build_definitions(

@@ -91,7 +91,7 @@ class LakeResource(dg.ConfigurableResource):
     # ---- Delta tables, by declaration -------------------------------------------------
     def table_uri(self, spec: TableSpec) -> str:
         """Where a declared table lives (tables sit directly under their zone)."""
-        return join(self.zone(spec.zone), spec.name)
+        return join(self.zone(spec.zone), spec.folder, spec.name)
 
     def _opts(self, spec: TableSpec) -> dict[str, str]:
         return self.storage_options(self.table_uri(spec))

@@ -9,6 +9,7 @@ columns are identifiers that never get Delta statistics, and whether it may be r
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import polars as pl
 Schema = Mapping[str, pl.DataType | type[pl.DataType]]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Zone -> what may live there (kept in step with resources.lake.ZONES).
 TABLE_ZONES = ("identity", "curated", "quarantine", "releases", "reports", "audit")
@@ -56,11 +58,14 @@ class TableSpec:
     releasable: bool = False
     withheld_columns: tuple[str, ...] = ()
     row_group_rows: int | None = None
+    folder: str = ""  # a sub-folder of the zone (a release's tables sit under its id)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.zone not in TABLE_ZONES:
             raise ValueError(f"{self.name}: unknown zone {self.zone!r}")
+        if self.folder and not _FOLDER.match(self.folder):
+            raise ValueError(f"{self.name}: folder {self.folder!r} must match {_FOLDER.pattern}")
         if not _NAME.match(self.name):
             raise ValueError(f"table name {self.name!r} must be lower-case snake case")
         names = list(self.schema)
@@ -120,7 +125,11 @@ class TableSpec:
 
     @property
     def key(self) -> str:
-        return f"{self.zone}/{self.name}"
+        return "/".join(p for p in (self.zone, self.folder, self.name) if p)
+
+    def in_folder(self, folder: str) -> TableSpec:
+        """The same table under a sub-folder of its zone (e.g. one release's copy)."""
+        return dataclasses.replace(self, folder=folder)
 
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=dict(self.schema))

@@ -4,11 +4,18 @@ feeds into the identity zone; it returns internal ids, never identifiers."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
 
-from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
+from ngrl_assets.consent.eligibility import ConsentFacts, evaluate
+from ngrl_assets.consent.tables import (
+    CONSENT_STATUS,
+    PARTICIPANT_REGISTRY,
+    RELEASE_PSEUDONYMS,
+    WITHDRAWAL_NOTICES,
+)
 from resources.lake import LakeResource
 
 
@@ -69,3 +76,73 @@ def nhs_number_linkage(lake: LakeResource) -> pl.DataFrame:
         .join(consent, on="participant_id", how="left")
         .drop("participant_id")
     )
+
+
+def release_cohort(lake: LakeResource, freeze_date: dt.date) -> pl.DataFrame:
+    """Every registered participant's release decision at ``freeze_date`` by the GMS rules
+    (:func:`ngrl_assets.consent.eligibility.evaluate`), decided here because it needs the
+    exact date of birth: ``participant_id``, ``eligible``, ``reason`` and the registered
+    ``sex`` leave the door, nothing else. A full withdrawal recorded at any time before
+    the cut excludes the participant (a withdrawal is never overridden by a freeze date)."""
+    registry = lake.read(PARTICIPANT_REGISTRY).select("participant_id", "date_of_birth", "sex")
+    consent = lake.read(CONSENT_STATUS)
+    joined = registry.join(consent, on="participant_id", how="inner")
+    decisions = []
+    for row in joined.iter_rows(named=True):
+        facts = ConsentFacts(
+            consent_category=row["consent_category"],
+            research_discussed=bool(row["research_discussed"]),
+            research_agreed=bool(row["research_agreed"]),
+            date_of_birth=row["date_of_birth"],
+            consent_date=row["consent_date"],
+            deceased=row["life_status"] == "deceased",
+            withdrawal="full" if row["withdrawal_state"] == "full" else "none",
+        )
+        try:
+            decision = evaluate(facts, freeze_date)
+            decisions.append((row["participant_id"], decision.eligible, decision.reason))
+        except ValueError:
+            decisions.append((row["participant_id"], False, "inconsistent_consent_dates"))
+    out = pl.DataFrame(
+        decisions,
+        schema={"participant_id": pl.String, "eligible": pl.Boolean, "reason": pl.String},
+        orient="row",
+    )
+    return out.join(registry.select("participant_id", "sex"), on="participant_id", how="left")
+
+
+def identifiers_among(lake: LakeResource, values: pl.Series) -> int:
+    """How many of ``values`` are a registered direct identifier or reference (NHS number,
+    consent-service reference, forename, surname, postcode, date of birth as ISO text).
+    The release gate passes every value of its tables through here so that identifiers
+    never leave this door; only the count comes back."""
+    registry = lake.read(PARTICIPANT_REGISTRY)
+    known: set[str] = set()
+    for column in ("nhs_number", "participant_reference", "postcode"):
+        known |= {v for v in registry[column].drop_nulls().to_list() if len(v) >= 4}
+    for column in ("forename", "surname"):  # short names collide with codes: 4+ letters
+        known |= {v for v in registry[column].drop_nulls().to_list() if len(v) >= 4}
+    known |= {d.isoformat() for d in registry["date_of_birth"].drop_nulls().to_list()}
+    if not known:
+        return 0
+    strings = values.cast(pl.String).drop_nulls()
+    return int(strings.is_in(pl.Series(sorted(known), dtype=pl.String).implode()).sum())
+
+
+def record_pseudonyms(lake: LakeResource, release_id: str, frame: pl.DataFrame) -> None:
+    """Keep a release's internal id <-> pseudonym map (identity zone; replaced whole, so a
+    re-run of a cut converges)."""
+    lake.replace(RELEASE_PSEUDONYMS, frame, {"release_id": release_id})
+
+
+def cohort_change(lake: LakeResource, previous: str | None, current: str) -> dict[str, int]:
+    """Participants added, removed and kept between two releases, as counts (pseudonyms
+    differ between releases; only this map can compare them)."""
+    rows = lake.scan(RELEASE_PSEUDONYMS).filter(pl.col("kind") == "participant")
+    now = set(rows.filter(pl.col("release_id") == current).collect()["internal_id"].to_list())
+    before: set[str] = set()
+    if previous:
+        before = set(
+            rows.filter(pl.col("release_id") == previous).collect()["internal_id"].to_list()
+        )
+    return {"added": len(now - before), "removed": len(before - now), "kept": len(now & before)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import polars as pl
+
 from ngrl_assets.consent.registry import (
     CONSENT_STATUS_SCHEMA,
     REGISTRY_SCHEMA,
@@ -105,4 +107,28 @@ CONSENT_STATUS = TableSpec(
     releasable=True,
 )
 
-TABLES = (PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES, CONSENT_STATUS)
+# Written by the release cut through consent.linkage (the identity zone's one door).
+RELEASE_PSEUDONYMS = TableSpec(
+    zone="identity",
+    name="release_pseudonyms",
+    description=(
+        "Internal participant and sample ids <-> each release's pseudonyms. Identity zone only: "
+        "withdrawal redaction and clinical feedback need it; researchers never see it."
+    ),
+    schema={
+        "release_id": pl.String,
+        "kind": pl.String,
+        "internal_id": pl.String,
+        "pseudonym": pl.String,
+    },
+    columns={
+        "release_id": "release",
+        "kind": "participant or sample",
+        "internal_id": "internal participant id or sample id",
+        "pseudonym": "its pseudonym in that release",
+    },
+    written_by=("releases/participant",),
+    identifier_columns=("internal_id", "pseudonym"),
+)
+
+TABLES = (PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES, CONSENT_STATUS, RELEASE_PSEUDONYMS)

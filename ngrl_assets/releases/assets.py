@@ -1,0 +1,129 @@
+"""Dagster wiring for research releases: one multi-asset writes every release table of one
+release (a dynamic partition per release id), gated and published atomically by
+``releases.cut``; the gate's verdict is each table's blocking asset check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from pydantic import Field
+
+from ngrl_assets.common.specs import table_spec
+from ngrl_assets.releases import cut, notes_step
+from ngrl_assets.releases.partitions import releases
+from ngrl_assets.releases.tables import BUILT, PROJECTED, RELEASE_TABLES
+from resources.lake import LakeResource
+from resources.secrets import SecretsResource
+
+GROUP = "releases"
+# The curated assets a release is cut from (their checks must have passed).
+INPUTS = [*BUILT, *PROJECTED]
+GATE_CHECK = "release_gate"
+
+
+class ReleaseConfig(dg.Config):
+    freeze_date: str = Field(description="data-freeze date, yyyy-mm-dd")
+    label: str = Field(default="", description="human label, e.g. 2026-Q4")
+
+
+def _spec(spec) -> dg.AssetSpec:  # type: ignore[no-untyped-def]
+    base = table_spec(spec, group=GROUP, deps=INPUTS)
+    return base.replace_attributes(key=dg.AssetKey(["releases", spec.name]))
+
+
+SPECS = [_spec(s) for s in RELEASE_TABLES]
+CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        GATE_CHECK,
+        asset=spec.key,
+        blocking=True,
+        description="go/no-go: inputs' checks passed, row counts reconcile, no identifier",
+    )
+    for spec in SPECS
+]
+
+
+def input_checks(context: dg.AssetExecutionContext) -> list[tuple[str, str, bool | None]]:
+    """Every check on the release's inputs, with whether its latest evaluation passed."""
+    graph = context.repository_def.asset_graph
+    keys = [k for name in INPUTS for k in graph.get(dg.AssetKey(name)).check_keys]
+    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    out = []
+    for key in sorted(keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        record = latest.get(key)
+        passed = None
+        if record is not None:
+            passed = record.status == AssetCheckExecutionRecordStatus.SUCCEEDED
+        out.append((key.asset_key.to_user_string(), key.name, passed))
+    return out
+
+
+@dg.multi_asset(
+    name="release_tables",
+    specs=SPECS,
+    check_specs=CHECK_SPECS,
+    partitions_def=releases,
+    pool="releases",
+)
+def release_tables(
+    context: dg.AssetExecutionContext,
+    config: ReleaseConfig,
+    lake: LakeResource,
+    secrets: SecretsResource,
+):
+    """Cut one release: cohort at the freeze date, pseudonymised tables, gate, notes,
+    manifest, registry."""
+    release_id = context.partition_key
+    result = cut.cut_release(
+        lake,
+        secrets.get_bytes,
+        release_id,
+        dt.date.fromisoformat(config.freeze_date),
+        label=config.label or None,
+        input_checks=input_checks(context),
+        progress=sys.stderr.isatty(),
+        after_tables=notes_step.writer(
+            lake, dt.date.fromisoformat(config.freeze_date), config.label or None
+        ),
+    )
+    failed = result.failed_rules
+    context.log.info(
+        f"release {release_id}: {result.participants} participants, {result.samples} genomes, "
+        f"gate {'go' if not failed else 'no-go'} ({len(failed)} rules failed)"
+    )
+    for spec in RELEASE_TABLES:
+        mine = [g for g in result.gate if g.where in (spec.name,)]
+        general = [g for g in result.gate if g.rule == "input_checks_passed"]
+        problems = [g for g in [*mine, *general] if not g.passed]
+        yield dg.MaterializeResult(
+            asset_key=dg.AssetKey(["releases", spec.name]),
+            metadata={
+                "dagster/row_count": result.tables.get(spec.name, 0),
+                "published": result.published,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=GATE_CHECK,
+                    asset_key=dg.AssetKey(["releases", spec.name]),
+                    passed=not problems,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "failed_rules": dg.MetadataValue.md(
+                            "\n".join(f"- {g.rule} at {g.where}: {g.detail}" for g in problems)
+                            or "none"
+                        )
+                    },
+                )
+            ],
+        )
+    if failed:
+        raise dg.Failure(
+            description="release gate: no-go; nothing published. "
+            + "; ".join(f"{g.rule} at {g.where}: {g.detail}" for g in failed[:10]),
+        )
+
+
+ASSETS = [release_tables]

@@ -1,0 +1,115 @@
+"""The release registry and manifests: what is published, and the record of each release.
+
+A release becomes visible in one atomic step, the registry commit, which happens only
+after every table and the manifest are written. The manifest (``releases/<id>/
+manifest.json``) lists tables, Delta versions, row counts, schemas, content fingerprints,
+freeze date, code version, parent release and gate results, and keeps a ``history`` of
+events (published; later, withdrawal redactions) so that a release's every change is on
+record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from ngrl_assets.releases.tables import RELEASE_REGISTRY
+from resources import objects
+from resources.lake import LakeResource
+
+MANIFEST = "manifest.json"
+PUBLISHED = "published"
+
+
+class ReleaseExists(RuntimeError):
+    """A published release is immutable (only withdrawal redaction changes it)."""
+
+
+@dataclass(frozen=True)
+class Published:
+    release_id: str
+    label: str | None
+    freeze_date: dt.date
+    status: str
+    manifest_key: str
+    participants: int
+    samples: int
+    parent_release: str | None
+    published_at: dt.datetime
+
+
+def manifest_key(release_id: str) -> str:
+    return f"{release_id}/{MANIFEST}"
+
+
+def list_published(lake: LakeResource) -> list[Published]:
+    rows = lake.read(RELEASE_REGISTRY).sort("published_at")
+    return [
+        Published(
+            r["release_id"],
+            r["label"],
+            r["freeze_date"],
+            r["status"],
+            r["manifest_key"],
+            r["participants"],
+            r["samples"],
+            r["parent_release"],
+            r["published_at"],
+        )
+        for r in rows.iter_rows(named=True)
+    ]
+
+
+def get(lake: LakeResource, release_id: str) -> Published | None:
+    return next((p for p in list_published(lake) if p.release_id == release_id), None)
+
+
+def latest(lake: LakeResource, before: str | None = None) -> Published | None:
+    """The newest published release (other than ``before``)."""
+    found = [p for p in list_published(lake) if p.release_id != before]
+    return found[-1] if found else None
+
+
+def fingerprint(df: pl.DataFrame) -> str:
+    """An order-independent content fingerprint of a table's rows (and its columns)."""
+    digest = hashlib.sha256(",".join(f"{c}:{t}" for c, t in df.schema.items()).encode())
+    if df.height:
+        hashes = df.hash_rows(seed=20261201).sort()
+        digest.update(hashes.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_manifest(lake: LakeResource, release_id: str, manifest: dict[str, Any]) -> str:
+    """Write the manifest (as the last object of a cut); returns its SHA-256."""
+    data = (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode()
+    objects.write_bytes(lake.uri("releases", manifest_key(release_id)), data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(lake: LakeResource, release_id: str) -> dict[str, Any]:
+    data = objects.read_bytes(lake.uri("releases", manifest_key(release_id)))
+    manifest: dict[str, Any] = json.loads(data)
+    return manifest
+
+
+def publish(lake: LakeResource, manifest: dict[str, Any], manifest_sha256: str) -> None:
+    """The one atomic step that makes a release visible: its registry row."""
+    row = {
+        "release_id": manifest["release_id"],
+        "label": manifest.get("label"),
+        "freeze_date": dt.date.fromisoformat(manifest["freeze_date"]),
+        "status": PUBLISHED,
+        "manifest_key": manifest_key(manifest["release_id"]),
+        "manifest_sha256": manifest_sha256,
+        "participants": manifest["participants"],
+        "samples": manifest["samples"],
+        "parent_release": manifest.get("parent_release"),
+        "published_at": dt.datetime.now(dt.UTC),
+    }
+    lake.merge(
+        RELEASE_REGISTRY, pl.DataFrame([row], schema=dict(RELEASE_REGISTRY.schema)), ["release_id"]
+    )
