@@ -203,10 +203,7 @@ class _Outputs:
 
     def add(self, inc: str, result: Any) -> None:
         tag = [pl.lit(inc).alias("increment")]
-        metrics = site_qc.metrics(result.sites)
-        sites = result.sites.join(
-            metrics, on=["contig", "pos", "ref", "alt"], how="left", suffix="_m"
-        )
+        sites = with_site_qc(result.sites)
         self.sites.append(sites.with_columns(tag).select(list(VARIANT_SITES.schema)))
         self.genotypes.append(
             result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES.schema))
@@ -236,6 +233,12 @@ class _Outputs:
         lake.replace(JOINT_CALL_INCREMENTS, markers, where=where)
 
 
+def with_site_qc(sites: pl.DataFrame) -> pl.DataFrame:
+    """Joint-called sites (chunk, site, aggregates) with aggV2's metrics and FILTERs."""
+    metrics = site_qc.metrics(sites)
+    return sites.join(metrics, on=["contig", "pos", "ref", "alt"], how="left", suffix="_m")
+
+
 def _distinct(frame: pl.DataFrame, column: str) -> list[str]:
     return sorted(set(frame[column].to_list()))
 
@@ -258,6 +261,18 @@ def _load(
         )
         .collect()
     )
+
+
+def load_sample_rows(
+    lake: LakeResource,
+    spec: TableSpec,
+    group: list[str],
+    deliveries: list[str],
+    samples: pl.DataFrame,
+) -> pl.DataFrame:
+    """:func:`_load` for callers outside joint calling (a release joint-calls its cohort
+    with it); joint calling itself calls ``_load`` (the benchmarks time that name)."""
+    return _load(lake, spec, group, deliveries, samples)
 
 
 def pending_deliveries(lake: LakeResource) -> list[str]:
