@@ -23,14 +23,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ngrl_assets.releases.tables import DATA_DICTIONARY
 from resources import objects
-from resources.lake import LakeResource
 from resources.tables import TableSpec
+
+if TYPE_CHECKING:
+    from resources.lake import LakeResource
 
 NONE = "—"
 K_MIN = 5  # the small-number threshold: a value must be held by >= 5 participants (rows)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -37,8 +37,10 @@ from ngrl_assets.releases.tables import (
     RELEASE_VARIANT_SITES,
 )
 from resources import objects
-from resources.lake import LakeResource
 from resources.tables import TableSpec
+
+if TYPE_CHECKING:
+    from resources.lake import LakeResource
 
 AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
     ("0-15", 0, 15),

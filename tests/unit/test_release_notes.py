@@ -370,3 +370,13 @@ def test_small_number_helpers() -> None:
     )
     bands = cohort_counts(part.lazy(), FREEZE)["age band"]
     assert bands == {"0-15": 1, "16-29": 2, "30-44": 0, "45-59": 1, "60-74": 0, "75+": 2}
+
+
+def test_empty_release_still_gets_notes_and_dictionary(lake: LakeResource) -> None:
+    written = write_notes(lake, "v9", "v8", FREEZE, "empty")
+    assert len(written) == 2 + len(notes_mod.PLOTS)
+    md = Path(lake.uri("releases", "v9", "notes", "release_notes.md")).read_text()
+    assert "| `participant` | not written | — | new |" in md
+    assert write_dictionary(lake, "v9", RELEASE_TABLES) == sum(
+        len(s.schema) for s in RELEASE_TABLES
+    )
