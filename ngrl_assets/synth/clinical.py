@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,10 +17,12 @@ from . import codes
 from .common import (
     Defect,
     Ids,
+    Seed,
     Truth,
     age_on,
     allocate_rules,
     days,
+    free_path,
     interleave,
     iso,
     poisson,
@@ -74,7 +77,7 @@ def _specialty(rng: random.Random, p: Participant, on: dt.date) -> str:
     return rng.choice(codes.ADULT_SPECIALTIES)
 
 
-def participant_events(seed: int, p: Participant, tl: Timeline, ids: Ids) -> list[Event]:
+def participant_events(seed: Seed, p: Participant, tl: Timeline, ids: Ids) -> list[Event]:
     """Everything NHS England holds on one participant (before delivery cuts)."""
     rng = rng_for(seed, "clinical", p.index)
     lo = max(p.dob + days(1), tl.as_of - days(8 * 365))
@@ -156,6 +159,33 @@ def participant_events(seed: int, p: Participant, tl: Timeline, ids: Ids) -> lis
         events.append(
             ("hes_op", when, op_attendance(rng, p, when, ids, specialty=spec, primary=primary))
         )
+    return events
+
+
+def later_events(seed: Seed, p: Participant, lo: dt.date, hi: dt.date, ids: Ids) -> list[Event]:
+    """A later wave's new hospital activity of an earlier wave's participant: A&E, admitted
+    and outpatient events dated within [lo, hi] only (their history up to ``lo`` was
+    delivered before; deaths and tumours are not revisited)."""
+    rng = rng_for(seed, "clinical-later", p.index)
+    if p.date_of_death is not None or hi <= lo:
+        return []
+    years = (hi - lo).days / 365.25
+    events: list[Event] = []
+    for _ in range(poisson(rng, 0.12 * years)):
+        arrival = rand_date(rng, lo, hi)
+        events.append(("hes_ae", arrival, ae_attendance(rng, p, arrival, ids, admitted=False)))
+    rate = 0.15 + (0.15 if age_on(p.dob, hi) >= 60 else 0.0)
+    for _ in range(poisson(rng, rate * years)):
+        when = rand_date(rng, lo, hi)
+        episodes = apc_spell(rng, p, when, ids, specialty=_specialty(rng, p, when))
+        if dt.date.fromisoformat(episodes[-1]["EPIEND"]) <= hi:
+            events.extend(("hes_apc", dt.date.fromisoformat(e["EPIEND"]), e) for e in episodes)
+    for _ in range(poisson(rng, 0.5 * years)):
+        when = rand_date(rng, lo, hi)
+        spec = _specialty(rng, p, when)
+        if spec == "501":
+            spec = "420" if age_on(p.dob, when) < 16 else "300"
+        events.append(("hes_op", when, op_attendance(rng, p, when, ids, specialty=spec)))
     return events
 
 
@@ -253,21 +283,36 @@ def write_clinical(
     out: Path,
     people: list[Participant],
     tl: Timeline,
-    seed: int,
+    seed: Seed,
     rate: float,
     ids: Ids,
     truth: Truth,
     progress: bool,
+    earlier: Sequence[Participant] = (),
 ) -> dict[str, object]:
+    """The wave's extracts. ``earlier``: earlier waves' participants whose new activity
+    since ``tl.clinical_from`` (the previous wave's last cut) reaches this wave's first
+    delivery."""
     per: dict[str, list[list[tuple[dt.date, str, dict[str, str]]]]] = {
         s: [[] for _ in tl.clinical_deliveries] for s in SOURCES
     }
+
+    def add(source: str, k: int, when: dt.date, row: dict[str, str]) -> None:
+        key = row.get(KEYS.get(source, "TUMOURID")) or row["NEWNHSNO"]
+        per[source][k].append((when, key, row))
+
     for p in tqdm(people, desc="clinical", unit="participant", disable=not progress):
         for source, when, row in participant_events(seed, p, tl, ids):
             k = _delivery(tl, p, when)
             if k is not None:
-                key = row.get(KEYS.get(source, "TUMOURID")) or row["NEWNHSNO"]
-                per[source][k].append((when, key, row))
+                add(source, k, when, row)
+    later = 0
+    if earlier and tl.clinical_from is not None:
+        cut = tl.clinical_deliveries[0] - LAG
+        for p in earlier:
+            for source, when, row in later_events(seed, p, tl.clinical_from, cut, ids):
+                add(source, 0, when, row)
+                later += 1
     corrections = 0
     deaths = [row for rows in per["ons_mortality"] for _, _, row in rows]
     seen: set[str] = set()
@@ -276,7 +321,7 @@ def write_clinical(
         seen.add(row["NEWNHSNO"])
     for source in SOURCES:
         cols = columns(source)
-        previous = tl.as_of - days(8 * 365)
+        previous = tl.clinical_from or tl.as_of - days(8 * 365)
         for k, delivered in enumerate(tl.clinical_deliveries):
             rng = rng_for(seed, "clinical-file", source, k)
             events = sorted(per[source][k], key=lambda e: (e[0], e[1]))
@@ -288,8 +333,11 @@ def write_clinical(
                 for rule in allocate_rules(rng, rules, len(good), rate)
             ]
             rows, found = interleave(rng, good, defects)
-            path = out / "clinical" / source / f"{source}_{ymd(delivered)}.txt"
+            path = free_path(out / "clinical" / source / f"{source}_{ymd(delivered)}.txt")
             write_rows(path, cols, rows, "|")
             truth.record(path, f"clinical/{source}", len(good), found)
             previous = cut + days(1)
-    return {"ons_mortality_corrections": corrections}
+    summary: dict[str, object] = {"ons_mortality_corrections": corrections}
+    if earlier:
+        summary["earlier_wave_events"] = later
+    return summary

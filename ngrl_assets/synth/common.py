@@ -21,8 +21,12 @@ from ngrl_assets.consent import nhs_number
 NULL_DATE = "1800-01-01"  # HES sentinel: no date (null) submitted
 INVALID_DATE = "1801-01-01"  # HES sentinel: an invalid date was submitted
 
+# the seed of a wave's random streams: the plain seed for wave 1 (whose bytes never
+# change), ``(seed, wave)`` for a later wave
+Seed = int | tuple[int, int]
 
-def rng_for(seed: int, *keys: object) -> random.Random:
+
+def rng_for(seed: Seed, *keys: object) -> random.Random:
     """An independent, reproducible random stream for ``seed`` and ``keys``."""
     digest = hashlib.sha256(repr((seed, *keys)).encode("utf-8")).digest()
     return random.Random(int.from_bytes(digest[:16], "big"))
@@ -154,6 +158,18 @@ def interleave(
         truth.append({"line": len(rows) + 1, "rule": defect.rule, **defect.detail})
     rows.extend(good[cursor:])
     return rows, truth
+
+
+def free_path(path: Path) -> Path:
+    """``path`` when nothing is there yet, else the first free ``<stem>_<n><suffix>``
+    (n = 2, 3, ...), the documented way a feed names a second file of the same date."""
+    if not path.exists():
+        return path
+    stem, suffix = path.name.split(".", 1)
+    n = 2
+    while (path.parent / f"{stem}_{n}.{suffix}").exists():
+        n += 1
+    return path.parent / f"{stem}_{n}.{suffix}"
 
 
 def write_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], sep: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from ngrl_assets.consent import feeds, nhs_number
@@ -11,9 +12,11 @@ from ngrl_assets.consent import feeds, nhs_number
 from .common import (
     Defect,
     Ids,
+    Seed,
     Truth,
     allocate_rules,
     days,
+    free_path,
     interleave,
     iso,
     rand_date,
@@ -47,7 +50,7 @@ def _spaced(nhs: str) -> str:
     return f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
 
 
-def _registration_rows(people: list[Participant], seed: int, n_files: int) -> list[list[tuple]]:
+def _registration_rows(people: list[Participant], seed: Seed, n_files: int) -> list[list[tuple]]:
     """Good rows per registration file, as (record_date, ref, row) tuples."""
     per_file: list[list[tuple]] = [[] for _ in range(n_files)]
     for p in people:
@@ -118,11 +121,14 @@ def write_consent(
     out: Path,
     people: list[Participant],
     tl: Timeline,
-    seed: int,
+    seed: Seed,
     rate: float,
     ids: Ids,
     truth: Truth,
+    earlier_withdrawn: Sequence[Participant] = (),
 ) -> None:
+    """The wave's registration and withdrawal files; ``earlier_withdrawn`` are earlier
+    waves' participants whose withdrawal notice arrives in this wave's files."""
     per_file = _registration_rows(people, seed, len(tl.registration_files))
     previous = tl.consent_start
     for i, file_date in enumerate(tl.registration_files):
@@ -133,12 +139,12 @@ def write_consent(
             for rule in allocate_rules(rng, REGISTRATION_RULES, len(good), rate)
         ]
         rows, found = interleave(rng, good, defects)
-        path = out / "consent" / "registrations" / f"registrations_{ymd(file_date)}.csv"
+        path = free_path(out / "consent" / "registrations" / f"registrations_{ymd(file_date)}.csv")
         write_rows(path, REGISTRATION_COLUMNS, rows, ",")
         truth.record(path, "consent/registrations", len(good), found)
         previous = file_date + days(1)
 
-    withdrawn = [p for p in people if p.withdrawal is not None]
+    withdrawn = [p for p in people if p.withdrawal is not None] + list(earlier_withdrawn)
     stay = [p for p in people if p.case == "adult_alive"] or people
     previous = tl.consent_start
     for i, file_date in enumerate(tl.withdrawal_files):
@@ -162,7 +168,7 @@ def write_consent(
                 row = [rng.choice(stay).ref, bad, noticed]
                 defects.append(Defect(rule, row, {"column": "withdrawal_type"}))
         rows, found = interleave(rng, good, defects)
-        path = out / "consent" / "withdrawals" / f"withdrawals_{ymd(file_date)}.csv"
+        path = free_path(out / "consent" / "withdrawals" / f"withdrawals_{ymd(file_date)}.csv")
         write_rows(path, WITHDRAWAL_COLUMNS, rows, ",")
         truth.record(path, "consent/withdrawals", len(good), found)
         previous = file_date + days(1)

@@ -7,7 +7,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from .common import Ids, age_on, days, rand_date, rng_for, years_before
+from .common import Ids, Seed, age_on, days, rand_date, rng_for, years_before
 
 # (case, eligible at the release date, share of the cohort); adult_alive takes the rest.
 CASES: list[tuple[str, bool, float]] = [
@@ -111,6 +111,10 @@ class Timeline:
     registration_files: list[dt.date]
     withdrawal_files: list[dt.date]
     clinical_deliveries: list[dt.date]
+    # a later wave: its deliveries all come after the previous wave's ``as_of``, and its
+    # clinical defect rows date from after the previous wave's last clinical cut
+    sequencing_from: dt.date | None = None
+    clinical_from: dt.date | None = None
 
     @classmethod
     def for_release(cls, as_of: dt.date) -> Timeline:
@@ -120,6 +124,23 @@ class Timeline:
             registration_files=[as_of - days(300), as_of - days(150), as_of - days(45)],
             withdrawal_files=[as_of - days(120), as_of - days(20)],
             clinical_deliveries=[as_of - days(200), as_of - days(30)],
+        )
+
+    @classmethod
+    def for_wave(cls, as_of: dt.date, previous_as_of: dt.date, clinical_from: dt.date) -> Timeline:
+        """A later wave's files, all dated after ``previous_as_of`` (the previous wave's
+        data-freeze date, at least 60 days before ``as_of``): two registration files, one
+        withdrawal file and one clinical delivery."""
+        if as_of < previous_as_of + days(60):
+            raise ValueError("a later wave's as_of must be at least 60 days after the previous")
+        return cls(
+            as_of=as_of,
+            consent_start=as_of - days(4200),
+            registration_files=[as_of - days(55), as_of - days(25)],
+            withdrawal_files=[as_of - days(10)],
+            clinical_deliveries=[as_of - days(5)],
+            sequencing_from=previous_as_of + days(1),
+            clinical_from=clinical_from,
         )
 
     @property
@@ -225,11 +246,15 @@ def _story(rng: random.Random, case: str, tl: Timeline) -> dict[str, object]:
     return story
 
 
-def make_participants(seed: int, n: int, tl: Timeline, ids: Ids) -> list[Participant]:
+def make_participants(
+    seed: Seed, n: int, tl: Timeline, ids: Ids, first_index: int = 0
+) -> list[Participant]:
+    """``n`` participants numbered from ``first_index`` (a later wave continues the
+    numbering of the earlier ones)."""
     cases = case_counts(n)
     rng_for(seed, "cases").shuffle(cases)
     people: list[Participant] = []
-    for index, case in enumerate(cases):
+    for index, case in enumerate(cases, start=first_index):
         rng = rng_for(seed, "participant", index)
         sex = "F" if rng.random() < 0.5 else "M"
         if rng.random() < 0.005:
@@ -302,7 +327,7 @@ def _history(rng: random.Random, p: Participant, story: dict[str, object], tl: T
         first.date_of_death = p.date_of_death
 
 
-def _add_updates(seed: int, people: list[Participant], tl: Timeline) -> None:
+def _add_updates(seed: Seed, people: list[Participant], tl: Timeline) -> None:
     """Top re-appearing participants up to ~5% with moves and consent updates; the
     final (latest) record always expresses the participant's case."""
     rng = rng_for(seed, "updates")

@@ -18,7 +18,18 @@ from tqdm import tqdm
 
 from ngrl_assets.sequencing import manifest
 
-from .common import Defect, Ids, Truth, allocate_rules, days, interleave, iso, rng_for, write_rows
+from .common import (
+    Defect,
+    Ids,
+    Seed,
+    Truth,
+    allocate_rules,
+    days,
+    interleave,
+    iso,
+    rng_for,
+    write_rows,
+)
 from .genome import GRCH38_CONTIGS, Site, Window
 from .gvcf import SampleSpec, write_gvcf
 from .people import Participant, Timeline
@@ -58,7 +69,8 @@ def _row(sample_id: str, ref: str, md5: str, qc: tuple, when: dt.date) -> list[s
 def _delivery_date(tl: Timeline, batch: list[Participant], previous: dt.date | None) -> dt.date:
     """Deliveries arrive during the year before the release, a fortnight apart at least
     and never before a sample's consent is six weeks old."""
-    earliest = max(tl.as_of - days(365), max(p.consent_date for p in batch) + days(45))
+    start = tl.sequencing_from or tl.as_of - days(365)
+    earliest = max(start, max(p.consent_date for p in batch) + days(45))
     if previous is not None:
         earliest = max(earliest, previous + days(14))
     return min(tl.as_of - days(7), earliest)
@@ -109,7 +121,7 @@ def write_sequencing(
     out: Path,
     people: list[Participant],
     tl: Timeline,
-    seed: int,
+    seed: Seed,
     rate: float,
     batch_size: int,
     real_dir: Path | None,
@@ -117,7 +129,10 @@ def write_sequencing(
     ids: Ids,
     truth: Truth,
     progress: bool,
+    wave: int = 1,
 ) -> dict[str, object]:
+    """Wave 1's deliveries are ``D<yyyy>-<nnn>`` (plus ``D<yyyy>-REAL``), a later wave's
+    ``D<yyyy>-W<wave>-<nnn>``, numbered per year past any folder already there."""
     plan = rng_for(seed, "sequencing-plan")
     sequenced = plan.sample(people, round(SEQUENCED_SHARE * len(people)))
     real, skipped = real_gvcfs(real_dir)
@@ -141,9 +156,13 @@ def write_sequencing(
     per_year: Counter[int] = Counter()
     for k, batch in enumerate(batches):
         when = previous = _delivery_date(tl, batch, previous)
-        per_year[when.year] += 1
-        delivery_id = f"D{when.year}-{per_year[when.year]:03d}"
-        folder = out / "sequencing" / delivery_id
+        tag = "" if wave == 1 else f"W{wave}-"
+        while True:
+            per_year[when.year] += 1
+            delivery_id = f"D{when.year}-{tag}{per_year[when.year]:03d}"
+            folder = out / "sequencing" / delivery_id
+            if not folder.exists():
+                break
         good = []
         for p in batch:
             rng = rng_for(seed, "sample", p.index)
