@@ -60,20 +60,30 @@ def cmd_synth(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         as_of=args.as_of,
         progress=not args.quiet,
+        wave=args.wave,
     )
     if is_s3(landing):
         from tqdm import tqdm
 
+        from resources.uris import join
+
         with tempfile.TemporaryDirectory(prefix="ngrl-synth-") as tmp:
+            before: set[Path] = set()
+            if args.wave > 1:  # a later wave reads the earlier ones (all but their gVCFs)
+                prefix = landing.rstrip("/") + "/"
+                for obj in objects.list_objects(landing):
+                    rel = obj.uri.removeprefix(prefix)
+                    if "/gvcf/" not in f"/{rel}":
+                        local = Path(tmp) / rel
+                        local.parent.mkdir(parents=True, exist_ok=True)
+                        local.write_bytes(objects.read_bytes(obj.uri))
+                        before.add(local)
             summary = generate_cohort(Path(tmp), **kwargs)  # type: ignore[arg-type]
-            files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
-            for _ in tqdm(
-                objects.upload_tree(Path(tmp), landing),
-                total=len(files),
-                desc="upload",
-                disable=args.quiet,
-            ):
-                pass
+            files = sorted(p for p in Path(tmp).rglob("*") if p.is_file() and p not in before)
+            for path in tqdm(files, desc="upload", disable=args.quiet):
+                objects.write_bytes(
+                    join(landing, path.relative_to(tmp).as_posix()), path.read_bytes()
+                )
     else:
         Path(landing).mkdir(parents=True, exist_ok=True)
         summary = generate_cohort(Path(landing), **kwargs)  # type: ignore[arg-type]
@@ -267,7 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=250, help="samples per sequencing delivery")
     p.add_argument(
-        "--as-of", type=_date, default=dt.date(2026, 9, 30), help="reference date of the cohort"
+        "--as-of",
+        type=_date,
+        help="reference date of the cohort (default 2026-09-30; wave N: wave N-1's + 61 days)",
+    )
+    p.add_argument(
+        "--wave",
+        type=int,
+        default=1,
+        help="1: a fresh landing zone; N>1: a later batch into the landing zone of waves 1..N-1",
     )
     p.add_argument(
         "--landing", help="landing folder or s3:// URI (default: the lake's landing zone)"
