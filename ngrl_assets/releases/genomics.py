@@ -13,9 +13,12 @@ sample shifts a frequency. The same pass counts each sample's own calls for
 Internal participant ids never reach a release table: genotypes, cohorts and sample
 statistics carry the release pseudonyms of ``samples``. Each table is written in one
 commit (a whole-table overwrite, so a re-run of the same release converges to the same
-content) as a stream of per-chunk batches in the declaration's sort order, which the
-writer packs into a few large files; per-chunk results wait in a local scratch folder
-(``TMPDIR``) between the joint call and the writes.
+content) as a stream of batches in the declaration's sort order, which the writer packs
+into a few large files; per-chunk results wait in a local scratch folder (``TMPDIR``)
+between the joint call and the writes. delta-rs keeps each streamed batch whole but not
+the order of the batches (it spreads them over its write partitions), so batches are
+coalesced up to ``BATCH_BYTES``: a table under that size is stored exactly in its sort
+order; a larger one as sorted runs of that size, whatever their order in the files.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ SAMPLE_COLUMNS = ("participant_id", "participant_pseudonym", "sample_pseudonym")
 PROVIDER_QC = ("mean_coverage", "pct_bases_15x", "contamination", "inferred_sex")
 COUNT_COLUMNS = ("n_calls", "n_snv", "n_indel", "n_ti", "n_tv", "n_het", "n_hom_alt")
 TRANSITIONS = (("A", "G"), ("G", "A"), ("C", "T"), ("T", "C"))
+BATCH_BYTES = 256 * 1024 * 1024  # rows streamed to the writer per batch, in memory
 GENOMIC_TABLES = (
     RELEASE_VARIANT_SITES,
     RELEASE_JOINT_GENOTYPES,
@@ -234,8 +238,23 @@ def _write(
             rows += batch.height
             yield batch
 
-    lake.write_batches(release_spec(spec, release_id), counted())
+    lake.write_batches(release_spec(spec, release_id), coalesced(counted(), BATCH_BYTES))
     return rows
+
+
+def coalesced(frames: Iterable[pl.DataFrame], budget: int) -> Iterator[pl.DataFrame]:
+    """Consecutive frames concatenated into batches of about ``budget`` bytes (each one
+    contiguous block, so the writer keeps it whole and in order)."""
+    pending: list[pl.DataFrame] = []
+    size = 0
+    for frame in frames:
+        pending.append(frame)
+        size += int(frame.estimated_size())
+        if size >= budget:
+            yield pl.concat(pending).rechunk()
+            pending, size = [], 0
+    if pending:
+        yield pl.concat(pending).rechunk()
 
 
 # ---- per-sample statistics (aggregate_gvcf_sample_stats) -------------------------
@@ -265,7 +284,7 @@ def call_counts(calls: pl.DataFrame) -> pl.DataFrame:
     het = complete & a2.is_not_null() & (a1 != a2)
     hom_alt = complete & (a1 == 1) & (a2.is_null() | (a2 == 1))
     flags = {
-        "n_calls": pl.lit(True),
+        "n_calls": carries,
         "n_snv": snv,
         "n_indel": pl.col("ref").str.len_chars() != pl.col("alt").str.len_chars(),
         "n_ti": snv & transition,
