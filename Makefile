@@ -10,6 +10,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 
 DEMO_PARTICIPANTS ?= 300
 DEMO_SEED ?= 20261122
+DEMO_WAVE2_PARTICIPANTS ?= 120
 
 .PHONY: install demo test test-all lint ui clean-demo
 
@@ -25,9 +26,22 @@ install: $(UV)
 clean-demo:
 	rm -rf .ngrl
 
+# The demo's release key: a fresh random master key per demo lake, kept beside it (production
+# reads per-release keys from AWS Secrets Manager; see docs/releases.md).
+RELEASE_KEY = NGRL_SECRET_RELEASE_MASTER_KEY=$$(cat .ngrl/release-master-key)
+
 demo: clean-demo install
+	@mkdir -p .ngrl && python3 -c "import secrets; print(secrets.token_hex(32))" > .ngrl/release-master-key
 	$(UV) run ngrl synth --participants $(DEMO_PARTICIPANTS) --seed $(DEMO_SEED)
 	$(UV) run ngrl materialize
+	$(RELEASE_KEY) $(UV) run ngrl release cut --id v1 --freeze-date 2026-09-30 --label 2026-Q3
+	@echo "--- a second batch lands: new participants, deliveries and extracts ---"
+	$(UV) run ngrl synth --participants $(DEMO_WAVE2_PARTICIPANTS) --seed $(DEMO_SEED) --wave 2
+	$(UV) run ngrl materialize
+	$(RELEASE_KEY) $(UV) run ngrl release cut --id v2 --freeze-date 2026-11-30 --label 2026-Q4
+	$(UV) run ngrl release list
+	$(UV) run ngrl release diff v1 v2
+	@echo "Release notes: $(NGRL_LAKE_URI)/releases/v2/notes/release_notes.html (and .md)"
 	@echo
 	@echo "The lake is in $(NGRL_LAKE_URI):"
 	@$(UV) run ngrl lake | sed 's/^/  /'

@@ -1,0 +1,261 @@
+"""Cutting research releases end to end on a synthetic library (real sensors, real Dagster
+runs, real Delta): eligibility at the freeze date, data after it left out, pseudonyms that
+differ between releases, the gate, the registry as the only door, immutability, and a cut
+killed with SIGKILL at several points leaving nothing published and converging on re-run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from ngrl_assets.clinical.tables import EXTRACTS
+from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, RELEASE_PSEUDONYMS
+from ngrl_assets.definitions import build_definitions
+from ngrl_assets.genomics.tables import RAW_SEQUENCES
+from ngrl_assets.pipeline import QUIET, run_all
+from ngrl_assets.releases import cut, reading, registry
+from ngrl_assets.releases.partitions import RELEASE_PARTITIONS
+from ngrl_assets.releases.tables import (
+    AGGREGATE_GVCF_SAMPLE_STATS,
+    PARTICIPANT,
+    PROJECTED,
+    RELEASE_REGISTRY,
+    RELEASE_TABLES,
+)
+from ngrl_assets.synth import generate_cohort
+from resources.lake import LakeResource
+from tests.integration.lakes import put_landing
+
+FREEZE = dt.date(2026, 9, 30)  # the synthetic library's own date: everything landed by then
+EARLY = dt.date(2026, 3, 1)  # a freeze date with consents, episodes and genomes after it
+KEY_ENV = {"NGRL_SECRET_RELEASE_MASTER_KEY": "ab" * 32}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """A library built by the real sensors, and its Dagster instance directory."""
+    source = tmp_path_factory.mktemp("landing")
+    generate_cohort(source, participants=60, seed=13, defect_rate=0.02, batch_size=30)
+    root = tmp_path_factory.mktemp("library")
+    lake = LakeResource(root_uri=str(root / "lake"))
+    put_landing(lake, source)
+    home = root / "dagster"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = run_all(build_definitions(lake), lake, instance)
+        assert result.success, result.failures()
+    return root
+
+
+@pytest.fixture
+def built(library, tmp_path, monkeypatch):
+    """A private copy of the library (lake + instance) for one test."""
+    root = tmp_path / "copy"
+    shutil.copytree(library, root)
+    for name, value in KEY_ENV.items():
+        monkeypatch.setenv(name, value)
+    lake = LakeResource(root_uri=str(root / "lake"))
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        yield lake, instance, root
+
+
+def cut_in_dagster(lake, instance, release_id, freeze=FREEZE, label=None):
+    if release_id not in instance.get_dynamic_partitions(RELEASE_PARTITIONS):
+        instance.add_dynamic_partitions(RELEASE_PARTITIONS, [release_id])
+    job = build_definitions(lake).resolve_job_def("release_cut_job")
+    config = {"freeze_date": freeze.isoformat(), "label": label or ""}
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=release_id,
+        run_config={**QUIET, "ops": {"release_tables": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+def failure_text(run) -> str:
+    return " ".join(
+        e.step_failure_data.error.to_string()
+        for e in run.all_events
+        if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error
+    )
+
+
+def release(lake, release_id, spec):
+    return lake.read(spec.in_folder(release_id))
+
+
+def test_a_release_is_cut_gated_published_and_pseudonymised(built):
+    lake, instance, _ = built
+    run = cut_in_dagster(lake, instance, "v1", label="2026-Q2")
+    assert run.success, [e.message for e in run.all_events if e.is_failure]
+    assert all(e.passed for e in run.get_asset_check_evaluations())
+    [entry] = registry.list_published(lake)
+    assert (entry.release_id, entry.status, entry.freeze_date) == ("v1", "published", FREEZE)
+    manifest = registry.read_manifest(lake, "v1")
+    assert set(manifest["tables"]) == {t.name for t in RELEASE_TABLES}
+    assert all(g["passed"] for g in manifest["gate"])
+    assert manifest["history"][0]["event"] == "published"
+
+    # eligibility at the freeze date: consented, agreed, not withdrawn, consent by then
+    consent = lake.read(CONSENT_STATUS)
+    people = lake.read(RELEASE_PSEUDONYMS).filter(
+        (pl.col("release_id") == "v1") & (pl.col("kind") == "participant")
+    )
+    released = consent.filter(pl.col("participant_id").is_in(people["internal_id"].implode()))
+    assert released.height == entry.participants == release(lake, "v1", PARTICIPANT).height
+    assert released["research_agreed"].all() and released["research_discussed"].all()
+    assert (released["withdrawal_state"] != "full").all()
+    assert (released["consent_date"] <= FREEZE).all()
+
+    # data dated after the freeze date is not released; rows reconcile with the curated
+    for name, spec in PROJECTED.items():
+        rows = release(lake, "v1", spec)
+        date = cut.EVENT_DATE.get(name)
+        if date and rows.height:
+            assert rows[date].drop_nulls().max() <= FREEZE, name
+    apc = EXTRACTS["hes_apc"]
+    curated = lake.read(apc).filter(
+        pl.col("participant_id").is_in(people["internal_id"].implode())
+        & (pl.col("epistart").is_null() | (pl.col("epistart") <= FREEZE))
+    )
+    assert release(lake, "v1", PROJECTED["hes_apc"]).height == curated.height > 0
+
+    # no internal id, sample id, NHS number or reference in any release table
+    registry_ids = lake.read(PARTICIPANT_REGISTRY)
+    raw = lake.read(RAW_SEQUENCES)
+    needles = set(registry_ids["participant_id"]) | set(registry_ids["nhs_number"])
+    needles |= set(registry_ids["participant_reference"]) | set(raw["sample_id"].drop_nulls())
+    needles |= set(raw["delivery"])
+    for spec in RELEASE_TABLES:
+        table = release(lake, "v1", spec)
+        for column, dtype in table.schema.items():
+            if dtype == pl.String:
+                assert not set(table[column].drop_nulls()) & needles, (spec.name, column)
+        protocol = lake.delta_table(spec.in_folder("v1")).protocol()
+        assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2), spec.name
+    stats = release(lake, "v1", AGGREGATE_GVCF_SAMPLE_STATS)
+    assert stats.height == entry.samples > 0
+    assert stats["sample_id"].str.contains(r"^S[0-9A-F]{20}$").all()
+
+
+def test_eligibility_and_data_are_decided_at_the_freeze_date(built):
+    """An earlier freeze date: consents, episodes and genomes after it stay out."""
+    lake, _, _ = built
+    key = b"k" * 32
+    people, samples, reasons = cut.cohort(lake, "early", EARLY, key)
+    consent = lake.read(CONSENT_STATUS)
+    late = consent.filter(
+        (pl.col("consent_date") > EARLY) & pl.col("research_agreed") & pl.col("research_discussed")
+    )
+    assert late.height > 0, "the cohort should have consents after the freeze date"
+    assert not set(late["participant_id"]) & set(people["participant_id"])
+    assert reasons.get("consent_after_release_date", 0) >= late.filter(
+        pl.col("withdrawal_state") != "full"
+    ).height
+    assert samples.height == 0  # every genome was sequenced after the early freeze date
+    apc = EXTRACTS["hes_apc"]
+    rows = cut.released_rows(lake, apc, people, EARLY).collect()
+    assert rows.height > 0 and rows["epistart"].max() <= EARLY
+    later = lake.read(apc).filter(
+        pl.col("participant_id").is_in(people["participant_id"].implode())
+        & (pl.col("epistart") > EARLY)
+    )
+    assert later.height > 0, "there should be episodes after the freeze date to leave out"
+    assert set(rows["participant_id"]) <= set(people["pseudonym"])
+
+
+def test_pseudonyms_are_never_shared_between_releases(built):
+    lake, instance, _ = built
+    for rid in ("v1", "v2"):
+        assert cut_in_dagster(lake, instance, rid).success
+    v1 = set(release(lake, "v1", PARTICIPANT)["participant_id"])
+    v2 = set(release(lake, "v2", PARTICIPANT)["participant_id"])
+    assert len(v1) == len(v2) > 0 and not v1 & v2
+    s1 = set(release(lake, "v1", AGGREGATE_GVCF_SAMPLE_STATS)["sample_id"])
+    s2 = set(release(lake, "v2", AGGREGATE_GVCF_SAMPLE_STATS)["sample_id"])
+    assert s1 and not s1 & s2
+    change = reading.diff(lake, "v1", "v2")["participants"]
+    assert change == {"added": 0, "removed": 0, "kept": len(v1)}
+    # the map back lives only in the identity zone
+    assert lake.read(RELEASE_PSEUDONYMS)["release_id"].unique().sort().to_list() == ["v1", "v2"]
+    assert RELEASE_PSEUDONYMS.zone == "identity"
+
+
+def test_a_published_release_is_immutable(built):
+    lake, instance, _ = built
+    assert cut_in_dagster(lake, instance, "v1").success
+    again = cut_in_dagster(lake, instance, "v1")
+    assert not again.success
+    assert "already published" in failure_text(again)
+
+
+def test_a_failed_gate_publishes_nothing_and_names_the_rule(built):
+    lake, instance, _ = built
+    # a failed input check: an hes_apc row whose participant has fully withdrawn
+    consent = lake.read(CONSENT_STATUS)
+    withdrawn = consent.filter(pl.col("withdrawal_state") == "full")["participant_id"][0]
+    apc = EXTRACTS["hes_apc"]
+    row = lake.read(apc).head(1).with_columns(pl.lit(withdrawn).alias("participant_id"))
+    lake.append(apc, row.with_columns(pl.col("epikey") + 10_000_000))
+    defs = build_definitions(lake)
+    check_job = dg.define_asset_job(
+        "consent_checks",
+        selection=dg.AssetSelection.checks(
+            dg.AssetCheckKey(dg.AssetKey("hes_apc"), "only_consented_participants")
+        ),
+    ).resolve(asset_graph=defs.resolve_asset_graph(), resource_defs=defs.resources)
+    check_job.execute_in_process(instance=instance, raise_on_error=False)
+    run = cut_in_dagster(lake, instance, "v1")
+    assert not run.success
+    text = failure_text(run)
+    assert "input_checks_passed at hes_apc:only_consented_participants" in text
+    assert registry.list_published(lake) == []
+    assert lake.read(RELEASE_REGISTRY).height == 0
+
+
+STAGES = ["pseudonyms_written", "hes_apc_written", "genomics_written", "manifest_written"]
+
+
+def _cli(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full = {
+        **os.environ,
+        **KEY_ENV,
+        "NGRL_LAKE_URI": str(root / "lake"),
+        "DAGSTER_HOME": str(root / "dagster"),
+        **(env or {}),
+    }
+    ngrl = Path(sys.executable).parent / "ngrl"
+    return subprocess.run([str(ngrl), *args], env=full, capture_output=True, text=True, timeout=600)
+
+
+def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(built, tmp_path):
+    lake, _, root = built
+    (root / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    clean_root = tmp_path / "clean"
+    shutil.copytree(root, clean_root)
+    done = _cli(clean_root, "release", "cut", "--id", "v1", "--freeze-date", FREEZE.isoformat())
+    assert done.returncode == 0, done.stderr[-2000:]
+    clean = registry.read_manifest(LakeResource(root_uri=str(clean_root / "lake")), "v1")
+    for stage in STAGES:
+        killed = _cli(
+            root, "release", "cut", "--id", "v1", "--freeze-date", FREEZE.isoformat(),
+            env={cut.KILL_AT_ENV: stage},
+        )  # fmt: skip
+        assert killed.returncode == -9, (stage, killed.returncode, killed.stderr[-1000:])
+        assert registry.list_published(lake) == [], stage
+        listed = _cli(root, "release", "list")
+        assert listed.stdout.strip() == "no published releases", stage
+    rerun = _cli(root, "release", "cut", "--id", "v1", "--freeze-date", FREEZE.isoformat())
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    manifest = registry.read_manifest(lake, "v1")
+    fingerprints = {n: t["fingerprint"] for n, t in manifest["tables"].items()}
+    assert fingerprints == {n: t["fingerprint"] for n, t in clean["tables"].items()}
+    assert [p.release_id for p in registry.list_published(lake)] == ["v1"]
