@@ -36,7 +36,7 @@ import datetime as dt
 import json
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -314,10 +314,14 @@ def _neighbours(lay: _Layout, k: int) -> list[int]:
     return sorted({m for rel in lay.relations() if k in rel for m in rel if m != k})
 
 
-def _suppress(lay: _Layout, pol: Policy, complementary: bool = True) -> list[bool]:
-    """Which items to withhold: the small counts, then complementary suppression, then
-    audit-and-repair until every small count is protected."""
-    hidden = [pol.is_small(v) for v in lay.true]
+def _suppress(
+    lay: _Layout, pol: Policy, complementary: bool = True, force: Collection[int] = ()
+) -> list[bool]:
+    """Which items to withhold: the small counts (and the non-zero ``force`` items), then
+    complementary suppression, then audit-and-repair until every small count is protected.
+    Withholding more never narrows a range (a withheld figure's bounds contain its shown
+    interval), so forcing keeps a table safe."""
+    hidden = [pol.is_small(v) or (k in force and v > 0) for k, v in enumerate(lay.true)]
     if not complementary:
         return hidden
     _complementary(lay, hidden)
@@ -381,15 +385,22 @@ def summary_table(
     note: str = "",
     margins: bool = True,
     complementary: bool = True,
+    withhold_column_totals: Collection[str] = (),
+    withhold_grand_total: bool = False,
 ) -> SummaryTable:
     """Suppress a two-way table of true counts (row totals, column totals and the grand
     total published when ``margins``). ``complementary=False`` withholds the small counts
-    only (unsafe: for showing that the audit catches derivable cells)."""
+    only (unsafe: for showing that the audit catches derivable cells). The ``withhold_*``
+    totals are withheld as well (totals another table of the release shares)."""
     arr = np.asarray(counts, dtype=np.int64).reshape(len(rows), len(columns))
     if (arr < 0).any():
         raise ValueError(f"{name}: negative counts")
     lay = _Layout(arr, margins)
-    hidden = _suppress(lay, pol, complementary)
+    force: set[int] = set()
+    if margins:
+        force |= {lay.col_total(j) for j, c in enumerate(columns) if c in withhold_column_totals}
+        force |= {lay.grand} if withhold_grand_total else set()
+    hidden = _suppress(lay, pol, complementary, force)
 
     def render(k: int) -> str:
         v = lay.true[k]
@@ -542,8 +553,12 @@ def public_summary(
     sites, site_counts = _cancer_sites(people, av_tumour, pol)
     by_variant = _variant_table(variant_sites)
 
-    tables = [
-        summary_table(
+    # The two participant tables share their totals by sex and their grand total: a total
+    # withheld in one is withheld in the other, until both agree (only ever grows).
+    cols: set[str] = set()
+    grand = False
+    while True:
+        prog = summary_table(
             "participants_by_programme_sex",
             by_prog,
             pol,
@@ -551,8 +566,10 @@ def public_summary(
             columns=sexes,
             title="Participants by programme and sex",
             row_header="programme",
-        ),
-        summary_table(
+            withhold_column_totals=cols,
+            withhold_grand_total=grand,
+        )
+        age = summary_table(
             "participants_by_age_band_sex",
             by_age,
             pol,
@@ -561,7 +578,24 @@ def public_summary(
             title=f"Participants by age band at the freeze ({freeze_date.isoformat()}) and sex",
             row_header="age band",
             note="Age is the freeze year minus the year of birth.",
-        ),
+            withhold_column_totals=cols,
+            withhold_grand_total=grand,
+        )
+        pair = (prog, age)
+        now = {
+            c
+            for t in pair
+            for c, v in zip(sexes, t.column_totals or (), strict=True)
+            if v == SECONDARY
+        }
+        now_grand = any(t.grand_total == SECONDARY for t in pair)
+        if (now, now_grand) == (cols, grand):
+            break
+        cols, grand = now, now_grand
+
+    tables = [
+        prog,
+        age,
         summary_table(
             "top_cancer_sites",
             site_counts,
