@@ -118,7 +118,7 @@ def test_release_copies_sit_under_the_release_with_sized_row_groups():
 
 def test_batches_are_coalesced_in_order_up_to_the_budget():
     frames = [pl.DataFrame({"a": [i] * 1000}, schema={"a": pl.Int64}) for i in range(10)]
-    size = frames[0].estimated_size()
+    size = int(frames[0].estimated_size())
     batches = list(coalesced(iter(frames), 3 * size))
     assert [b.height for b in batches] == [3000, 3000, 3000, 1000]
     assert pl.concat(batches)["a"].is_sorted() and all(b.n_chunks() == 1 for b in batches)
