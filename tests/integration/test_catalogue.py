@@ -29,7 +29,7 @@ def test_every_table_asset_is_declared_and_its_spec_comes_from_the_declaration()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     for key in keys:
         spec = catalogue.get(key)  # raises for an undeclared table asset
-        node = graph.get(dg.AssetKey(key))
+        node = graph.get(dg.AssetKey.from_user_string(key))
         schema = node.metadata["dagster/column_schema"]
         assert [c.name for c in schema.columns] == list(spec.schema), key
         assert [c.description for c in schema.columns] == [spec.columns[c] for c in spec.schema]
@@ -42,7 +42,10 @@ def test_every_table_asset_is_declared_and_its_spec_comes_from_the_declaration()
 
 def test_catalogue_answers_what_releases_and_withdrawal_ask():
     identity = {t.name for t in catalogue.in_zone("identity")}
-    assert identity == {"participant_registry", "withdrawal_notices"}
+    assert identity == {"participant_registry", "withdrawal_notices", "release_pseudonyms"}
+    released = {t.name for t in catalogue.release_tables()}
+    assert {"participant", "aggregate_gvcf_sample_stats", "variant_sites", "hes_apc"} <= released
+    assert all(t.zone == "releases" for t in catalogue.release_tables())
     holding = {t.name for t in catalogue.holding_participants()}
     assert {"raw_sequences", "sample_variant_calls", "joint_genotypes", "hes_apc"} <= holding
     assert {"variant_sites", "rejected_rows", "landing_ledger"}.isdisjoint(holding)
