@@ -18,6 +18,7 @@ from ngrl_assets.consent.tables import CONSENT_STATUS
 from ngrl_assets.genomics.tables import (
     JOINT_GENOTYPES,
     RAW_SEQUENCES,
+    ROW_GROUP_ROWS,
     VARIANT_SITES,
     variant_sites_schema,
 )
@@ -123,11 +124,12 @@ RELEASE_VARIANT_SITES = TableSpec(
     description=(
         "Every biallelic site carried by at least one released sample, with AC/AN/AF, aggV2's "
         "site QC and FILTERs recomputed over the released cohort only (equal to joint calling "
-        "the released samples alone). Partitioned by nothing; one file per chunk group."
+        "the released samples alone). Not partitioned; a few large files."
     ),
     schema=_SITES,
     columns={c: VARIANT_SITES.columns[c] for c in _SITES},
     written_by=("releases/variant_sites",),
+    row_group_rows=ROW_GROUP_ROWS,
     sort_by=("chunk", "pos", "ref", "alt"),
 )
 
@@ -145,6 +147,7 @@ RELEASE_JOINT_GENOTYPES = TableSpec(
         c: PSEUDONYM if c == "participant_id" else JOINT_GENOTYPES.columns[c] for c in _GENOTYPES
     },
     written_by=("releases/joint_genotypes",),
+    row_group_rows=ROW_GROUP_ROWS,
     participant_column="participant_id",
     sort_by=("chunk", "pos", "ref", "alt", "participant_id"),
 )
@@ -159,6 +162,7 @@ JOINT_CALL_COHORTS = TableSpec(
     schema={"chunk": pl.String, "participant_id": pl.String},
     columns={"chunk": "genome chunk", "participant_id": PSEUDONYM},
     written_by=("releases/joint_call_cohorts",),
+    row_group_rows=ROW_GROUP_ROWS,
     participant_column="participant_id",
     sort_by=("chunk", "participant_id"),
 )

@@ -157,9 +157,10 @@ def test_eligibility_and_data_are_decided_at_the_freeze_date(built):
     )
     assert late.height > 0, "the cohort should have consents after the freeze date"
     assert not set(late["participant_id"]) & set(people["participant_id"])
-    assert reasons.get("consent_after_release_date", 0) >= late.filter(
-        pl.col("withdrawal_state") != "full"
-    ).height
+    assert (
+        reasons.get("consent_after_release_date", 0)
+        >= late.filter(pl.col("withdrawal_state") != "full").height
+    )
     assert samples.height == 0  # every genome was sequenced after the early freeze date
     apc = EXTRACTS["hes_apc"]
     rows = cut.released_rows(lake, apc, people, EARLY).collect()
@@ -259,3 +260,29 @@ def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(built
     fingerprints = {n: t["fingerprint"] for n, t in manifest["tables"].items()}
     assert fingerprints == {n: t["fingerprint"] for n, t in clean["tables"].items()}
     assert [p.release_id for p in registry.list_published(lake)] == ["v1"]
+
+
+@pytest.mark.s3
+def test_a_release_is_cut_and_published_on_s3(s3_lake, tmp_path, monkeypatch):
+    """The same cut against a real S3 API (moto_server in its own process), identity zone
+    in its own bucket: tables, manifest, notes and registry all on S3."""
+    from resources import objects
+
+    for name, value in KEY_ENV.items():
+        monkeypatch.setenv(name, value)
+    landing = tmp_path / "landing"
+    generate_cohort(landing, participants=16, seed=3, defect_rate=0.0, batch_size=8)
+    put_landing(s3_lake, landing)
+    with dg.instance_for_test() as instance:
+        result = run_all(build_definitions(s3_lake), s3_lake, instance)
+        assert result.success, result.failures()
+        run = cut_in_dagster(s3_lake, instance, "v1")
+        assert run.success, failure_text(run)
+    [entry] = registry.list_published(s3_lake)
+    assert entry.release_id == "v1" and entry.participants > 0
+    manifest = registry.read_manifest(s3_lake, "v1")
+    assert manifest["tables"]["participant"]["rows"] == entry.participants
+    assert release(s3_lake, "v1", PARTICIPANT).height == entry.participants
+    notes = [o.name for o in objects.list_objects(s3_lake.uri("releases", "v1", "notes"))]
+    assert {"release_notes.md", "release_notes.html", "public_summary.md"} <= set(notes)
+    assert s3_lake.table_uri(RELEASE_PSEUDONYMS.in_folder("")).startswith(s3_lake.zone("identity"))
