@@ -125,10 +125,11 @@ def _wave_one_people(first: dict) -> list[Participant]:
 
 
 def _earlier_withdrawals(
-    stream: Seed, wave_one: list[Participant], withdrawn: set[str], tl: Timeline
+    stream: Seed, wave_one: list[Participant], withdrawn: set[str], tl: Timeline, full: int
 ) -> list[Participant]:
-    """A few wave-1 participants (adult, alive, never withdrawn) who withdraw now; their
-    notice is dated after the previous wave's as_of."""
+    """A few wave-1 participants (adult, alive, never withdrawn) who withdraw now, the
+    first ``full`` of them fully, the others from further contact only; their notice is
+    dated after the previous wave's as_of."""
     rng = rng_for(stream, "earlier-withdrawals")
     pool = [p for p in wave_one if p.case == "adult_alive" and p.ref not in withdrawn]
     chosen = sorted(
@@ -136,7 +137,7 @@ def _earlier_withdrawals(
     )
     assert tl.sequencing_from is not None
     for n, p in enumerate(chosen):
-        kind = "full" if n % 2 == 0 else "no_further_contact"
+        kind = "full" if n < full else "no_further_contact"
         p.withdrawal = (kind, rand_date(rng, tl.sequencing_from, tl.withdrawal_files[-1]))
     return chosen
 
@@ -152,12 +153,19 @@ def generate_cohort(
     real_gvcf_dir: Path | None = REAL_GVCF_DIR,
     progress: bool = False,
     wave: int = 1,
+    earlier_full_withdrawals: int = 0,
 ) -> dict:
     """Write a synthetic landing zone under ``out`` and return the ground truth that is
     also written to ``out/_synth/truth.json`` (``truth_w<wave>.json`` for a later wave).
 
     ``as_of`` defaults to 2026-09-30 for wave 1 and to the previous wave's + 61 days for a
-    later one. A later wave never uses the real gVCFs (``real_gvcf_dir`` is ignored)."""
+    later one. A later wave never uses the real gVCFs (``real_gvcf_dir`` is ignored).
+
+    A later wave withdraws a few wave-1 participants (about 1%, at least 2), from further
+    contact only unless ``earlier_full_withdrawals`` asks for that many full withdrawals:
+    a full withdrawal after curation leaves the participant's curated clinical rows in
+    place until erasure removes them, which the clinical ``only_consented_participants``
+    checks report (docs/clinical.md)."""
     if wave < 1:
         raise ValueError("wave must be at least 1")
     if participants < 1:
@@ -188,7 +196,9 @@ def generate_cohort(
         stream = (seed, wave)
         first_index = sum(t["participants"]["count"] for t in truths)
         wave_one = _wave_one_people(truths[0])
-        withdrawing = _earlier_withdrawals(stream, wave_one, withdrawn, tl)
+        withdrawing = _earlier_withdrawals(
+            stream, wave_one, withdrawn, tl, earlier_full_withdrawals
+        )
         # new hospital activity for the wave-1 participants still in the research cohort
         gone = {p.ref for p in withdrawing if p.withdrawal and p.withdrawal[0] == "full"}
         earlier = [

@@ -157,6 +157,9 @@ def test_no_identifier_is_shared_with_wave_one(waves):
     second = identifiers(root, set(waves["truth2"]["feeds"]))
     changed = set(waves["truth2"]["wave"]["case_changes"])
     assert changed and changed <= first["ref"]  # withdrawal notices for wave-1 participants
+    # by default from further contact only (no curated row becomes barred)
+    kinds = {c["case"] for c in waves["truth2"]["wave"]["case_changes"].values()}
+    assert kinds == {"withdrawn_no_further_contact"}
     assert second["ref"] & first["ref"] == changed
     assert not second["sample"] & first["sample"]
     assert not second["key"] & first["key"]
@@ -262,7 +265,7 @@ def test_wave_order_is_enforced(waves, tmp_path):
 def test_a_third_wave_collides_with_neither(waves, tmp_path):
     root = tmp_path / "landing"
     shutil.copytree(waves["root"], root)
-    truth3 = generate_cohort(root, participants=N3, seed=SEED, wave=3)
+    truth3 = generate_cohort(root, participants=N3, seed=SEED, wave=3, earlier_full_withdrawals=1)
     assert truth3["args"]["as_of"] == "2027-01-30"
     assert truth3["wave"]["first_participant_index"] == N1 + N2
     ids3 = identifiers(root, set(truth3["feeds"]))
@@ -270,6 +273,8 @@ def test_a_third_wave_collides_with_neither(waves, tmp_path):
     assert not ids3["sample"] & earlier["sample"]
     assert not ids3["key"] & earlier["key"]
     assert ids3["ref"] & earlier["ref"] == set(truth3["wave"]["case_changes"])
+    cases = sorted(c["case"] for c in truth3["wave"]["case_changes"].values())
+    assert cases == ["withdrawn_full", "withdrawn_no_further_contact"]
     # nobody withdraws twice
     assert not set(truth3["wave"]["case_changes"]) & set(waves["truth2"]["wave"]["case_changes"])
     assert all(re.fullmatch(r"D\d{4}-W3-\d{3}", d) for d in truth3["sequencing"]["deliveries"])
