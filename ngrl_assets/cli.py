@@ -61,6 +61,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         progress=not args.quiet,
         wave=args.wave,
+        earlier_full_withdrawals=args.earlier_full_withdrawals,
     )
     if is_s3(landing):
         from tqdm import tqdm
@@ -286,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="1: a fresh landing zone; N>1: a later batch into the landing zone of waves 1..N-1",
+    )
+    p.add_argument(
+        "--earlier-full-withdrawals",
+        type=int,
+        default=0,
+        help="wave N>1: how many of its withdrawal notices for wave-1 participants are full "
+        "(default 0: all from further contact only)",
     )
     p.add_argument(
         "--landing", help="landing folder or s3:// URI (default: the lake's landing zone)"
