@@ -231,3 +231,22 @@ def test_new_extracts_quarantine_only_what_the_truth_implies(two_waves, name):
         info = truth2["feeds"][row["landing_key"]]
         assert row["rows_in"] == info["good_rows"] + len(info["defects"])
         assert row["rows_accepted"] == row["rows_in"] - len(expected[row["landing_key"]])
+
+
+@pytest.mark.s3
+def test_cli_lands_a_second_wave_on_s3(s3_lake):
+    """``ngrl synth --wave 2`` on an S3 landing zone reads the first wave and uploads only
+    the new objects (every first-wave object keeps its ETag)."""
+    from ngrl_assets.cli import main
+
+    landing = s3_lake.zone("landing")
+    common = ["--seed", "7", "--landing", landing, "--quiet"]
+    assert main(["synth", "--participants", "10", *common]) == 0
+    first = {o.uri: o.version for o in objects.list_objects(landing)}
+    assert main(["synth", "--participants", "5", "--wave", "2", *common]) == 0
+    second = {o.uri: o.version for o in objects.list_objects(landing)}
+    assert {k: second[k] for k in first} == first
+    new = sorted(set(second) - set(first))
+    assert join(landing, "_synth/truth_w2.json") in new
+    assert any("/sequencing/D2026-W2-001/gvcf/" in k for k in new)
+    assert not any("/gvcf/" in k and "-W2-" not in k for k in new)
