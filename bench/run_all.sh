@@ -35,6 +35,9 @@ rm -rf bench/out/p6/lake
 step "P7: HES APC intake (1M rows) vs pl.read_csv + write_delta"
 uv run python bench/p7.py ${P7_ARGS:-}
 
+step "P3/P3b/P4/P5: a release of >= 200 genomes: cut vs copy, reads vs indexed VCF/BCF"
+uv run python bench/p3_p5.py ${P3_ARGS:-}
+
 step "report"
 uv run python bench/report.py
 echo "total: $(( $(date +%s) - START )) s"
