@@ -7,6 +7,7 @@ export NGRL_LAKE_URI ?= $(CURDIR)/.ngrl/lake
 export DAGSTER_HOME ?= $(CURDIR)/.ngrl/dagster
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
+export NGRL_CODE_VERSION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 DEMO_PARTICIPANTS ?= 300
 DEMO_SEED ?= 20261122

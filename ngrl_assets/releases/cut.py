@@ -351,6 +351,19 @@ def cut_release(
     return result
 
 
+def code_version() -> str:
+    """``NGRL_CODE_VERSION`` (the deployment sets the image's git commit; make sets HEAD),
+    else the installed package's version."""
+    from importlib import metadata
+
+    if os.environ.get(CODE_VERSION_ENV):
+        return os.environ[CODE_VERSION_ENV]
+    try:
+        return "ngrl " + metadata.version("ngrl")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_manifest(
     lake: LakeResource,
     result: CutResult,
@@ -374,7 +387,7 @@ def build_manifest(
         "release_id": result.release_id,
         "label": label,
         "freeze_date": freeze_date.isoformat(),
-        "code_version": os.environ.get(CODE_VERSION_ENV, "unknown"),
+        "code_version": code_version(),
         "parent_release": parent.release_id if parent else None,
         "participants": result.participants,
         "samples": result.samples,
