@@ -53,6 +53,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import harness
 
@@ -304,7 +305,7 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
-def side_by_side(sides: dict[str, list[str]], reps: int) -> dict[str, dict]:
+def side_by_side(sides: dict[str, list[str]], reps: int) -> dict[str, Any]:
     """Every side ``reps`` times, alternating (one rep of each side, then the next)."""
     runs: dict[str, list[dict]] = {k: [] for k in sides}
     for _ in range(reps):
@@ -346,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     sources = cut_inputs(library / "lake")
 
     # P5: the cut vs a plain copy of its inputs
-    cuts, copies, rewrites = [], [], []
+    cuts: list[dict] = []
+    copies: list[dict] = []
+    rewrites: list[dict] = []
     lake = WORK / "lake"
     for rep in range(args.cut_reps):
         shutil.rmtree(lake, ignore_errors=True)
@@ -415,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     carrier_rows = in_win.filter((pl.col("a1") == 1) | (pl.col("a2") == 1)).join(
         other, on=SITE, how="anti"
     )
-    site = carrier_rows.group_by(SITE).len().sort("len", *SITE, descending=[True] + [False] * 4)
-    site_row = list(site.row(0)[:4])
+    by_site = carrier_rows.group_by(SITE).len().sort("len", *SITE, descending=[True] + [False] * 4)
+    site_row = list(by_site.row(0)[:4])
     region = f"{contig}:{start}-{end}"
     result["p3_inputs"] = {
         "region": region,
@@ -424,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             sites.filter((pl.col("contig") == contig) & pl.col("pos").is_between(start, end)).height
         ),
         "region_genotype_rows": in_win.height,
-        "carrier_site_carriers": int(site.row(0)[4]),
+        "carrier_site_carriers": int(by_site.row(0)[4]),
     }
     out = WORK / "q"
     out.mkdir(exist_ok=True)
