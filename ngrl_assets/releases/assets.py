@@ -2,7 +2,6 @@
 release (a dynamic partition per release id), gated and published atomically by
 ``releases.cut``; the gate's verdict is each table's blocking asset check."""
 
-
 import datetime as dt
 import sys
 
@@ -29,7 +28,9 @@ class ReleaseConfig(dg.Config):
 
 
 def _spec(spec) -> dg.AssetSpec:  # type: ignore[no-untyped-def]
-    base = table_spec(spec, group=GROUP, deps=INPUTS)
+    # a release reads every partition (delivery, chunk, extract file) of its inputs
+    deps = [dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in INPUTS]
+    base = table_spec(spec, group=GROUP, deps=deps)
     return base.replace_attributes(key=dg.AssetKey(["releases", spec.name]))
 
 
