@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ngrl_assets.genomics.reference import GRCH38_CONTIGS
+from ngrl_assets.releases.airlock import AGE_BANDS  # one banding for notes and summary
 from ngrl_assets.releases.dictionary import type_name
 from ngrl_assets.releases.tables import (
     AGGREGATE_GVCF_SAMPLE_STATS,
@@ -42,14 +43,6 @@ from resources.tables import TableSpec
 if TYPE_CHECKING:
     from resources.lake import LakeResource
 
-AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
-    ("0-15", 0, 15),
-    ("16-29", 16, 29),
-    ("30-44", 30, 44),
-    ("45-59", 45, 59),
-    ("60-74", 60, 74),
-    ("75+", 75, None),
-)
 QC_COLUMNS = (
     ("mean_coverage", "mean coverage (x)"),
     ("contamination", "contamination (fraction)"),
