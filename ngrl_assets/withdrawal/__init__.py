@@ -1,0 +1,1 @@
+"""Withdrawal: propagation targets, physical erasure, residue scan, tombstones, audit."""

@@ -1,0 +1,45 @@
+"""What a full withdrawal must reach, derived, never listed by hand: every asset downstream
+of consent in the code location's asset graph whose table (its ``ngrl/table`` metadata,
+set from the catalogue declaration) holds participants. An asset added later is covered
+the day it is added, provided it is declared the usual way (``common.specs.table_spec``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import dagster as dg
+
+from ngrl_assets import catalogue
+from resources.tables import TableSpec
+
+CONSENT_ASSETS = ("participant_registry", "withdrawal_notices", "consent_status")
+
+
+@dataclass(frozen=True)
+class Target:
+    asset_key: str  # the Dagster asset to re-materialise
+    table: TableSpec  # the declaration its rows are erased through
+    per_release: bool  # a release table: one copy per live release
+    kind: str  # "rows": erase the participant's rows; "aggregate": recompute their share
+
+
+def erasure_targets(
+    graph: dg.AssetGraph | object, tables: Iterable[TableSpec] = catalogue.TABLES
+) -> list[Target]:
+    """Targets in topological order (upstream first), consent_status included."""
+    by_key = {t.key: t for t in tables}
+    resolved = dg.AssetSelection.assets(*CONSENT_ASSETS).downstream().resolve(graph)  # type: ignore[arg-type]
+    order = graph.toposorted_asset_keys  # type: ignore[attr-defined]
+    out = []
+    for key in order:
+        if key not in resolved:
+            continue
+        node = graph.get(key)  # type: ignore[attr-defined]
+        table_key = node.metadata.get("ngrl/table")
+        spec = by_key.get(getattr(table_key, "value", table_key) or "")
+        if spec is None or spec.zone in ("identity", "quarantine", "audit"):
+            continue
+        kind = "rows" if spec.participant_column else "aggregate"
+        out.append(Target(key.to_user_string(), spec, spec.zone == "releases", kind))
+    return out
