@@ -146,3 +146,61 @@ def cohort_change(lake: LakeResource, previous: str | None, current: str) -> dic
             rows.filter(pl.col("release_id") == previous).collect()["internal_id"].to_list()
         )
     return {"added": len(now - before), "removed": len(before - now), "kept": len(now & before)}
+
+
+def participant_needles(lake: LakeResource, participant_reference: str) -> list[tuple[str, str]]:
+    """Every value that identifies one participant anywhere in the lake, as ``(kind, value)``
+    pairs, for the erasure residue scan only: the consent-service reference itself, each
+    internal id and NHS number registered under it, the participant's sample ids
+    (``raw_sequences``) and every pseudonym any release ever gave the participant or those
+    samples (``release_pseudonyms``). An unregistered reference yields only itself. The
+    values go to the scanner and nowhere else: never log them or put them in metadata."""
+    from ngrl_assets.genomics.tables import RAW_SEQUENCES
+
+    pairs: list[tuple[str, str]] = [("participant reference", participant_reference)]
+    registry = (
+        lake.scan(PARTICIPANT_REGISTRY)
+        .filter(pl.col("participant_reference") == participant_reference)
+        .select("participant_id", "nhs_number")
+        .collect()
+    )
+    ids = sorted({v for v in registry["participant_id"].to_list() if v})
+    pairs += [("internal id", v) for v in ids]
+    pairs += [("NHS number", v) for v in sorted(set(registry["nhs_number"].drop_nulls()))]
+    samples: list[str] = []
+    if ids:
+        samples = sorted(
+            set(
+                lake.scan(RAW_SEQUENCES)
+                .filter(pl.col("participant_id").is_in(pl.Series(ids, dtype=pl.String).implode()))
+                .select("sample_id")
+                .collect()["sample_id"]
+                .drop_nulls()
+            )
+        )
+    pairs += [("sample id", v) for v in samples]
+    if ids:
+        wanted_ids = pl.Series(ids, dtype=pl.String).implode()
+        wanted_samples = pl.Series(samples, dtype=pl.String).implode()
+        pseudonyms = (
+            lake.scan(RELEASE_PSEUDONYMS)
+            .filter(
+                ((pl.col("kind") == "participant") & pl.col("internal_id").is_in(wanted_ids))
+                | ((pl.col("kind") == "sample") & pl.col("internal_id").is_in(wanted_samples))
+            )
+            .select("release_id", "kind", "pseudonym")
+            .unique()
+            .sort("release_id", "kind", "pseudonym")
+            .collect()
+        )
+        for release_id, kind, value in pseudonyms.iter_rows():
+            if value:
+                label = "pseudonym" if kind == "participant" else "sample pseudonym"
+                pairs.append((f"{label} (release {release_id})", value))
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for kind, value in pairs:
+        if value and value not in seen:
+            seen.add(value)
+            out.append((kind, value))
+    return out
