@@ -325,9 +325,10 @@ def _parquet(path: Path, needles: Sequence[str]) -> Iterator[Hit]:
             for i in _search_text(needles, bounds):
                 found_stats.setdefault((chunk_meta.path_in_schema, i), set()).add(rg)
     for (leaf_path, i), n in sorted(found_values.items()):
-        yield "parquet", f"column {leaf_path} values ({n} rows)", i
+        yield "parquet", f"column {leaf_path} values ({_count(n, 'row')})", i
     for (col, i), groups in sorted(found_stats.items()):
-        yield "parquet", f"footer statistics of column {col} (min/max, {len(groups)} row groups)", i
+        rgs = _count(len(groups), "row group")
+        yield "parquet", f"footer statistics of column {col} (min/max, {rgs})", i
     for key, value in (meta.metadata or {}).items():
         label = key.decode("utf-8", errors="replace")
         blob = key + b"\n" + value
@@ -338,6 +339,10 @@ def _parquet(path: Path, needles: Sequence[str]) -> Iterator[Hit]:
             yield "parquet", f"footer key-value metadata {label}", i
     for i in _search_bytes(needles, _footer(path)):
         yield "parquet", "raw footer bytes", i
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _footer(path: Path) -> bytes:
