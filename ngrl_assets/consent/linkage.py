@@ -17,6 +17,7 @@ from ngrl_assets.consent.tables import (
     WITHDRAWAL_NOTICES,
 )
 from resources.lake import LakeResource
+from resources.tables import TableSpec
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,17 @@ def cohort_change(lake: LakeResource, previous: str | None, current: str) -> dic
     return {"added": len(now - before), "removed": len(before - now), "kept": len(now & before)}
 
 
-def participant_needles(lake: LakeResource, participant_reference: str) -> list[tuple[str, str]]:
+def participant_needles(
+    lake: LakeResource, participant_reference: str, sample_table: TableSpec
+) -> list[tuple[str, str]]:
     """Every value that identifies one participant anywhere in the lake, as ``(kind, value)``
     pairs, for the erasure residue scan only: the consent-service reference itself, each
     internal id and NHS number registered under it, the participant's sample ids
-    (``raw_sequences``) and every pseudonym any release ever gave the participant or those
-    samples (``release_pseudonyms``). An unregistered reference yields only itself. The
-    values go to the scanner and nowhere else: never log them or put them in metadata."""
-    from ngrl_assets.genomics.tables import RAW_SEQUENCES
+    (``sample_table``: ``genomics.tables.RAW_SEQUENCES``, handed in by the caller so that
+    this door imports nothing of genomics and clinical never reaches genomics through it)
+    and every pseudonym any release ever gave the participant or those samples
+    (``release_pseudonyms``). An unregistered reference yields only itself. The values go
+    to the scanner and nowhere else: never log them or put them in metadata."""
 
     pairs: list[tuple[str, str]] = [("participant reference", participant_reference)]
     registry = (
@@ -171,7 +175,7 @@ def participant_needles(lake: LakeResource, participant_reference: str) -> list[
     if ids:
         samples = sorted(
             set(
-                lake.scan(RAW_SEQUENCES)
+                lake.scan(sample_table)
                 .filter(pl.col("participant_id").is_in(pl.Series(ids, dtype=pl.String).implode()))
                 .select("sample_id")
                 .collect()["sample_id"]

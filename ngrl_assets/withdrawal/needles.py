@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ngrl_assets.consent import linkage
+from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.withdrawal.scan import Finding
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def needles_for(lake: LakeResource, participant_reference: str) -> tuple[list[st
     to :func:`render_report`). Values: the reference itself, internal id, NHS number,
     sample ids and every release pseudonym ever given to the participant or their samples.
     Keep the needles in memory only; print or store the kinds, never the values."""
-    pairs = linkage.participant_needles(lake, participant_reference)
+    pairs = linkage.participant_needles(lake, participant_reference, RAW_SEQUENCES)
     return [value for _, value in pairs], [kind for kind, _ in pairs]
 
 
