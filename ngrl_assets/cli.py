@@ -237,6 +237,25 @@ def _release_cut(lake: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erasure_scan(args: argparse.Namespace) -> int:
+    """Search every object of every zone for a participant's identifiers and pseudonyms;
+    exit 1 when anything is found outside the tombstones."""
+    from ngrl_assets.withdrawal.needles import needles_for, render_report
+    from ngrl_assets.withdrawal.scan import exclude_prefixes, scan
+    from resources.lake import LakeResource
+
+    lake = LakeResource.from_env()
+    needles, kinds = needles_for(lake, args.participant_reference)
+    if not needles:
+        print("unknown participant reference (nothing to search for)", file=sys.stderr)
+        return 2
+    findings = scan(
+        lake, needles, exclude=exclude_prefixes(lake.uri("identity", "withdrawal_tombstones"))
+    )
+    sys.stdout.write(render_report(findings, len(needles), kinds))
+    return 1 if findings else 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from ngrl_assets import catalogue
 
@@ -333,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("a")
     c.add_argument("b")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "erasure-scan",
+        help="residue scan: every object of every zone searched for one participant's "
+        "identifiers, sample ids and pseudonyms (exit 1 if any is found)",
+    )
+    p.add_argument("participant_reference")
+    p.set_defaults(func=cmd_erasure_scan)
 
     p = sub.add_parser("dictionary", help="print the data dictionary (from the table catalogue)")
     p.add_argument("--out", help="write it to this file instead of stdout")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -24,18 +25,16 @@ class Target:
     kind: str  # "rows": erase the participant's rows; "aggregate": recompute their share
 
 
-def erasure_targets(
-    graph: dg.AssetGraph | object, tables: Iterable[TableSpec] = catalogue.TABLES
-) -> list[Target]:
+def erasure_targets(graph: Any, tables: Iterable[TableSpec] = catalogue.TABLES) -> list[Target]:
     """Targets in topological order (upstream first), consent_status included."""
     by_key = {t.key: t for t in tables}
-    resolved = dg.AssetSelection.assets(*CONSENT_ASSETS).downstream().resolve(graph)  # type: ignore[arg-type]
-    order = graph.toposorted_asset_keys  # type: ignore[attr-defined]
+    resolved = dg.AssetSelection.assets(*CONSENT_ASSETS).downstream().resolve(graph)
+    order = graph.toposorted_asset_keys
     out = []
     for key in order:
         if key not in resolved:
             continue
-        node = graph.get(key)  # type: ignore[attr-defined]
+        node = graph.get(key)
         table_key = node.metadata.get("ngrl/table")
         spec = by_key.get(getattr(table_key, "value", table_key) or "")
         if spec is None or spec.zone in ("identity", "quarantine", "audit"):
