@@ -231,7 +231,10 @@ def _release_cut(lake: Any, args: argparse.Namespace) -> int:
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error:
-                print(event.step_failure_data.error.message.strip(), file=sys.stderr)
+                error = event.step_failure_data.error
+                while error.cause is not None:  # the user-facing reason is the innermost
+                    error = error.cause
+                print(error.message.strip(), file=sys.stderr)
         return 1
     sys.stdout.write(reading.show_text(lake, args.id))
     return 0
