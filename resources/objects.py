@@ -132,3 +132,47 @@ def upload_tree(local_dir: Path, prefix_uri: str) -> Iterator[str]:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
         yield dest
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """A noncurrent version of an S3 object (or a delete marker): its bytes survive a plain
+    DELETE or overwrite on a versioned bucket until deleted by version id."""
+
+    uri: str
+    version_id: str
+    delete_marker: bool
+
+
+def noncurrent_versions(prefix_uri: str) -> list[ObjectVersion]:
+    """Every noncurrent object version and delete marker below a prefix (none locally or
+    on an unversioned bucket)."""
+    if not is_s3(prefix_uri):
+        return []
+    bucket, key = split_s3(prefix_uri.rstrip("/") + "/")
+    client = s3_client()
+    if not client.get_bucket_versioning(Bucket=bucket).get("Status"):
+        return []
+    out: list[ObjectVersion] = []
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for v in page.get("Versions", []):
+            if not v["IsLatest"]:
+                out.append(ObjectVersion(f"s3://{bucket}/{v['Key']}", v["VersionId"], False))
+        for m in page.get("DeleteMarkers", []):
+            out.append(ObjectVersion(f"s3://{bucket}/{m['Key']}", m["VersionId"], True))
+    return sorted(out, key=lambda v: (v.uri, v.version_id))
+
+
+def fetch_version(uri: str, version_id: str, workdir: Path) -> Path:
+    """A local copy of one version of an S3 object (named as :func:`fetch` names it)."""
+    bucket, key = split_s3(uri)
+    name = key.rsplit("/", 1)[-1]
+    if name in ("", ".", "..") or "\x00" in name:
+        name = "object"
+    digest = hashlib.sha256(f"{key}\x00{version_id}".encode()).hexdigest()[:24]
+    target = workdir / digest / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    body = s3_client().get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"]
+    with open(target, "wb") as fh:
+        shutil.copyfileobj(body, fh)
+    return target

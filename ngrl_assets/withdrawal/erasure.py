@@ -250,18 +250,10 @@ def _delete(uri: str) -> None:
 def noncurrent_versions(prefix_uri: str) -> list[tuple[str, str, bool]]:
     """``(key, version_id, is_delete_marker)`` of every noncurrent object version and every
     delete marker under a prefix (nothing when the bucket was never versioned)."""
-    bucket, key = objects.split_s3(prefix_uri.rstrip("/") + "/")
-    client = objects.s3_client()
-    if not client.get_bucket_versioning(Bucket=bucket).get("Status"):
-        return []
-    out: list[tuple[str, str, bool]] = []
-    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
-        for v in page.get("Versions", []):
-            if not v["IsLatest"]:
-                out.append((v["Key"], v["VersionId"], False))
-        for m in page.get("DeleteMarkers", []):
-            out.append((m["Key"], m["VersionId"], True))
-    return out
+    return [
+        (objects.split_s3(v.uri)[1], v.version_id, v.delete_marker)
+        for v in objects.noncurrent_versions(prefix_uri)
+    ]
 
 
 def purge_noncurrent_versions(prefix_uri: str) -> int:

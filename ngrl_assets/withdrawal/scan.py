@@ -425,18 +425,36 @@ def scan(
                     continue
                 seen.add(info.uri)
                 findings.extend(_scan_object(info.uri, zone, zone_uri, wanted, workdir))
+            # On a versioned bucket the bytes of overwritten or deleted objects survive as
+            # noncurrent versions: scan those too.
+            for version in objects.noncurrent_versions(zone_uri):
+                if version.delete_marker or (exclude is not None and exclude(version.uri)):
+                    continue
+                findings.extend(
+                    _scan_object(version.uri, zone, zone_uri, wanted, workdir, version.version_id)
+                )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return findings
 
 
 def _scan_object(
-    uri: str, zone: str, zone_uri: str, needles: Sequence[str], workdir: Path
+    uri: str,
+    zone: str,
+    zone_uri: str,
+    needles: Sequence[str],
+    workdir: Path,
+    version_id: str | None = None,
 ) -> list[Finding]:
     key = _relative(uri, zone_uri)
     shown = _mask(uri, needles)
+    if version_id is not None:
+        shown += f" (noncurrent version {version_id})"
     out = [Finding(shown, "key", "object key", i) for i in _search_text(needles, f"{zone}/{key}")]
-    path = objects.fetch(uri, workdir)
+    if version_id is None:
+        path = objects.fetch(uri, workdir)
+    else:
+        path = objects.fetch_version(uri, version_id, workdir)
     try:
         hits = sorted(set(_decode(path, key, needles)))
     finally:

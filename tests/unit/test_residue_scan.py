@@ -457,3 +457,39 @@ def test_needles_for_and_report(lake: LakeResource) -> None:
     for value in needles:
         assert value.lower() not in report.lower()
     assert "No residue found" in render_report([], len(needles), kinds)
+
+
+@pytest.mark.s3
+def test_noncurrent_s3_versions_are_scanned(aws_env: str) -> None:
+    """On a versioned bucket an overwritten or deleted object's old bytes survive as a
+    noncurrent version: the scan reads those too, and says which version."""
+    import uuid
+
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=aws_env, region_name="eu-west-2")
+    bucket = f"ngrl-scan-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    lake = LakeResource(root_uri=f"s3://{bucket}/lake")
+    needle = "pa1b2c3d4e5f60718"
+    overwritten = lake.uri("landing", "consent", "withdrawals", "w.csv")
+    objects.write_bytes(overwritten, f"participant_reference\n{needle}\n".encode())
+    objects.write_bytes(overwritten, b"participant_reference\nclean\n")
+    deleted = lake.uri("reports", "old.md")
+    objects.write_bytes(deleted, f"# {needle}\n".encode())
+    bucket_name, key = objects.split_s3(deleted)
+    client.delete_object(Bucket=bucket_name, Key=key)  # leaves a delete marker
+    found = scan(lake, [needle])
+    where = sorted({f.uri for f in found})
+    assert len(where) == 2 and all("noncurrent version" in w for w in where)
+    assert all(needle not in f.uri + f.where for f in found)
+    # once the versions are deleted by version id, nothing is left
+    for version in objects.noncurrent_versions(lake.zone("landing")) + objects.noncurrent_versions(
+        lake.zone("reports")
+    ):
+        b, k = objects.split_s3(version.uri)
+        client.delete_object(Bucket=b, Key=k, VersionId=version.version_id)
+    assert scan(lake, [needle]) == []
