@@ -3,7 +3,6 @@
 calling alone on per-sample tables written directly (empty inputs, the wedged increment).
 The whole-platform definitions are imported inside the tests that need them."""
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -12,22 +11,18 @@ import polars as pl
 import pytest
 
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
-from ngrl_assets.genomics import chunks
 from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.joint_store import joint_call_chunks, pending_deliveries
-from ngrl_assets.genomics.schemas import SAMPLE_BLOCKS_SCHEMA, SAMPLE_CALLS_SCHEMA
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
     JOINT_GENOTYPES,
-    RAW_SEQUENCES,
-    SAMPLE_REFERENCE_BLOCKS,
-    SAMPLE_VARIANT_CALLS,
     VARIANT_SITES,
 )
 from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing, read
+from tests.integration.sample_rows import block, call, deliver
 
 PARTICIPANTS = 60
 
@@ -184,74 +179,7 @@ def test_sequencing_and_joint_calling_on_s3(s3_lake, tmp_path):
 
 # --- joint calling on per-sample tables written directly (no intake) ----------------
 
-NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 SITE = ("chr22", 20_000_100, "A", "G")
-
-
-def _raw(delivery: str, pid: str) -> dict:
-    row = dict.fromkeys(RAW_SEQUENCES.schema)
-    row.update(
-        delivery=delivery,
-        sample_id=f"S-{pid}",
-        participant_id=pid,
-        inferred_sex="XX",
-        qc_verdict="pass",
-        ingested_at=NOW,
-    )
-    return row
-
-
-def _call(pid: str, contig: str, pos: int, ref: str, alt: str, gt: tuple[int, int]) -> dict:
-    return {
-        "participant_id": pid,
-        "contig": contig,
-        "pos": pos,
-        "end": pos + len(ref) - 1,
-        "ref": ref,
-        "alt": alt,
-        "a1": gt[0],
-        "a2": gt[1],
-        "phased": False,
-        "gq": 50,
-        "dp": 30,
-        "ad_ref": 15 if 0 in gt else 0,
-        "ad_alt": 15,
-    }
-
-
-def _block(pid: str, contig: str, start: int, end: int) -> dict:
-    return {
-        "participant_id": pid,
-        "contig": contig,
-        "start": start,
-        "end": end,
-        "min_dp": 30,
-        "gq": 40,
-    }
-
-
-def deliver(
-    lake: LakeResource, delivery: str, pids: list[str], calls: list[dict], blocks: list[dict]
-) -> None:
-    """Write one delivery's per-sample tables the way intake stores them."""
-    owner = pl.lit(delivery).alias("delivery")
-    call_rows = pl.DataFrame(calls, schema={"participant_id": pl.String, **SAMPLE_CALLS_SCHEMA})
-    block_rows = pl.DataFrame(blocks, schema={"participant_id": pl.String, **SAMPLE_BLOCKS_SCHEMA})
-    lake.append(
-        SAMPLE_VARIANT_CALLS,
-        chunks.assign(call_rows.with_columns(owner), "pos", "end", clip=False).select(
-            list(SAMPLE_VARIANT_CALLS.schema)
-        ),
-    )
-    lake.append(
-        SAMPLE_REFERENCE_BLOCKS,
-        chunks.assign(block_rows.with_columns(owner), "start", "end", clip=True).select(
-            list(SAMPLE_REFERENCE_BLOCKS.schema)
-        ),
-    )
-    lake.append(
-        RAW_SEQUENCES, pl.DataFrame([_raw(delivery, p) for p in pids], schema=RAW_SEQUENCES.schema)
-    )
 
 
 DELIVERIES = [
@@ -259,10 +187,10 @@ DELIVERIES = [
     (
         "D1",
         ["p1", "p2"],
-        [_call("p1", *SITE, (0, 1))],
+        [call("p1", *SITE, (0, 1))],
         [
-            _block("p1", "chr22", 20_000_000, 20_000_099),
-            _block("p2", "chr22", 20_000_000, 20_000_200),
+            block("p1", "chr22", 20_000_000, 20_000_099),
+            block("p2", "chr22", 20_000_000, 20_000_200),
         ],
     ),
     # D2: one sample with no call in the chunk that already has the site (a call elsewhere,
@@ -270,8 +198,8 @@ DELIVERIES = [
     (
         "D2",
         ["p3"],
-        [_call("p3", "chr1", 5_000, "C", "T", (1, 1))],
-        [_block("p3", "chr22", 20_000_050, 20_000_150)],
+        [call("p3", "chr1", 5_000, "C", "T", (1, 1))],
+        [block("p3", "chr22", 20_000_050, 20_000_150)],
     ),
     # D3: one sample with no data at all
     ("D3", ["p4"], [], []),

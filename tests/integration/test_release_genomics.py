@@ -7,17 +7,14 @@ Genomes chr22, NA12878) ingested through the whole pipeline."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from ngrl_assets.genomics import chunks
 from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.joint_store import joint_call_chunks
-from ngrl_assets.genomics.schemas import SAMPLE_BLOCKS_SCHEMA, SAMPLE_CALLS_SCHEMA
 from ngrl_assets.genomics.tables import (
     JOINT_GENOTYPES,
     RAW_SEQUENCES,
@@ -34,11 +31,12 @@ from ngrl_assets.releases.tables import (
     RELEASE_VARIANT_SITES,
 )
 from resources.lake import LakeResource
+from tests.integration import sample_rows
 from tests.integration.lakes import put_landing
+from tests.integration.sample_rows import block, call
 
 KEY = b"release-genomics-test-key-0123456789"
 SITE_KEY = ["contig", "pos", "ref", "alt"]
-NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 MAX_FILES = 3
 
 
@@ -129,56 +127,11 @@ def assert_sorted(tables: dict[str, pl.DataFrame]) -> None:
 # --- a hand-made lake ----------------------------------------------------------------
 
 
-def _raw(delivery: str, pid: str, coverage: float) -> dict:
-    row = dict.fromkeys(RAW_SEQUENCES.schema)
-    row.update(
-        delivery=delivery,
-        sample_id=f"S-{pid}",
-        participant_id=pid,
-        mean_coverage=coverage,
-        pct_bases_15x=95.0,
-        contamination=0.01,
-        inferred_sex="XX",
-        qc_verdict="pass",
-        ingested_at=NOW,
-    )
-    return row
-
-
-def _call(pid: str, contig: str, pos: int, ref: str, alt: str, gt: tuple) -> dict:
-    return {
-        "participant_id": pid,
-        "contig": contig,
-        "pos": pos,
-        "end": pos + len(ref) - 1,
-        "ref": ref,
-        "alt": alt,
-        "a1": gt[0],
-        "a2": gt[1],
-        "phased": False,
-        "gq": 50,
-        "dp": 30,
-        "ad_ref": 15 if 0 in gt else 0,
-        "ad_alt": 15,
-    }
-
-
-def _block(pid: str, contig: str, start: int, end: int) -> dict:
-    return {"participant_id": pid, "contig": contig, "start": start, "end": end,
-            "min_dp": 30, "gq": 40}  # fmt: skip
-
-
 def deliver(lake: LakeResource, delivery: str, samples: dict[str, float], calls, blocks) -> None:
-    """One delivery's per-sample tables, stored the way intake stores them."""
-    owner = pl.lit(delivery).alias("delivery")
-    call_rows = pl.DataFrame(calls, schema={"participant_id": pl.String, **SAMPLE_CALLS_SCHEMA})
-    block_rows = pl.DataFrame(blocks, schema={"participant_id": pl.String, **SAMPLE_BLOCKS_SCHEMA})
-    calls_stored = chunks.assign(call_rows.with_columns(owner), "pos", "end", clip=False)
-    blocks_stored = chunks.assign(block_rows.with_columns(owner), "start", "end", clip=True)
-    lake.append(SAMPLE_VARIANT_CALLS, calls_stored.select(list(SAMPLE_VARIANT_CALLS.schema)))
-    lake.append(SAMPLE_REFERENCE_BLOCKS, blocks_stored.select(list(SAMPLE_REFERENCE_BLOCKS.schema)))
-    raw = [_raw(delivery, p, c) for p, c in samples.items()]
-    lake.append(RAW_SEQUENCES, pl.DataFrame(raw, schema=RAW_SEQUENCES.schema))
+    """One delivery with the given mean coverage per sample (sample stats are checked)."""
+    qc = {p: {"mean_coverage": c, "pct_bases_15x": 95.0, "contamination": 0.01}
+          for p, c in samples.items()}  # fmt: skip
+    sample_rows.deliver(lake, delivery, list(samples), calls, blocks, qc)
 
 
 SHARED = ("chr22", 20_000_100, "A", "G")  # p1 het, p2 het, p3 hom-alt
@@ -193,28 +146,28 @@ def hand_lake(lake: LakeResource) -> None:
         "D1",
         {"p1": 30.5, "p2": 31.0},
         [
-            _call("p1", *SHARED, (0, 1)),
-            _call("p1", *BOUNDARY, (0, 1)),
-            _call("p2", *SHARED, (0, 1)),
-            _call("p2", *ONLY_P2, (0, 1)),
+            call("p1", *SHARED, (0, 1)),
+            call("p1", *BOUNDARY, (0, 1)),
+            call("p2", *SHARED, (0, 1)),
+            call("p2", *ONLY_P2, (0, 1)),
         ],
-        [_block(*c) for c in COVER[:2]],
+        [block(*c) for c in COVER[:2]],
     )
     deliver(
         lake,
         "D2",
         {"p3": 32.0, "p4": 33.0, "p5": 34.0},
         [
-            _call("p3", *SHARED, (1, 1)),
-            _call("p3", "chr1", 5_000, "C", "A", (0, 1)),  # transversion
-            _call("p3", "chr1", 6_000, "AT", "A", (0, 1)),  # deletion
-            _call("p3", "chr1", 8_000, "G", "A", (1, 2)),  # a split 1/2: two het rows
-            _call("p3", "chr1", 8_000, "G", "T", (2, 1)),
-            _call("p4", "chr1", 5_000, "C", "A", (1, 1)),
-            _call("p4", "chr1", 7_000, "G", "A", (-1, 1)),  # half-call
-            _call("p5", "chr1", 9_000, "T", "C", (1, 1)),  # p5 is not released
+            call("p3", *SHARED, (1, 1)),
+            call("p3", "chr1", 5_000, "C", "A", (0, 1)),  # transversion
+            call("p3", "chr1", 6_000, "AT", "A", (0, 1)),  # deletion
+            call("p3", "chr1", 8_000, "G", "A", (1, 2)),  # a split 1/2: two het rows
+            call("p3", "chr1", 8_000, "G", "T", (2, 1)),
+            call("p4", "chr1", 5_000, "C", "A", (1, 1)),
+            call("p4", "chr1", 7_000, "G", "A", (-1, 1)),  # half-call
+            call("p5", "chr1", 9_000, "T", "C", (1, 1)),  # p5 is not released
         ],
-        [_block(*c) for c in COVER[2:]],
+        [block(*c) for c in COVER[2:]],
     )
     joint_call_chunks(lake, chunk_names())
 
