@@ -180,16 +180,9 @@ def merge(
         append(uri, df, schema, storage_options, partition_by, writer_properties, configuration)
         return {"num_target_rows_inserted": df.height, "num_target_rows_updated": 0}
     data = conform(df, schema).to_arrow()
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
     def commit() -> dict[str, Any]:
-        merger = table(uri, storage_options).merge(
-            data,
-            predicate=on,
-            source_alias="s",
-            target_alias="t",
-            writer_properties=writer_properties,
-        )
+        merger = _merger(uri, data, keys, storage_options, writer_properties)
         return dict(
             merger.when_matched_update_all(predicate=update_predicate)
             .when_not_matched_insert_all()
@@ -197,6 +190,22 @@ def merge(
         )
 
     return with_commit_retry(commit)
+
+
+def _merger(
+    uri: str,
+    source: pa.Table,
+    keys: list[str],
+    storage_options: dict[str, str] | None,
+    writer_properties: WriterProperties | None,
+) -> Any:
+    """A merge of ``source`` (alias ``s``) into the table (alias ``t``) on equal ``keys``:
+    the predicate names columns only; values travel as the source's data."""
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    return table(uri, storage_options).merge(
+        source, predicate=on, source_alias="s", target_alias="t",
+        writer_properties=writer_properties,
+    )  # fmt: skip
 
 
 def write_batches(
@@ -259,17 +268,10 @@ def delete_matching(
     text, so the commit records only column names."""
     if not exists(uri, storage_options) or keys.is_empty():
         return {"num_target_rows_deleted": 0}
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys.columns)
     data = keys.unique().to_arrow()
 
     def commit() -> dict[str, Any]:
-        merger = table(uri, storage_options).merge(
-            data,
-            predicate=on,
-            source_alias="s",
-            target_alias="t",
-            writer_properties=writer_properties,
-        )
+        merger = _merger(uri, data, keys.columns, storage_options, writer_properties)
         return dict(merger.when_matched_delete().execute())
 
     return with_commit_retry(commit)
