@@ -26,10 +26,12 @@ from tqdm import tqdm
 
 from ngrl_assets.clinical.sources import SOURCES
 from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
+from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.tables import CONSENT_STATUS
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.releases import pseudonyms, registry
+from ngrl_assets.releases.genomics import write_release_genomics
 from ngrl_assets.releases.tables import (
     PARTICIPANT,
     PROJECTED,
@@ -37,6 +39,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_TABLES,
 )
 from resources.lake import LakeResource
+from resources.secrets import SecretNotFound
 from resources.tables import TableSpec
 
 CODE_VERSION_ENV = "NGRL_CODE_VERSION"
@@ -212,8 +215,6 @@ def write_tables(
         lake.overwrite(target, rows.sort([*sort, *[c for c in rows.columns if c not in sort]]))
         counts[target.name] = rows.height
         _stage(f"{name}_written")
-    from ngrl_assets.releases.genomics import write_release_genomics
-
     counts.update(
         write_release_genomics(
             lake,
@@ -269,8 +270,6 @@ def gate(
         )
     internal = set(people["participant_id"].to_list()) | set(samples["sample_id"].to_list())
     internal |= set(lake.read(RAW_SEQUENCES)["delivery"].unique().to_list())
-    from ngrl_assets.common.ledger import LEDGER
-
     keys = lake.read(LEDGER)["landing_key"].to_list()
     internal |= set(keys) | {k.rsplit("/", 1)[-1] for k in keys}
     internal_series = pl.Series(sorted(internal), dtype=pl.String)
@@ -302,8 +301,6 @@ def gate(
 def release_key(get_secret: Callable[[str], bytes], release_id: str) -> bytes:
     """The release's own key: the secret ``release-key-<id>`` if set, else derived from
     ``release-master-key`` (documented in docs/releases.md)."""
-    from resources.secrets import SecretNotFound
-
     try:
         return get_secret(f"release-key-{release_id}")
     except SecretNotFound:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 
 from ngrl_assets.consent import linkage
-from ngrl_assets.releases import dictionary, notes, registry
+from ngrl_assets.releases import airlock, dictionary, notes, registry
 from ngrl_assets.releases.tables import (
     PARTICIPANT,
     PROJECTED,
@@ -30,8 +30,6 @@ def write_documents(
     label: str | None,
     policy_name: str | None = None,
 ) -> list[str]:
-    from ngrl_assets.releases import airlock
-
     root = lake.zone("releases").rstrip("/") + "/"
     previous = registry.latest(lake, before=release_id)
     change = linkage.cohort_change(lake, previous.release_id if previous else None, release_id)
