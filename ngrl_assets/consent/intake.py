@@ -20,7 +20,7 @@ import polars as pl
 
 from ngrl_assets.common import ledger
 from ngrl_assets.common.quarantine import Reject, count_by_rule, replace_batches, to_frame
-from ngrl_assets.consent import feeds
+from ngrl_assets.consent import feeds, tombstones
 from ngrl_assets.consent.registry import (
     RegistryUpdate,
     build_consent_status,
@@ -152,17 +152,19 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
     registrations = pl.concat(
         [feeds.empty(feeds.REGISTRATION_SCHEMA), *(p.rows for p in regs.parsed)]
     )
+    registrations, refused_regs, redelivered = _refuse_withdrawn(lake, registrations)
     update = fold_registrations(registry, registrations, now)
     if update.registry_upserts.height:
         lake.merge(PARTICIPANT_REGISTRY, update.registry_upserts, ["participant_reference"])
     lake.ensure(PARTICIPANT_REGISTRY)
     registry = lake.read(PARTICIPANT_REGISTRY)
 
+    notices_in = pl.concat([feeds.empty(feeds.WITHDRAWAL_SCHEMA), *(p.rows for p in wds.parsed)])
+    notices_in, refused_notices, renoticed = _refuse_withdrawn(lake, notices_in)
     new_notices = [
-        p.rows.with_columns(pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("received_at"))
-        for p in wds.parsed
-        if p.rows.height
+        notices_in.with_columns(pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("received_at"))
     ]
+    new_notices = [f for f in new_notices if f.height]
     if new_notices:
         lake.merge(WITHDRAWAL_NOTICES, pl.concat(new_notices), ["source_file", "source_line"])
     lake.ensure(WITHDRAWAL_NOTICES)
@@ -173,9 +175,13 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
         previous, update.consent_updates, withdrawal_states(registry, notices), now
     )
     lake.overwrite(CONSENT_STATUS, consent)
+    # new full withdrawals get tombstones and an opaque batch (the withdrawal sensor's cue);
+    # re-delivered data of tombstoned participants gets a redelivery batch (its purge)
+    tombstones.open_batches(lake, now)
+    tombstones.request_repurge(lake, redelivered | renoticed, now)
 
-    reg_rejects = _rejects(regs, update.rejects)
-    wd_rejects = _rejects(wds, [])
+    reg_rejects = _rejects(regs, update.rejects + refused_regs)
+    wd_rejects = _rejects(wds, refused_notices)
     _quarantine(lake, REGISTRATIONS[0], reg_rejects, run_id)
     _quarantine(lake, WITHDRAWALS[0], wd_rejects, run_id)
 
@@ -200,6 +206,44 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
             zip(states["withdrawal_state"], states["len"], strict=True)
         ),
     )
+
+
+def _refuse_withdrawn(
+    lake: LakeResource, rows: pl.DataFrame
+) -> tuple[pl.DataFrame, list[Reject], set[str]]:
+    """Rows naming a tombstoned participant (by reference, or NHS number when the feed has
+    one) are refused with ``participant_withdrawn``: a withdrawal is never undone by a
+    re-delivery. Returns the rows kept, the rejects and the participants concerned."""
+    if rows.height == 0:
+        return rows, [], set()
+    hit = tombstones.withdrawn_by(lake, "reference", rows["participant_reference"].to_list())
+    if "nhs_number" in rows.columns:
+        hit_nhs = tombstones.withdrawn_by(
+            lake, "nhs_number", rows["nhs_number"].drop_nulls().to_list()
+        )
+    else:
+        hit_nhs = {}
+    if not hit and not hit_nhs:
+        return rows, [], set()
+    nhs = rows["nhs_number"].to_list() if "nhs_number" in rows.columns else [None] * rows.height
+    keep, rejects, who = [], [], set()
+    for i, (ref, number, file, line) in enumerate(
+        zip(
+            rows["participant_reference"],
+            nhs,
+            rows["source_file"],
+            rows["source_line"],
+            strict=True,
+        )
+    ):
+        owner = hit.get(ref) or (hit_nhs.get(number) if number else None)
+        if owner is None:
+            keep.append(i)
+            continue
+        who.add(owner)
+        reason = "the participant has fully withdrawn; re-delivered data is not taken in"
+        rejects.append(Reject(file, line, "participant_withdrawn", reason))
+    return rows[keep], rejects, who
 
 
 def _new_count(update: RegistryUpdate, previous: pl.DataFrame) -> int:

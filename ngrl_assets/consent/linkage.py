@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ngrl_assets.consent import tombstones
 from ngrl_assets.consent.eligibility import ConsentFacts, evaluate
 from ngrl_assets.consent.tables import (
     CONSENT_STATUS,
@@ -208,3 +209,23 @@ def participant_needles(
             seen.add(value)
             out.append((kind, value))
     return out
+
+
+def withdrawn_references(lake: LakeResource, references: list[str]) -> dict[str, str]:
+    """Of these consent-service references, those of fully withdrawn (tombstoned)
+    participants -> internal id. Re-delivered data for them is quarantined
+    ``participant_withdrawn`` and :func:`request_repurge` is called."""
+    return tombstones.withdrawn_by(lake, "reference", references)
+
+
+def withdrawn_nhs_numbers(lake: LakeResource, nhs_numbers: list[str]) -> dict[str, str]:
+    """Of these NHS numbers, those of tombstoned participants -> internal id."""
+    return tombstones.withdrawn_by(lake, "nhs_number", nhs_numbers)
+
+
+def request_repurge(
+    lake: LakeResource, participant_ids: set[str] | list[str], now: dt.datetime | None = None
+) -> str | None:
+    """Open a ``redelivery`` withdrawal batch for tombstoned participants whose data was
+    re-delivered (and quarantined), so its run purges the re-delivered landing objects."""
+    return tombstones.request_repurge(lake, participant_ids, now or dt.datetime.now(dt.UTC))

@@ -131,4 +131,101 @@ RELEASE_PSEUDONYMS = TableSpec(
     identifier_columns=("internal_id", "pseudonym"),
 )
 
-TABLES = (PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES, CONSENT_STATUS, RELEASE_PSEUDONYMS)
+
+# Withdrawal: the only trace the identity zone keeps of a fully withdrawn participant, and
+# the opaque batches that carry a withdrawal through the platform (ngrl_assets.withdrawal).
+WITHDRAWAL_TOMBSTONES = TableSpec(
+    zone="identity",
+    name="withdrawal_tombstones",
+    description=(
+        "One row per fully withdrawn participant, kept after every other trace of them is "
+        "erased: the internal id, when and how they withdrew, and keyed hashes (HMAC-SHA256 "
+        "under the tombstone key) of their NHS number and consent-service reference, so a "
+        "re-delivered registration, gVCF or extract row is recognised and refused without "
+        "keeping the identifiers themselves."
+    ),
+    schema={
+        "participant_id": pl.String,
+        "withdrawal_type": pl.String,
+        "withdrawal_date": pl.Date,
+        "nhs_number_hash": pl.String,
+        "reference_hash": pl.String,
+        "batch_id": pl.String,
+        "recorded_at": pl.Datetime("us", "UTC"),
+    },
+    columns={
+        "participant_id": "opaque internal participant id (kept: erasure proofs and audits)",
+        "withdrawal_type": "full (no further use)",
+        "withdrawal_date": "date the withdrawal was recorded by the consent service",
+        "nhs_number_hash": "HMAC-SHA256 of the NHS number under the tombstone key (hex)",
+        "reference_hash": "HMAC-SHA256 of the consent-service reference under the key (hex)",
+        "batch_id": "the withdrawal batch that first carried this withdrawal",
+        "recorded_at": "when the platform recorded the tombstone",
+    },
+    written_by=("consent_status",),
+    participant_column=None,  # the tombstone is what remains; erasure never removes it
+    identifier_columns=("participant_id", "nhs_number_hash", "reference_hash"),
+)
+
+WITHDRAWAL_BATCH_MEMBERS = TableSpec(
+    zone="identity",
+    name="withdrawal_batch_members",
+    description=(
+        "Which participants each opaque withdrawal batch carries: the batch id is all that "
+        "Dagster runs, tags, logs and the audit ledger ever name; the members stay here."
+    ),
+    schema={
+        "batch_id": pl.String,
+        "participant_id": pl.String,
+        "reason": pl.String,
+        "added_at": pl.Datetime("us", "UTC"),
+    },
+    columns={
+        "batch_id": "opaque withdrawal batch id (wd-...)",
+        "participant_id": "internal participant id of a member",
+        "reason": "withdrawal (a new full withdrawal) or redelivery (data re-delivered later)",
+        "added_at": "when the member was added",
+    },
+    written_by=("consent_status",),
+    participant_column=None,
+    identifier_columns=("participant_id",),
+)
+
+WITHDRAWAL_BATCHES = TableSpec(
+    zone="audit",
+    name="withdrawal_batches",
+    description=(
+        "Every withdrawal batch by its opaque id: when its notices landed, how many "
+        "participants it carries, and whether propagation has completed. The withdrawal "
+        "sensor reads only this table; it names no participant."
+    ),
+    schema={
+        "batch_id": pl.String,
+        "reason": pl.String,
+        "members": pl.Int64,
+        "notice_landed_at": pl.Datetime("us", "UTC"),
+        "opened_at": pl.Datetime("us", "UTC"),
+        "status": pl.String,
+        "completed_at": pl.Datetime("us", "UTC"),
+    },
+    columns={
+        "batch_id": "opaque withdrawal batch id (wd-...)",
+        "reason": "withdrawal or redelivery",
+        "members": "participants in the batch",
+        "notice_landed_at": "earliest ingestion time of the batch's withdrawal notices",
+        "opened_at": "when the batch was opened",
+        "status": "pending, or complete once propagation and the residue scan finished",
+        "completed_at": "when propagation completed",
+    },
+    written_by=("consent_status", "withdrawal_propagation"),
+)
+
+TABLES = (
+    PARTICIPANT_REGISTRY,
+    WITHDRAWAL_NOTICES,
+    CONSENT_STATUS,
+    RELEASE_PSEUDONYMS,
+    WITHDRAWAL_TOMBSTONES,
+    WITHDRAWAL_BATCH_MEMBERS,
+    WITHDRAWAL_BATCHES,
+)
