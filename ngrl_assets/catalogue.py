@@ -19,6 +19,7 @@ from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.consent.tables import TABLES as CONSENT_TABLES
 from ngrl_assets.genomics.tables import TABLES as GENOMICS_TABLES
 from ngrl_assets.releases.tables import DATA_DICTIONARY, RELEASE_REGISTRY, RELEASE_TABLES
+from ngrl_assets.withdrawal.tables import TABLES as WITHDRAWAL_TABLES
 from resources.tables import TableSpec
 
 _DOMAIN_TABLES: tuple[TableSpec, ...] = (*CONSENT_TABLES, *GENOMICS_TABLES, *CLINICAL_TABLES)
@@ -36,6 +37,7 @@ TABLES: tuple[TableSpec, ...] = (
     *RELEASE_TABLES,
     DATA_DICTIONARY,
     RELEASE_REGISTRY,
+    *WITHDRAWAL_TABLES,
 )
 
 _BY_KEY = {t.key: t for t in TABLES}
