@@ -15,6 +15,12 @@ landing folder is still taken in, exactly once, and quarantined whole
 (``unrecognised_file_name``, ledger status ``quarantined``): its partition key is
 ``unrecognised-<16 hex digits of the SHA-256 of its name>``, so a hostile name never
 becomes a partition key, a run key, a log line or a predicate.
+
+Re-delivered rows of fully withdrawn participants are quarantined ``participant_withdrawn``
+(``rows``): the file's distinct NHS numbers go to the door once
+(``linkage.withdrawn_nhs_numbers``), and the tombstoned participants found are handed to
+``linkage.request_repurge`` once per file (a ``redelivery`` withdrawal batch purges the
+re-delivered object), after the quarantine records and before the ledger.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from ngrl_assets.clinical.sources import DELIVERY_COLUMN, MODES, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.common import ledger, quarantine
 from ngrl_assets.common.quarantine import QUARANTINE_SCHEMA, Reject
+from ngrl_assets.consent import linkage
 from ngrl_assets.consent.linkage import nhs_number_linkage
 from resources import objects
 from resources.lake import LakeResource, is_s3
@@ -264,6 +271,7 @@ def ingest_extract(
             return result
         scan = lines.scan_lines(path)
         result.rows_in = scan.data_lines
+        withdrawn: set[str] = set()
         problem = _file_problem(source, scan, mode)
         if problem:
             line, rule, reason = problem
@@ -275,17 +283,16 @@ def ingest_extract(
             if scan.data_lines == 0:
                 result.warnings.append("header-only file: no rows delivered")
             bad = rows.reject_frame([Reject(key, b.line, b.rule, b.reason) for b in scan.bad_lines])
-            rejects = pl.concat(
-                [
-                    bad,
-                    *_ingest_rows(
-                        lake, source, delivery, mode, path, scan, today, result, batch_rows
-                    ),
-                ],
-                how="vertical",
+            rejected, withdrawn = _ingest_rows(
+                lake, source, delivery, mode, path, scan, today, result, batch_rows
             )
+            rejects = pl.concat([bad, *rejected], how="vertical")
             result.rows_quarantined = rejects.height
         _write_quarantine(lake, source, key, key, rejects, run_id)
+        if withdrawn:
+            # before the ledger: a run that dies here asks again when re-run (a pending
+            # batch already carrying the participants makes the request a no-op)
+            linkage.request_repurge(lake, withdrawn)
         result.rejects_by_rule = {
             rule: int(n) for rule, n in rejects.group_by("rule").len().sort("rule").iter_rows()
         }
@@ -376,9 +383,13 @@ def _ingest_rows(
     today: dt.date,
     result: ExtractResult,
     batch_rows: int,
-) -> list[pl.DataFrame]:
+) -> tuple[list[pl.DataFrame], set[str]]:
+    """The rows, streamed to the curated table; returns the quarantine records and the
+    tombstoned participants whose NHS numbers the file holds (to re-purge)."""
     delivered = delivery_date(delivery, today)
-    frame = rows.lazy_rows(source, path, scan, delivered, nhs_number_linkage(lake))
+    # one question to the door per file: the distinct NHS numbers, never row by row
+    stones = linkage.withdrawn_nhs_numbers(lake, rows.distinct_nhs_numbers(source, path, scan))
+    frame = rows.lazy_rows(source, path, scan, delivered, nhs_number_linkage(lake), stones)
     earlier = rows.earlier_keys(lake, source, delivery) if mode == "incremental" else None
     splitter = rows.Splitter(source, delivery, landing_key(source, delivery), earlier)
     batches = (splitter.split(b) for b in frame.collect_batches(chunk_size=batch_rows))
@@ -395,7 +406,7 @@ def _ingest_rows(
         _write_stream(lake, source, delivery, mode, batches)
     result.rows_curated = splitter.curated
     result.participants = len(splitter.participants)
-    return splitter.rejected
+    return splitter.rejected, set(stones.values())
 
 
 def _refuse_stale(

@@ -2,11 +2,19 @@
 with the checks of ``validate`` and the identity-zone join (``lazy_rows``), then, batch by
 batch, the decisions that need more than one row (duplicate keys) and the split into
 curated rows and quarantine records (``Splitter``). Memory is bounded by a batch plus the
-keys seen (8 bytes a row) and the quarantine records."""
+keys seen (8 bytes a row) and the quarantine records.
+
+Fully withdrawn participants: a registered one's rows fail the ``participant_withdrawn``
+link check (``validate.link_checks``); an erased one is known only by a tombstone, so the
+intake asks the door once per file for the file's distinct NHS numbers
+(:func:`distinct_nhs_numbers`, ``consent.linkage.withdrawn_nhs_numbers``) and the rows of
+a tombstoned NHS number that the registry no longer knows are ``participant_withdrawn``
+too, never ``unknown_patient``."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,30 +48,54 @@ def scan_extract(path: Path, columns: list[str]) -> pl.LazyFrame:
     ).select("_line", *columns)
 
 
+WITHDRAWN = "participant_withdrawn"
+WITHDRAWN_REASON = "the participant has fully withdrawn; re-delivered data is not taken in"
+
+
+def _prepared(source: ClinicalSource, path: Path, scan: lines.LineScan) -> pl.LazyFrame:
+    """The well-formed lines, trimmed and parsed once (``validate.prepare``)."""
+    columns = validate.text_columns(source, scan.header)
+    frame = scan_extract(path, columns)
+    bad = scan.bad_line_numbers()
+    if bad:
+        frame = frame.filter(~pl.col("_line").is_in(pl.Series(bad, dtype=pl.UInt32).implode()))
+    return validate.prepare(frame, source, columns, padded=scan.padded)
+
+
+def distinct_nhs_numbers(source: ClinicalSource, path: Path, scan: lines.LineScan) -> list[str]:
+    """The distinct NHS numbers (as the rows are joined on them) of the file's well-formed
+    lines: one streamed pass reading one column, for the tombstone question."""
+    frame = _prepared(source, path, scan).select(pl.col("NEWNHSNO").drop_nulls().unique())
+    return frame.collect().get_column("NEWNHSNO").to_list()
+
+
 def lazy_rows(
     source: ClinicalSource,
     path: Path,
     scan: lines.LineScan,
     delivered: dt.date,
     linkage: pl.DataFrame,
+    withdrawn: Iterable[str] = (),
 ) -> pl.LazyFrame:
     """Every well-formed line: ``_line``, its syntax verdict, its linkage verdict,
-    ``_key`` and the curated columns."""
+    ``_key`` and the curated columns. ``withdrawn``: the file's NHS numbers that belong to
+    tombstoned participants (their rows are ``participant_withdrawn`` when the registry no
+    longer knows the number; a registered one fails the link checks' own withdrawal rule)."""
     columns = validate.text_columns(source, scan.header)
-    frame = scan_extract(path, columns)
-    bad = scan.bad_line_numbers()
-    if bad:
-        frame = frame.filter(~pl.col("_line").is_in(pl.Series(bad, dtype=pl.UInt32).implode()))
-    frame = validate.prepare(frame, source, columns, padded=scan.padded)
-    frame = frame.with_columns(
+    frame = _prepared(source, path, scan).with_columns(
         validate.syntax_verdict(source, delivered, columns).alias("_verdict"),
         pl.col("NEWNHSNO").alias("_nhs_number"),
     )
     frame = frame.join(linkage.lazy(), on="_nhs_number", how="left", maintain_order="left")
+    link = validate.verdict(validate.link_checks(source))
+    stones = pl.Series("_nhs_number", sorted(set(withdrawn)), dtype=pl.String)
+    if stones.len():
+        erased = pl.col("_participant_id").is_null() & pl.col("_nhs_number").is_in(stones.implode())
+        link = pl.when(erased).then(pl.lit(f"{WITHDRAWN}\t{WITHDRAWN_REASON}")).otherwise(link)
     return frame.select(
         "_line",
         "_verdict",
-        validate.verdict(validate.link_checks(source)).alias("_link"),
+        link.alias("_link"),
         "_key",
         *validate.curated_columns(source),
     )

@@ -17,6 +17,14 @@ per-sample variant-call and reference-block tables. Only counts leave this modul
   and no ledger entry; the re-run removes what it left and converges on the same tables.
 - A failing sample is quarantined with file, line and rule and the rest of the delivery
   goes on; a manifest that cannot be read is quarantined at file level with honest counts.
+- A withdrawal is never undone by a re-delivery: a sample of a fully withdrawn participant
+  (tombstoned, found by :func:`ngrl_assets.consent.linkage.withdrawn_references` before
+  the normal linking, since erasure removes the registry row; or withdrawn but not yet
+  tombstoned) is quarantined ``participant_withdrawn`` and nothing of it reaches a curated
+  table: no raw_sequences row, its gVCF is never parsed, its gVCF and index are ledgered
+  ``quarantined`` with an object-level ``participant_withdrawn`` record. The tombstoned
+  participants concerned are handed to ``linkage.request_repurge`` once per delivery run
+  (a ``redelivery`` withdrawal batch, which purges the re-delivered objects).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from tqdm import tqdm
 
 from ngrl_assets.common import ledger
 from ngrl_assets.common.quarantine import Reject, replace_batches, to_frame
+from ngrl_assets.consent import linkage
 from ngrl_assets.consent.linkage import Linked, link_references
 from ngrl_assets.genomics import chunks
 from ngrl_assets.genomics.gvcf import GvcfError, GvcfRead, read_gvcf
@@ -75,6 +84,9 @@ MAX_CONTAMINATION = 0.03
 
 SAMPLE_TABLES: tuple[TableSpec, ...] = (SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS)
 
+WITHDRAWN = "participant_withdrawn"
+WITHDRAWN_REASON = "the participant has fully withdrawn; re-delivered data is not taken in"
+
 
 @dataclass
 class DeliveryResult:
@@ -90,6 +102,8 @@ class DeliveryResult:
     objects_recorded: int = 0
     rejects_by_rule: dict[str, int] = field(default_factory=dict)
     chunks_with_data: list[str] = field(default_factory=list)
+    withdrawn: int = 0  # samples of fully withdrawn participants refused
+    repurge_requested: bool = False  # a redelivery withdrawal batch was opened
 
 
 class InvalidDeliveryId(ValueError):
@@ -303,9 +317,17 @@ def _check_participant(row: ManifestRow, linked: dict[str, Linked], manifest: st
     link = linked.get(row.participant_reference)
     if link is None:
         raise fail("unknown_participant", "participant_reference is not registered")
-    if link.withdrawal == "full":
-        raise fail("participant_withdrawn", "participant has fully withdrawn; data not ingested")
     return link
+
+
+@dataclass
+class _Withdrawn:
+    """Samples of fully withdrawn participants refused by one delivery run: their landing
+    objects (key -> is a gVCF) and the tombstoned participants to re-purge."""
+
+    objects: dict[str, bool] = field(default_factory=dict)
+    tombstoned: set[str] = field(default_factory=set)
+    samples: int = 0
 
 
 def _digests(path: Path) -> tuple[str, str]:
@@ -335,13 +357,17 @@ def record_objects(
     manifest_quarantined: bool,
     run_id: str,
     workdir: Path,
+    withdrawn: dict[str, bool] | None = None,
 ) -> int:
     """Ledger every object of the delivery folder besides the manifest, so that every
     landing object ends with a status: a sample's gVCF (one sample in) and its index (no
     rows) are ``processed`` when the sample was accepted and ``quarantined`` when it was
     not; an object the manifest does not name is quarantined (``unexpected_file``), and
     every object of a delivery whose manifest was quarantined as a whole follows it
-    (``manifest_quarantined``). Object-level records use their own feed
+    (``manifest_quarantined``). The gVCF and index of a sample refused because its
+    participant fully withdrew (``withdrawn``: key -> is a gVCF) are ``quarantined`` with
+    an object-level ``participant_withdrawn`` record (what the redelivery purge looks for),
+    although no raw_sequences row names them. Object-level records use their own feed
     (``sequencing_objects``), so a delivery's sample counts still reconcile with its
     manifest. Returns the number of objects recorded."""
     accepted: dict[str, bool] = {}
@@ -351,6 +377,8 @@ def record_objects(
         accepted[r["gvcf_key"]] = accepted.get(r["gvcf_key"], False) or ok
         accepted[r["tbi_key"]] = accepted.get(r["tbi_key"], False) or ok
         gvcfs.add(r["gvcf_key"])
+    withdrawn = withdrawn or {}
+    gvcfs |= {k for k, is_gvcf in withdrawn.items() if is_gvcf}
     entries: list[ledger.LedgerEntry] = []
     rejects: list[Reject] = []
     for f in ledger.list_landing(lake, f"{PREFIX}/{delivery}"):
@@ -361,6 +389,9 @@ def record_objects(
         if manifest_quarantined:
             rejects.append(Reject(f.key, 0, "manifest_quarantined", "the delivery's manifest "
                                   "was quarantined as a whole"))  # fmt: skip
+            ok = False
+        elif f.key in withdrawn and not accepted.get(f.key, False):
+            rejects.append(Reject(f.key, 0, WITHDRAWN, WITHDRAWN_REASON))
             ok = False
         elif f.key not in accepted:
             rejects.append(
@@ -462,13 +493,14 @@ def ingest_delivery(
         clear_delivery(lake, delivery)
         hashes: dict[str, str] = {}
         raw = RAW_SEQUENCES.empty()
+        withdrawn = _Withdrawn()
         if manifest.file_reject is not None:
             rejects = [manifest.file_reject]
             result.file_quarantined = True
             result.quarantined = result.rows_in
         else:
             raw, rejects, chunks_seen = _ingest_samples(
-                lake, manifest, delivery, folder, Path(tmp), now, result, hashes
+                lake, manifest, delivery, folder, Path(tmp), now, result, hashes, withdrawn
             )
             lake.replace(RAW_SEQUENCES, raw, {"delivery": delivery})
             verdicts = Counter(raw["qc_verdict"].to_list())
@@ -476,11 +508,24 @@ def ingest_delivery(
             result.quarantined = len(rejects)
             result.chunks_with_data = sorted(chunks_seen)
         result.objects_recorded = record_objects(
-            lake, delivery, raw, hashes, result.file_quarantined, run_id, Path(tmp)
+            lake,
+            delivery,
+            raw,
+            hashes,
+            result.file_quarantined,
+            run_id,
+            Path(tmp),
+            withdrawn.objects,
         )
     result.accepted = result.rows_in - result.quarantined
     result.rejects_by_rule = dict(sorted(Counter(r.rule for r in rejects).items()))
     replace_batches(lake, FEED, [delivery], to_frame(rejects, FEED, run_id, delivery))
+    result.withdrawn = withdrawn.samples
+    if withdrawn.tombstoned:
+        # before the ledger: a run that dies here is re-run and asks again (a pending
+        # batch already carrying the participants makes the request a no-op)
+        batch = linkage.request_repurge(lake, withdrawn.tombstoned, now)
+        result.repurge_requested = batch is not None
     status = "quarantined" if result.file_quarantined else "processed"
     entry = ledger.LedgerEntry(
         landing_file, FEED, digest, status, result.rows_in, result.accepted, result.quarantined
@@ -498,12 +543,18 @@ def _ingest_samples(
     now: dt.datetime,
     result: DeliveryResult,
     hashes: dict[str, str],
+    withdrawn: _Withdrawn,
 ) -> tuple[pl.DataFrame, list[Reject], set[str]]:
     """Every manifest row, one sample at a time: checks, then its calls and blocks are
-    appended and dropped. Returns the raw_sequences rows, the rejects and the chunks."""
+    appended and dropped. Returns the raw_sequences rows, the rejects and the chunks.
+    Samples of fully withdrawn participants are refused first (``withdrawn`` collects
+    their objects and the tombstoned participants); they get no raw_sequences row."""
     key = manifest.source_file
     rejects: list[Reject] = list(manifest.rejects)
-    linked = link_references(lake, [r.participant_reference for r in manifest.rows])
+    references = [r.participant_reference for r in manifest.rows]
+    # tombstones first: after erasure the registry no longer knows the reference
+    tombstoned = linkage.withdrawn_references(lake, references)
+    linked = link_references(lake, references)
     previous = _previous_samples(lake, delivery)
     seen_samples = set(previous["sample_id"].to_list())
     seen_participants = set(previous["participant_id"].drop_nulls().to_list())
@@ -513,6 +564,16 @@ def _ingest_samples(
     bar = tqdm(manifest.rows, desc="delivery samples", unit="sample", leave=False,
                disable=not sys.stderr.isatty() or len(manifest.rows) < 2)  # fmt: skip
     for row in bar:
+        owner = tombstoned.get(row.participant_reference)
+        link = linked.get(row.participant_reference)
+        if owner is not None or (link is not None and link.withdrawal == "full"):
+            rejects.append(Reject(key, row.line, WITHDRAWN, WITHDRAWN_REASON))
+            withdrawn.samples += 1
+            withdrawn.objects[f"{folder}/{row.gvcf_path}"] = True
+            withdrawn.objects.setdefault(f"{folder}/{row.tbi_path}", False)
+            if owner is not None:
+                withdrawn.tombstoned.add(owner)
+            continue
         try:
             link = _check_participant(row, linked, key)
             parsed, size = _read_sample(lake, row, folder, key, workdir, hashes)
