@@ -45,15 +45,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import polars as pl
 
 from resources import objects
-from resources.lake import LakeResource
 from resources.tables import TableSpec
 from resources.uris import is_s3
+
+if TYPE_CHECKING:  # resources.lake imports Dagster; erasure itself does not
+    from resources.lake import LakeResource
 
 ZERO_RETENTION = {
     "delta.logRetentionDuration": "interval 0 seconds",
@@ -135,6 +137,31 @@ def erase_rows_where(lake: LakeResource, spec: TableSpec, keys: pl.DataFrame) ->
         table=spec.key,
         rows_removed=rows_removed,
         files_rewritten=files_rewritten,
+        bytes_vacuumed=bytes_vacuumed,
+        version_before=version_before,
+        version_after=lake.version(spec),
+        objects_version_purged=purged_versions,
+    )
+
+
+def purge(lake: LakeResource, spec: TableSpec) -> TableErasure:
+    """Steps 2-6 of the recipe on a table as it stands, when it is not clean: e.g. after an
+    update merge whose replaced rows still sit in old files and earlier commits. A table
+    that is clean (or absent) is left alone, so a rerun changes nothing.
+
+    Ends time travel for the table, like :func:`erase_rows_where`."""
+    if not lake.exists(spec):
+        return TableErasure(spec.key, 0, 0, 0, None, None, 0)
+    version_before = lake.delta_table(spec).version()
+    if _is_clean(lake, spec):
+        return TableErasure(spec.key, 0, 0, 0, version_before, version_before, 0)
+    uri = lake.table_uri(spec)
+    bytes_vacuumed = _purge(lake, spec)
+    purged_versions = purge_noncurrent_versions(uri) if is_s3(uri) else 0
+    return TableErasure(
+        table=spec.key,
+        rows_removed=0,
+        files_rewritten=0,
         bytes_vacuumed=bytes_vacuumed,
         version_before=version_before,
         version_after=lake.version(spec),
@@ -283,5 +310,6 @@ __all__ = [
     "erase_participants",
     "erase_rows_where",
     "noncurrent_versions",
+    "purge",
     "purge_noncurrent_versions",
 ]
