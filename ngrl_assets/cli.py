@@ -259,6 +259,57 @@ def cmd_erasure_scan(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
+def cmd_withdrawal(args: argparse.Namespace) -> int:
+    """List withdrawal batches, or print and file one batch's erasure report (exit 1 when
+    the report is INCOMPLETE, 2 for a malformed or unknown batch id)."""
+    from ngrl_assets.withdrawal import audit
+    from resources.lake import LakeResource
+
+    lake = LakeResource.from_env()
+    if args.withdrawal_command == "list":
+        sys.stdout.write(_withdrawal_list(audit.batches(lake)))
+        return 0
+    try:
+        md, reasons = audit.render(lake, args.batch)
+    except ValueError as exc:
+        print(f"batch {args.batch!r}: {exc}", file=sys.stderr)
+        return 2
+    except audit.UnknownBatch as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    md_uri, html_uri = audit.write_report(lake, args.batch, md)
+    if args.html:
+        from resources import objects
+
+        sys.stdout.write(objects.read_bytes(html_uri).decode("utf-8"))
+    else:
+        sys.stdout.write(md)
+    print(f"report written to {md_uri}", file=sys.stderr)
+    print(f"report written to {html_uri}", file=sys.stderr)
+    return 1 if reasons else 0
+
+
+def _withdrawal_list(df: Any) -> str:
+    header = ("batch", "reason", "members", "landed", "status", "completed", "end_to_end_s")
+    out = ["\t".join(header)]
+    for r in df.iter_rows(named=True):
+        seconds = r["end_to_end_seconds"]
+        out.append(
+            "\t".join(
+                [
+                    r["batch_id"],
+                    r["reason"] or "-",
+                    str(r["members"]) if r["members"] is not None else "-",
+                    r["notice_landed_at"].isoformat() if r["notice_landed_at"] else "-",
+                    r["status"] or "-",
+                    r["completed_at"].isoformat() if r["completed_at"] else "-",
+                    str(int(seconds)) if seconds is not None else "-",
+                ]
+            )
+        )
+    return "\n".join(out) + "\n"
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     from ngrl_assets import catalogue
 
@@ -363,6 +414,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("participant_reference")
     p.set_defaults(func=cmd_erasure_scan)
+
+    p = sub.add_parser(
+        "withdrawal", help="withdrawal batches and their erasure reports (audit ledger)"
+    )
+    wd = p.add_subparsers(dest="withdrawal_command", required=True)
+    wd.add_parser("list", help="every batch: reason, members, landed, status, end-to-end time")
+    c = wd.add_parser(
+        "report",
+        help="print a batch's erasure report (Markdown) and file it with its HTML under "
+        "reports/withdrawals/BATCH/ (exit 1 if INCOMPLETE)",
+    )
+    c.add_argument("batch", help="withdrawal batch id (wd- and 12 hex digits)")
+    c.add_argument("--html", action="store_true", help="print the HTML page instead")
+    p.set_defaults(func=cmd_withdrawal)
 
     p = sub.add_parser("dictionary", help="print the data dictionary (from the table catalogue)")
     p.add_argument("--out", help="write it to this file instead of stdout")
