@@ -1,0 +1,302 @@
+"""Re-delivery never brings a fully withdrawn participant back: after a full withdrawal is
+recorded through consent intake (tombstone + withdrawal batch), a new sequencing delivery
+with their gVCF, new clinical extracts (HES APC, ONS mortality) with their rows and a
+re-sent registration are all quarantined ``participant_withdrawn``; nothing of theirs
+reaches a curated table, every landing object is accounted for in the ledger, the other
+participants of the same files are ingested as usual, and a ``redelivery`` withdrawal
+batch holding the participant is opened once the withdrawal itself has been propagated.
+
+Two moments are covered on one lake: (A) tombstoned but not yet erased (the withdrawal
+batch is pending: it already carries the participant, so no second batch is opened) and
+(B) after erasure (registry and consent rows gone, batch complete: only the tombstone
+knows the participant, and the re-delivery opens a ``redelivery`` batch)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ngrl_assets import catalogue
+from ngrl_assets.clinical import intake as clinical_intake
+from ngrl_assets.clinical.sources import SOURCES
+from ngrl_assets.common import ledger
+from ngrl_assets.common.ledger import LEDGER
+from ngrl_assets.common.quarantine import QUARANTINE
+from ngrl_assets.consent import intake as consent_intake
+from ngrl_assets.consent import linkage, tombstones
+from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY
+from ngrl_assets.genomics.tables import (
+    RAW_SEQUENCES,
+    SAMPLE_REFERENCE_BLOCKS,
+    SAMPLE_VARIANT_CALLS,
+)
+from ngrl_assets.sequencing import intake as seq_intake
+from ngrl_assets.sequencing.checks import reconcile_with_ledger, sample_rows_mismatch
+from ngrl_assets.synth import generate_cohort
+from resources.lake import LakeResource
+from tests.integration.consent_runs import land, withdrawals_file
+from tests.integration.lakes import put_landing, read
+from tests.integration.sequencing_support import manifest_rows, write_manifest
+
+APC = SOURCES["hes_apc"]
+ONS = SOURCES["ons_mortality"]
+TODAY = dt.date(2026, 11, 1)
+NOW = dt.datetime(2026, 10, 20, tzinfo=dt.UTC)
+RULE = "participant_withdrawn"
+FIRST = "D2025-001"  # the generator's first delivery
+SECOND = "D2026-001"
+REDELIVERY = "D2026-900"  # a new delivery: the second one plus the withdrawn sample
+
+
+class RepurgeSpy:
+    """Records every call intake makes to ``linkage.request_repurge`` (then calls it)."""
+
+    def __init__(self) -> None:
+        self.calls: list[set[str]] = []
+        self._real = linkage.request_repurge
+
+    def __call__(self, lake, participant_ids, now=None):
+        self.calls.append(set(participant_ids))
+        return self._real(lake, participant_ids, now)
+
+
+def _text(path: Path) -> tuple[str, list[str]]:
+    lines = path.read_text().splitlines()
+    return lines[0], lines[1:]
+
+
+def _quarantine(lake: LakeResource, feed: str, batch: str) -> pl.DataFrame:
+    return lake.read(QUARANTINE).filter((pl.col("feed") == feed) & (pl.col("batch") == batch))
+
+
+def _ledger(lake: LakeResource, key: str) -> tuple:
+    rows = lake.read(LEDGER).filter(pl.col("landing_key") == key)
+    assert rows.height == 1, key
+    return rows.select("status", "rows_in", "rows_accepted", "rows_quarantined").row(0)
+
+
+@pytest.fixture
+def world(lake: LakeResource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    source = tmp_path / "landing"
+    generate_cohort(
+        source, participants=30, seed=9, defect_rate=0.0, batch_size=10, real_gvcf_dir=None
+    )
+    # registrations only: the generator's own withdrawals would withdraw others as well
+    put_landing(lake, source, "consent/registrations")
+    consent_intake.run(lake, "consent-1", NOW)
+    registry = lake.read(PARTICIPANT_REGISTRY)
+    consent = lake.read(CONSENT_STATUS)
+    ok = set(
+        consent.filter(pl.col("research_discussed") & pl.col("research_agreed"))[
+            "participant_id"
+        ].to_list()
+    )
+    header, apc_lines = _text(next(iter(sorted((source / "clinical" / "hes_apc").glob("*.txt")))))
+    nhs_at = header.split("|").index("NEWNHSNO")
+    in_apc = {line.split("|")[nhs_at] for line in apc_lines}
+    first = manifest_rows(source / "sequencing" / FIRST / "manifest.tsv")
+    in_first = {r["participant_reference"] for r in first}
+    who = registry.filter(
+        pl.col("participant_id").is_in(sorted(ok))
+        & pl.col("nhs_number").is_in(sorted(in_apc))
+        & pl.col("participant_reference").is_in(sorted(in_first))
+    ).sort("participant_reference")
+    assert who.height >= 1, "the cohort has no consenting participant with a sample and APC rows"
+    x = who.row(0, named=True)
+    spy = RepurgeSpy()
+    monkeypatch.setattr(linkage, "request_repurge", spy)
+    alive = set(consent.filter(pl.col("life_status") == "alive")["participant_id"].to_list())
+    return {
+        "source": source,
+        "alive": alive,
+        "ref": x["participant_reference"],
+        "pid": x["participant_id"],
+        "nhs": x["nhs_number"],
+        "dob": x["date_of_birth"],
+        "sample": next(
+            r for r in first if r["participant_reference"] == x["participant_reference"]
+        ),
+        "ok": ok,
+        "registry": registry,
+        "spy": spy,
+    }
+
+
+def _withdraw(lake: LakeResource, ref: str) -> str:
+    """A full withdrawal notice through consent intake; returns its withdrawal batch."""
+    key = "consent/withdrawals/withdrawals_redelivery_test.csv"
+    land(lake, key, withdrawals_file(f"{ref},full,2026-10-01"))
+    consent_intake.run(lake, "consent-withdrawal", NOW)
+    assert _ledger(lake, key) == ("processed", 1, 1, 0)
+    batches = tombstones.batches(lake)
+    assert batches["reason"].to_list() == ["withdrawal"]
+    return str(batches["batch_id"][0])
+
+
+def _assert_nothing_curated(lake: LakeResource, w: dict) -> None:
+    raw = lake.read(RAW_SEQUENCES)
+    assert w["sample"]["sample_id"] not in raw["sample_id"].to_list()
+    assert w["pid"] not in raw["participant_id"].drop_nulls().to_list()
+    assert not any(w["sample"]["gvcf_path"] in k for k in raw["gvcf_key"].to_list())
+    for spec in (SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS):
+        assert w["pid"] not in lake.read(spec)["participant_id"].to_list()
+    for table in ("hes_apc", "mortality"):
+        if lake.exists(catalogue.get(table)):
+            assert w["pid"] not in read(lake, "curated", table)["participant_id"].to_list()
+
+
+def _assert_reasons_safe(lake: LakeResource, w: dict) -> None:
+    reasons = " ".join(lake.read(QUARANTINE)["reason"].drop_nulls().to_list())
+    for value in (w["ref"], w["pid"], w["nhs"], w["sample"]["sample_id"]):
+        assert value not in reasons
+
+
+def _check_delivery(lake: LakeResource, w: dict, delivery: str, others: int) -> None:
+    """The withdrawn sample is quarantined (manifest line + its two objects), the others
+    stored; ledger and quarantine reconcile."""
+    result = seq_intake.ingest_delivery(lake, delivery, f"seq-{delivery}", NOW)
+    assert result.rows_in == others + 1
+    assert result.rejects_by_rule == {RULE: 1}
+    assert result.accepted == others and result.quarantined == 1
+    assert result.withdrawn == 1
+    folder = f"{seq_intake.PREFIX}/{delivery}"
+    q = _quarantine(lake, seq_intake.FEED, delivery)
+    manifest = Path(lake.zone("landing")) / folder / "manifest.tsv"
+    samples = [r["sample_id"] for r in manifest_rows(manifest)]
+    line = samples.index(w["sample"]["sample_id"]) + 2  # the header is line 1
+    assert q.select("source_file", "line", "rule").rows() == [
+        (f"{folder}/manifest.tsv", line, RULE)
+    ]
+    raw = lake.read(RAW_SEQUENCES).filter(pl.col("delivery") == delivery)
+    assert raw.height == others and (raw["qc_verdict"] != "quarantined").all()
+    assert raw["participant_id"].null_count() == 0
+    gvcf = f"{folder}/{w['sample']['gvcf_path']}"
+    tbi = f"{folder}/{w['sample']['tbi_path']}"
+    assert _ledger(lake, f"{folder}/manifest.tsv") == ("processed", others + 1, others, 1)
+    assert _ledger(lake, gvcf) == ("quarantined", 1, 0, 1)
+    assert _ledger(lake, tbi) == ("quarantined", 0, 0, 0)
+    objects = _quarantine(lake, seq_intake.OBJECT_FEED, delivery)
+    assert sorted(objects.select("source_file", "rule").rows()) == sorted(
+        [(gvcf, RULE), (tbi, RULE)]
+    )
+    # every object of the folder has its ledger row; the delivery checks pass
+    landed = {f.key for f in ledger.list_landing(lake, folder)}
+    ledgered = set(lake.read(LEDGER)["landing_key"].to_list())
+    assert landed <= ledgered
+    assert reconcile_with_ledger(lake, [delivery]) == {}
+    assert sample_rows_mismatch(lake, [delivery]) == {}
+
+
+def _check_extract(
+    lake: LakeResource, w: dict, source, name: str, lines: list[str], header: str
+) -> None:
+    """One extract file with the withdrawn participant's rows among others: theirs are
+    quarantined ``participant_withdrawn`` (and only theirs), the rest go on as usual."""
+    key = f"{source.feed}/{name}"
+    land(lake, key, ("\n".join([header, *lines]) + "\n").encode())
+    result = clinical_intake.ingest_extract(lake, source, name, f"clin-{name}", today=TODAY)
+    nhs_at = header.split("|").index("NEWNHSNO")
+    theirs = {i for i, line in enumerate(lines, start=2) if line.split("|")[nhs_at] == w["nhs"]}
+    assert theirs
+    q = _quarantine(lake, source.feed, key)
+    withdrawn = set(q.filter(pl.col("rule") == RULE)["line"].to_list())
+    assert withdrawn == theirs
+    assert "unknown_patient" not in q["rule"].to_list()
+    assert result.rows_in == len(lines)
+    assert result.rows_in == result.rows_curated + result.rows_quarantined
+    assert result.rows_curated > 0 and result.participants > 0
+    assert _ledger(lake, key) == (
+        "processed",
+        result.rows_in,
+        result.rows_curated,
+        result.rows_quarantined,
+    )
+
+
+def test_a_redelivery_never_brings_a_withdrawn_participant_back(lake: LakeResource, world):
+    w = world
+    source: Path = w["source"]
+    spy: RepurgeSpy = w["spy"]
+    withdrawal_batch = _withdraw(lake, w["ref"])
+    assert tombstones.members(lake, withdrawal_batch) == [w["pid"]]
+    assert linkage.withdrawn_references(lake, [w["ref"], "P000000000"]) == {w["ref"]: w["pid"]}
+
+    # (A) tombstoned, not yet erased: the pending withdrawal batch already carries them
+    first = manifest_rows(source / "sequencing" / FIRST / "manifest.tsv")
+    put_landing(lake, source, f"sequencing/{FIRST}")
+    _check_delivery(lake, w, FIRST, len(first) - 1)
+    assert spy.calls == [{w["pid"]}]
+    apc_file = sorted((source / "clinical" / "hes_apc").glob("*.txt"))
+    header, apc_lines = _text(apc_file[0])
+    _check_extract(lake, w, APC, apc_file[0].name, apc_lines, header)
+    assert spy.calls == [{w["pid"]}, {w["pid"]}]  # once per file, never per row
+    assert tombstones.batches(lake)["reason"].to_list() == ["withdrawal"]
+    _assert_nothing_curated(lake, w)
+
+    # the withdrawal is propagated: registry and consent rows erased, the batch complete
+    lake.delete(PARTICIPANT_REGISTRY, {"participant_id": w["pid"]})
+    lake.delete(CONSENT_STATUS, {"participant_id": w["pid"]})
+    tombstones.mark(lake, withdrawal_batch, "complete", NOW)
+    assert linkage.link_references(lake, [w["ref"]]) == {}
+
+    # (B) a new delivery: the second delivery's samples plus the withdrawn one's gVCF
+    landing = Path(lake.zone("landing")) / "sequencing"
+    second = source / "sequencing" / SECOND
+    shutil.copytree(second / "gvcf", landing / REDELIVERY / "gvcf")
+    for path in (w["sample"]["gvcf_path"], w["sample"]["tbi_path"]):
+        shutil.copy(source / "sequencing" / FIRST / path, landing / REDELIVERY / path)
+    others = manifest_rows(second / "manifest.tsv")
+    write_manifest(landing / REDELIVERY / "manifest.tsv", [others[0], w["sample"], *others[1:]])
+    spy.calls.clear()
+    _check_delivery(lake, w, REDELIVERY, len(others))
+    assert spy.calls == [{w["pid"]}]
+    redelivery = tombstones.batches(lake).filter(pl.col("reason") == "redelivery")
+    assert redelivery.height == 1 and redelivery["status"][0] == "pending"
+    assert tombstones.members(lake, str(redelivery["batch_id"][0])) == [w["pid"]]
+
+    # new extracts: HES APC (the later delivery's rows plus theirs) and ONS mortality
+    _, later = _text(apc_file[1])
+    nhs_at = header.split("|").index("NEWNHSNO")
+    theirs = [line for line in apc_lines if line.split("|")[nhs_at] == w["nhs"]]
+    _check_extract(lake, w, APC, "hes_apc_20261015.txt", [*later[:5], *theirs, *later[5:]], header)
+    ons_header, _ = _text(next(iter(sorted((source / "clinical" / "ons_mortality").glob("*")))))
+    alive = (
+        w["registry"]
+        .filter(
+            pl.col("participant_id").is_in(sorted(w["ok"]))
+            & pl.col("participant_id").is_in(sorted(w["alive"]))
+            & (pl.col("participant_id") != w["pid"])
+        )
+        .sort("participant_reference")
+        .head(2)
+    )
+    people = [(r["nhs_number"], r["date_of_birth"]) for r in alive.iter_rows(named=True)]
+    people.insert(1, (w["nhs"], w["dob"]))
+    width = len(ons_header.split("|"))
+    ons_lines = []
+    for nhs, dob in people:
+        row = f"{nhs}|{dob.isoformat()}|1|20250110|20250114|I219|I219|I10"
+        ons_lines.append(row + "|" * (width - len(row.split("|"))))
+    _check_extract(lake, w, ONS, "ons_mortality_20261015.txt", ons_lines, ons_header)
+    assert spy.calls == [{w["pid"]}] * 3
+    assert tombstones.batches(lake).filter(pl.col("reason") == "redelivery").height == 1
+    _assert_nothing_curated(lake, w)
+
+    # a re-sent registration is refused by consent intake the same way
+    reg_header, reg_lines = _text(sorted((source / "consent" / "registrations").glob("*"))[0])
+    mine = [line for line in reg_lines if line.split(",")[0] == w["ref"]]
+    assert mine
+    key = "consent/registrations/registrations_resent.csv"
+    land(lake, key, ("\n".join([reg_header, mine[0]]) + "\n").encode())
+    summary = consent_intake.run(lake, "consent-resent", NOW)
+    assert summary.registrations.rejects_by_rule == {RULE: 1}
+    assert _quarantine(lake, "consent_registrations", key)["rule"].to_list() == [RULE]
+    assert _ledger(lake, key) == ("processed", 1, 0, 1)
+    assert w["ref"] not in lake.read(PARTICIPANT_REGISTRY)["participant_reference"].to_list()
+    assert w["pid"] not in lake.read(CONSENT_STATUS)["participant_id"].to_list()
+    _assert_nothing_curated(lake, w)
+    _assert_reasons_safe(lake, w)
