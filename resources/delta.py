@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 T = TypeVar("T")
@@ -70,12 +70,31 @@ def table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable
     return DeltaTable(uri, storage_options=storage_options or None)
 
 
+def commit_properties(metadata: Mapping[str, str] | None) -> CommitProperties | None:
+    """Custom ``commitInfo`` entries for one commit (e.g. a batch id that makes a rewrite
+    idempotent); :func:`commit_metadata_values` reads them back from the history."""
+    return CommitProperties(custom_metadata=dict(metadata)) if metadata else None
+
+
+def commit_metadata_values(
+    uri: str, key: str, storage_options: dict[str, str] | None = None
+) -> set[str]:
+    """Every value the table's history records under the custom commit entry ``key``
+    (empty when the table does not exist). Only the log that is kept is seen: a log
+    cleanup (``cleanup_metadata``) forgets the commits it removes."""
+    if not exists(uri, storage_options):
+        return set()
+    history = table(uri, storage_options).history()
+    return {str(h[key]) for h in history if h.get(key) is not None}
+
+
 def _write(
     uri: str,
     df: pl.DataFrame,
     schema: Schema,
     storage_options: dict[str, str] | None,
     configuration: Mapping[str, str | None] | None = None,
+    commit_metadata: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> None:
     data = conform(df, schema).to_arrow()
@@ -85,6 +104,7 @@ def _write(
             data,
             storage_options=storage_options or None,
             configuration=configuration,
+            commit_properties=commit_properties(commit_metadata),
             **kwargs,
         )
     )
@@ -98,6 +118,7 @@ def append(
     partition_by: list[str] | None = None,
     writer_properties: WriterProperties | None = None,
     configuration: Mapping[str, str | None] | None = None,
+    commit_metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Add rows (creates the table on first write)."""
     _write(
@@ -106,6 +127,7 @@ def append(
         schema,
         storage_options,
         configuration,
+        commit_metadata,
         mode="append",
         partition_by=partition_by,
         writer_properties=writer_properties,
@@ -120,14 +142,17 @@ def overwrite(
     partition_by: list[str] | None = None,
     writer_properties: WriterProperties | None = None,
     configuration: Mapping[str, str | None] | None = None,
+    commit_metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Replace the whole table's contents in one commit (history keeps the old version)."""
+    """Replace the whole table's contents in one commit (history keeps the old version);
+    ``commit_metadata``: custom entries recorded in the commit."""
     _write(
         uri,
         df,
         schema,
         storage_options,
         configuration,
+        commit_metadata,
         mode="overwrite",
         partition_by=partition_by,
         writer_properties=writer_properties,
@@ -143,12 +168,17 @@ def replace_where(
     partition_by: list[str] | None = None,
     writer_properties: WriterProperties | None = None,
     configuration: Mapping[str, str | None] | None = None,
+    commit_metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Atomically replace the rows matching ``predicate`` (e.g. one delivery) with ``df``.
 
-    ``predicate`` must come from :mod:`resources.predicates` (never pasted text)."""
+    ``predicate`` must come from :mod:`resources.predicates` (never pasted text);
+    ``commit_metadata``: custom entries recorded in the commit."""
     if not exists(uri, storage_options):
-        append(uri, df, schema, storage_options, partition_by, writer_properties, configuration)
+        append(
+            uri, df, schema, storage_options, partition_by, writer_properties, configuration,
+            commit_metadata,
+        )  # fmt: skip
         return
     _write(
         uri,
@@ -156,6 +186,7 @@ def replace_where(
         schema,
         storage_options,
         configuration,
+        commit_metadata,
         mode="overwrite",
         predicate=predicate,
         partition_by=partition_by,

@@ -9,7 +9,7 @@ landing files through :mod:`resources.objects` (boto3 only for S3 listing and mo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -146,15 +146,28 @@ class LakeResource(dg.ConfigurableResource):
             **self._layout(spec),
         )  # fmt: skip
 
-    def overwrite(self, spec: TableSpec, df: pl.DataFrame) -> None:
-        """Replace the whole table in one commit."""
+    def overwrite(
+        self,
+        spec: TableSpec,
+        df: pl.DataFrame,
+        commit_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Replace the whole table in one commit (``commit_metadata``: custom entries the
+        commit records, read back by :meth:`commit_metadata_values`)."""
         delta.overwrite(
             self.table_uri(spec), self._sorted(spec, df), spec.schema, self._opts(spec),
-            **self._layout(spec),
+            **self._layout(spec), commit_metadata=commit_metadata,
         )  # fmt: skip
 
-    def replace(self, spec: TableSpec, df: pl.DataFrame, where: Match) -> None:
-        """Atomically replace the rows matching ``where`` (exact values) with ``df``."""
+    def replace(
+        self,
+        spec: TableSpec,
+        df: pl.DataFrame,
+        where: Match,
+        commit_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Atomically replace the rows matching ``where`` (exact values) with ``df``
+        (``commit_metadata`` as for :meth:`overwrite`)."""
         delta.replace_where(
             self.table_uri(spec),
             self._sorted(spec, df),
@@ -162,7 +175,12 @@ class LakeResource(dg.ConfigurableResource):
             render(where, spec.schema.keys()),
             self._opts(spec),
             **self._layout(spec),
+            commit_metadata=commit_metadata,
         )
+
+    def commit_metadata_values(self, spec: TableSpec, key: str) -> set[str]:
+        """The values the table's commit history records under custom entry ``key``."""
+        return delta.commit_metadata_values(self.table_uri(spec), key, self._opts(spec))
 
     def merge(
         self,
