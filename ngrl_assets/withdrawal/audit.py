@@ -452,7 +452,7 @@ def render(lake: LakeResource, batch_id: str) -> tuple[str, list[str]]:
         end_to_end = "not complete"
     lines += ["## Batch", ""]
     lines += _table(
-        ["", ""],
+        ["item", "value"],
         [
             ("batch", f"`{batch_id}`"),
             ("reason", info["reason"] or "-"),
