@@ -15,6 +15,8 @@ from ngrl_assets.releases import assets as release_assets
 from ngrl_assets.releases import jobs as release_jobs
 from ngrl_assets.sequencing import assets as sequencing_assets
 from ngrl_assets.sequencing import jobs as sequencing_jobs
+from ngrl_assets.withdrawal import assets as withdrawal_assets
+from ngrl_assets.withdrawal import jobs as withdrawal_jobs
 from resources.clinical_feeds import ClinicalFeedsResource
 from resources.lake import LakeResource
 from resources.secrets import SecretsResource
@@ -26,6 +28,7 @@ ALL_ASSETS = [
     *genomics_assets.ASSETS,
     *clinical_assets.ASSETS,
     *release_assets.ASSETS,
+    *withdrawal_assets.ASSETS,
 ]
 ALL_CHECKS = [*clinical_checks.CHECKS]
 JOBS = [
@@ -34,6 +37,7 @@ JOBS = [
     *genomics_jobs.JOBS,
     *clinical_jobs.JOBS,
     *release_jobs.JOBS,
+    *withdrawal_jobs.JOBS,
 ]
 
 

@@ -8,6 +8,7 @@ from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
 from ngrl_assets.consent.sensors import consent_feed_sensor
 from ngrl_assets.genomics.sensors import joint_calling_sensor
 from ngrl_assets.sequencing.sensors import delivery_sensor
+from ngrl_assets.withdrawal.sensors import withdrawal_sensor
 
 # Assets with an AutomationCondition (diagnoses, and the standalone checks that follow
 # consent_status) are requested by this one sensor.
@@ -25,6 +26,7 @@ LANDING_SENSORS: list[dg.SensorDefinition] = [
     delivery_sensor,
     joint_calling_sensor,
     *CLINICAL_SENSORS,
+    withdrawal_sensor,  # last: what the others took in is then erased too
 ]
 
 ALL_SENSORS: list[dg.SensorDefinition] = [*LANDING_SENSORS, automation_sensor]

@@ -271,7 +271,7 @@ def ingest_extract(
             return result
         scan = lines.scan_lines(path)
         result.rows_in = scan.data_lines
-        withdrawn: set[str] = set()
+        withdrawn: dict[str, list[tuple[str, str]]] = {}
         problem = _file_problem(source, scan, mode)
         if problem:
             line, rule, reason = problem
@@ -383,7 +383,7 @@ def _ingest_rows(
     today: dt.date,
     result: ExtractResult,
     batch_rows: int,
-) -> tuple[list[pl.DataFrame], set[str]]:
+) -> tuple[list[pl.DataFrame], dict[str, list[tuple[str, str]]]]:
     """The rows, streamed to the curated table; returns the quarantine records and the
     tombstoned participants whose NHS numbers the file holds (to re-purge)."""
     delivered = delivery_date(delivery, today)
@@ -406,7 +406,10 @@ def _ingest_rows(
         _write_stream(lake, source, delivery, mode, batches)
     result.rows_curated = splitter.curated
     result.participants = len(splitter.participants)
-    return splitter.rejected, set(stones.values())
+    found: dict[str, list[tuple[str, str]]] = {}
+    for number, owner in stones.items():  # what the redelivery batch purges and scans for
+        found.setdefault(owner, []).append(("NHS number", number))
+    return splitter.rejected, found
 
 
 def _refuse_stale(

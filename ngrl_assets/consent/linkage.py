@@ -5,6 +5,7 @@ feeds into the identity zone; it returns internal ids, never identifiers."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -224,8 +225,68 @@ def withdrawn_nhs_numbers(lake: LakeResource, nhs_numbers: list[str]) -> dict[st
 
 
 def request_repurge(
-    lake: LakeResource, participant_ids: set[str] | list[str], now: dt.datetime | None = None
+    lake: LakeResource,
+    participants: Mapping[str, Iterable[tuple[str, str]]] | Iterable[str],
+    now: dt.datetime | None = None,
 ) -> str | None:
     """Open a ``redelivery`` withdrawal batch for tombstoned participants whose data was
-    re-delivered (and quarantined), so its run purges the re-delivered landing objects."""
-    return tombstones.request_repurge(lake, participant_ids, now or dt.datetime.now(dt.UTC))
+    re-delivered (and quarantined), so its run purges the re-delivered landing objects.
+    Hand in, per internal id, the ``(kind, value)`` pairs the re-delivery named
+    (``participant reference``, ``NHS number``, ``sample id``, ``landing key``): they are
+    what the purge and the residue scan look for once the registry row is gone."""
+    return tombstones.request_repurge(lake, participants, now or dt.datetime.now(dt.UTC))
+
+
+def members_needles(
+    lake: LakeResource, participant_ids: list[str], sample_table: TableSpec
+) -> pl.DataFrame:
+    """For withdrawal propagation: every identifying value of these participants as rows
+    ``participant_id, kind, value`` (kinds: ``internal id``, ``participant reference``,
+    ``NHS number``, ``sample id``, ``landing key``, ``pseudonym (release R)``, ``sample
+    pseudonym (release R)``). Like :func:`participant_needles`, but by internal id (the
+    batch's members) and with the landing keys of their sequencing objects (from
+    ``sample_table``). The frame goes to the identity zone's withdrawal work table and to
+    the erasure steps; never log it or put it in metadata."""
+    ids = pl.Series(sorted(set(participant_ids)), dtype=pl.String)
+    rows: list[tuple[str, str, str]] = [(p, "internal id", p) for p in ids.to_list()]
+    registry = (
+        lake.scan(PARTICIPANT_REGISTRY)
+        .filter(pl.col("participant_id").is_in(ids.implode()))
+        .select("participant_id", "participant_reference", "nhs_number")
+        .collect()
+    )
+    for pid, ref, nhs in registry.iter_rows():
+        rows += [(pid, "participant reference", ref), (pid, "NHS number", nhs)]
+    samples = (
+        lake.scan(sample_table)
+        .filter(pl.col("participant_id").is_in(ids.implode()))
+        .select("participant_id", "sample_id", "gvcf_key", "tbi_key")
+        .collect()
+    )
+    owner_of_sample: dict[str, str] = {}
+    for pid, sample, gvcf, tbi in samples.iter_rows():
+        rows.append((pid, "sample id", sample))
+        owner_of_sample[sample] = pid
+        rows += [(pid, "landing key", k) for k in (gvcf, tbi) if k]
+    pseudonyms = (
+        lake.scan(RELEASE_PSEUDONYMS)
+        .filter(
+            ((pl.col("kind") == "participant") & pl.col("internal_id").is_in(ids.implode()))
+            | (
+                (pl.col("kind") == "sample")
+                & pl.col("internal_id").is_in(pl.Series(sorted(owner_of_sample)).implode())
+            )
+        )
+        .select("release_id", "kind", "internal_id", "pseudonym")
+        .collect()
+    )
+    for release_id, kind, internal, value in pseudonyms.iter_rows():
+        pid = internal if kind == "participant" else owner_of_sample[internal]
+        label = "pseudonym" if kind == "participant" else "sample pseudonym"
+        rows.append((pid, f"{label} (release {release_id})", value))
+    frame = pl.DataFrame(
+        [r for r in rows if r[2]],
+        schema={"participant_id": pl.String, "kind": pl.String, "value": pl.String},
+        orient="row",
+    )
+    return frame.unique().sort("participant_id", "kind", "value")

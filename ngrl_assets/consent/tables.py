@@ -220,6 +220,33 @@ WITHDRAWAL_BATCHES = TableSpec(
     written_by=("consent_status", "withdrawal_propagation"),
 )
 
+WITHDRAWAL_WORK = TableSpec(
+    zone="identity",
+    name="withdrawal_work",
+    description=(
+        "Working set of a withdrawal batch while it propagates: the identifying values of "
+        "its members (references, NHS numbers, sample ids, landing keys, release pseudonyms) "
+        "that the erasure steps and the residue scan search for. Captured before anything "
+        "is erased so that a run killed half-way resumes with every value; erased itself "
+        "when the batch completes."
+    ),
+    schema={
+        "batch_id": pl.String,
+        "participant_id": pl.String,
+        "kind": pl.String,
+        "value": pl.String,
+    },
+    columns={
+        "batch_id": "opaque withdrawal batch id",
+        "participant_id": "internal participant id",
+        "kind": "what the value is (internal id, NHS number, sample id, pseudonym (release v1)...)",
+        "value": "the identifying value",
+    },
+    written_by=("withdrawal_propagation",),
+    participant_column=None,
+    identifier_columns=("participant_id", "value"),
+)
+
 TABLES = (
     PARTICIPANT_REGISTRY,
     WITHDRAWAL_NOTICES,
@@ -228,4 +255,5 @@ TABLES = (
     WITHDRAWAL_TOMBSTONES,
     WITHDRAWAL_BATCH_MEMBERS,
     WITHDRAWAL_BATCHES,
+    WITHDRAWAL_WORK,
 )

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import polars as pl
 
@@ -31,6 +31,7 @@ from ngrl_assets.consent.tables import (
     WITHDRAWAL_BATCHES,
     WITHDRAWAL_NOTICES,
     WITHDRAWAL_TOMBSTONES,
+    WITHDRAWAL_WORK,
 )
 from resources import objects
 from resources.lake import LakeResource
@@ -135,21 +136,42 @@ def open_batches(lake: LakeResource, now: dt.datetime) -> list[str]:
 
 
 def request_repurge(
-    lake: LakeResource, participant_ids: Iterable[str], now: dt.datetime
+    lake: LakeResource,
+    participants: Mapping[str, Iterable[tuple[str, str]]] | Iterable[str],
+    now: dt.datetime,
 ) -> str | None:
     """Re-delivered data of tombstoned participants was quarantined: put them in a new
     ``redelivery`` batch (unless a pending batch already carries them) so that its run
-    purges the re-delivered objects. Returns the new batch id, if any."""
-    wanted = sorted(set(participant_ids))
+    purges the re-delivered objects. ``participants`` may map each internal id to the
+    identifying values the intake saw in the re-delivery (``(kind, value)``: reference,
+    NHS number, sample id, landing key): after erasure the registry no longer holds them,
+    so they go to the batch's working set in the identity zone for the purge and the
+    residue scan. Returns the new batch id, if any."""
+    values = (
+        dict(participants) if isinstance(participants, Mapping) else {p: () for p in participants}
+    )
+    wanted = sorted(set(values))
     if not wanted:
         return None
     pending = _pending_members(lake)
     todo = [p for p in wanted if p not in pending]
-    if not todo:
-        return None
-    batch = new_batch_id()
-    _add_members(lake, batch, todo, "redelivery", now)
-    _open_missing_batches(lake, now)
+    batch = None
+    if todo:
+        batch = new_batch_id()
+        _add_members(lake, batch, todo, "redelivery", now)
+    carrier = {p: pending[p] for p in wanted if p in pending}
+    carrier.update({p: batch for p in todo if batch})
+    rows = [
+        (carrier[p], p, kind, value)
+        for p in wanted
+        for kind, value in [*values[p], ("internal id", p)]
+        if value
+    ]
+    if rows:
+        frame = pl.DataFrame(rows, schema=dict(WITHDRAWAL_WORK.schema), orient="row").unique()
+        lake.merge(WITHDRAWAL_WORK, frame, ["batch_id", "participant_id", "kind", "value"])
+    if batch:
+        _open_missing_batches(lake, now)
     return batch
 
 
@@ -176,11 +198,13 @@ def mark(lake: LakeResource, batch_id: str, status: str, now: dt.datetime) -> No
     lake.merge(WITHDRAWAL_BATCHES, updated, ["batch_id"])
 
 
-def _pending_members(lake: LakeResource) -> set[str]:
+def _pending_members(lake: LakeResource) -> dict[str, str]:
+    """Members of batches not complete yet -> their (latest) batch."""
     lake.ensure(WITHDRAWAL_BATCH_MEMBERS)
     open_ids = batches(lake).filter(pl.col("status") != "complete")["batch_id"].implode()
     rows = lake.scan(WITHDRAWAL_BATCH_MEMBERS).filter(pl.col("batch_id").is_in(open_ids))
-    return set(rows.select("participant_id").collect()["participant_id"].to_list())
+    frame = rows.select("participant_id", "batch_id").collect().sort("batch_id")
+    return dict(zip(frame["participant_id"].to_list(), frame["batch_id"].to_list(), strict=True))
 
 
 def _add_members(

@@ -9,6 +9,7 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
+from ngrl_assets.common.graph import full_asset_graph
 from ngrl_assets.common.specs import table_spec
 from ngrl_assets.releases import cut, notes_step
 from ngrl_assets.releases.partitions import releases
@@ -48,16 +49,7 @@ CHECK_SPECS = [
 
 def input_checks(context: dg.AssetExecutionContext) -> list[tuple[str, str, bool | None]]:
     """Every check on the release's inputs, with whether its latest evaluation passed."""
-    try:
-        graph = context.repository_def.asset_graph
-    except dg.DagsterInvariantViolationError:
-        graph = None
-    except Exception:  # in-process runs of a resolved job carry no repository
-        graph = None
-    if graph is None:
-        # the job's graph is scoped to the release assets; the code location's full graph
-        # (with every input's checks) is its source (dagster 1.13, pinned)
-        graph = context.job_def.asset_layer.asset_graph._source_asset_graph  # type: ignore[attr-defined]
+    graph = full_asset_graph(context)
     keys = [k for name in INPUTS for k in graph.get(dg.AssetKey(name)).check_keys]
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     out = []

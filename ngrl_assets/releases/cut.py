@@ -38,6 +38,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_REGISTRY,
     RELEASE_TABLES,
 )
+from ngrl_assets.withdrawal import releases as withdrawal_releases
 from resources.lake import LakeResource
 from resources.secrets import SecretNotFound
 from resources.tables import TableSpec
@@ -331,6 +332,16 @@ def cut_release(
     write_pseudonym_map(lake, release_id, people, samples)
     _stage("pseudonyms_written")
     result.tables = write_tables(lake, release_id, freeze_date, people, samples, progress)
+    _stage("tables_written")
+    # withdrawals recorded since the cohort was decided are applied before the gate
+    withdrawn = withdrawal_releases.apply_to_cut(lake, release_id, people, samples, False)
+    if withdrawn:
+        gone = pl.Series(sorted(withdrawn), dtype=pl.String).implode()
+        people = people.filter(~pl.col("participant_id").is_in(gone))
+        samples = samples.filter(~pl.col("participant_id").is_in(gone))
+        result.participants, result.samples = people.height, samples.height
+        placed = {s.name: s.in_folder(release_id) for s in RELEASE_TABLES}
+        result.tables = {name: lake.read(placed[name]).height for name in result.tables}
     result.gate = gate(lake, release_id, freeze_date, people, samples, result.tables, input_checks)
     _stage("gated")
     if result.failed_rules:
@@ -345,6 +356,9 @@ def cut_release(
     registry.publish(lake, manifest, digest)
     result.published = True
     _stage("published")
+    # ... and any recorded while it was gated and published are redacted right after (a
+    # withdrawal propagation that started earlier did not see this release yet)
+    withdrawal_releases.apply_to_cut(lake, release_id, people, samples, True)
     return result
 
 

@@ -113,3 +113,28 @@ def publish(lake: LakeResource, manifest: dict[str, Any], manifest_sha256: str) 
     lake.merge(
         RELEASE_REGISTRY, pl.DataFrame([row], schema=dict(RELEASE_REGISTRY.schema)), ["release_id"]
     )
+
+
+def update_after_redaction(
+    lake: LakeResource, manifest: dict[str, Any], manifest_sha256: str
+) -> None:
+    """A withdrawal redacted a published release: its registry row takes the new manifest
+    digest and counts; it stays published, with its original publication time."""
+    current = get(lake, manifest["release_id"])
+    if current is None:
+        raise KeyError("the release is not published")
+    row = {
+        "release_id": current.release_id,
+        "label": current.label,
+        "freeze_date": current.freeze_date,
+        "status": current.status,
+        "manifest_key": current.manifest_key,
+        "manifest_sha256": manifest_sha256,
+        "participants": manifest["participants"],
+        "samples": manifest["samples"],
+        "parent_release": current.parent_release,
+        "published_at": current.published_at,
+    }
+    lake.merge(
+        RELEASE_REGISTRY, pl.DataFrame([row], schema=dict(RELEASE_REGISTRY.schema)), ["release_id"]
+    )

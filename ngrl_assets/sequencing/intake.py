@@ -326,7 +326,7 @@ class _Withdrawn:
     objects (key -> is a gVCF) and the tombstoned participants to re-purge."""
 
     objects: dict[str, bool] = field(default_factory=dict)
-    tombstoned: set[str] = field(default_factory=set)
+    tombstoned: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     samples: int = 0
 
 
@@ -571,8 +571,15 @@ def _ingest_samples(
             withdrawn.samples += 1
             withdrawn.objects[f"{folder}/{row.gvcf_path}"] = True
             withdrawn.objects.setdefault(f"{folder}/{row.tbi_path}", False)
-            if owner is not None:
-                withdrawn.tombstoned.add(owner)
+            if owner is not None:  # what the redelivery batch purges and scans for
+                withdrawn.tombstoned.setdefault(owner, []).extend(
+                    [
+                        ("participant reference", row.participant_reference),
+                        ("sample id", row.sample_id),
+                        ("landing key", f"{folder}/{row.gvcf_path}"),
+                        ("landing key", f"{folder}/{row.tbi_path}"),
+                    ]
+                )
             continue
         try:
             link = _check_participant(row, linked, key)

@@ -1,0 +1,353 @@
+"""Withdrawal propagation: carry one opaque batch of full withdrawals through every table,
+every live release and landing, physically, then prove it with the residue scan.
+
+Order (each step idempotent, so a run killed anywhere is completed by a rerun):
+
+1. **capture**: the members' identifying values (internal ids, references, NHS numbers,
+   sample ids, landing keys, release pseudonyms) go to the identity zone's work table, so a
+   rerun after identifiers were erased still knows what to erase and scan for;
+2. **genomics**: the members' share is subtracted from the library's joint-called site
+   aggregates (sites only they carried are dropped) while their per-sample rows still exist;
+3. **releases**: every published release is redacted (rows by pseudonym, genomic
+   aggregates recomputed for the remaining cohort, manifest history, registry);
+4. **erase**: their rows are erased from every table the asset graph and the catalogue say
+   holds participants (:func:`ngrl_assets.withdrawal.targets.erasure_targets`);
+5. **landing**: their objects are deleted and their feed lines blanked (ledger and
+   quarantine updated, old S3 versions removed);
+6. **identity**: registry, notices and pseudonym rows go; only the tombstone stays;
+7. **scan**: every object of every zone is searched for every captured value; anything
+   found fails the run (the batch stays pending and is retried);
+8. **complete**: the work rows are erased and the batch is marked complete.
+
+Only counts leave this module (audit ledger, Dagster metadata); never a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ngrl_assets.consent import linkage, tombstones
+from ngrl_assets.consent.tables import (
+    PARTICIPANT_REGISTRY,
+    RELEASE_PSEUDONYMS,
+    WITHDRAWAL_BATCH_MEMBERS,
+    WITHDRAWAL_NOTICES,
+    WITHDRAWAL_TOMBSTONES,
+    WITHDRAWAL_WORK,
+)
+from ngrl_assets.genomics import withdraw_store
+from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
+from ngrl_assets.releases import registry
+from ngrl_assets.withdrawal import audit, erasure, landing
+from ngrl_assets.withdrawal import releases as release_redaction
+from ngrl_assets.withdrawal.audit import AuditRow
+from ngrl_assets.withdrawal.scan import Finding, exclude_prefixes, scan
+from ngrl_assets.withdrawal.steps import audit_row, purge_table
+from ngrl_assets.withdrawal.targets import Target
+from resources.lake import LakeResource
+from resources.tables import TableSpec
+
+KILL_AT = "NGRL_WITHDRAWAL_KILL_AT"  # tests: SIGKILL this process after the named step
+STEPS = ("captured", "genomics", "releases", "erased", "landing", "identity", "scanned")
+
+
+class ResidueFound(RuntimeError):
+    """The residue scan found a withdrawn participant's value; the batch stays pending."""
+
+    def __init__(self, message: str, findings_count: int, objects_scanned: int) -> None:
+        super().__init__(message)
+        self.findings_count = findings_count
+        self.objects_scanned = objects_scanned
+
+
+@dataclass
+class Propagation:
+    batch_id: str
+    members: int = 0
+    releases_redacted: list[str] = field(default_factory=list)
+    tables_redacted: list[str] = field(default_factory=list)
+    rows_removed: dict[str, int] = field(default_factory=dict)
+    needles: int = 0
+    needle_kinds: dict[str, int] = field(default_factory=dict)
+    objects_scanned: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+    completed: bool = False
+
+
+def _stage(name: str) -> None:
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def capture(lake: LakeResource, batch_id: str, member_ids: list[str]) -> pl.DataFrame:
+    """The batch's identifying values: what the identity door still knows of its members,
+    plus what an earlier attempt (or an intake that refused a re-delivery) stored in the
+    work table; whatever is new is stored, so a rerun after the identifiers were erased
+    still has every value."""
+    lake.ensure(WITHDRAWAL_WORK)
+    stored = (
+        lake.scan(WITHDRAWAL_WORK).filter(pl.col("batch_id") == batch_id).collect().drop("batch_id")
+    )
+    fresh = linkage.members_needles(lake, member_ids, RAW_SEQUENCES)
+    new = fresh.join(stored, on=["participant_id", "kind", "value"], how="anti")
+    if new.height:
+        lake.append(WITHDRAWAL_WORK, new.with_columns(pl.lit(batch_id).alias("batch_id")))
+    return pl.concat([stored, new]).unique().sort("participant_id", "kind", "value")
+
+
+def _values(work: pl.DataFrame, *kinds: str) -> list[str]:
+    rows = work.filter(pl.col("kind").is_in(list(kinds))) if kinds else work
+    return sorted(set(rows["value"].to_list()))
+
+
+def propagate(
+    lake: LakeResource,
+    batch_id: str,
+    targets: Sequence[Target],
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Propagation:
+    """Propagate one withdrawal batch (see the module docstring). Raises
+    :class:`ResidueFound` when the scan finds anything; rerun to complete."""
+    tombstones.validate_batch_id(batch_id)
+    clock = time.perf_counter()
+    out = Propagation(batch_id)
+    member_ids = tombstones.members(lake, batch_id)
+    out.members = len(member_ids)
+    rows: list[AuditRow] = []
+
+    def record(new: list[AuditRow]) -> None:
+        rows.extend(new)
+        audit.record(lake, new)
+
+    started = now()
+    work = capture(lake, batch_id, member_ids)
+    _stage("captured")
+
+    # 2. genomics: subtract before the per-sample rows are erased
+    genomics = withdraw_store.withdraw_from_library(lake, member_ids, marker=batch_id)
+    sites = purge_table(lake, VARIANT_SITES)
+    record(
+        [
+            audit_row(
+                batch_id,
+                "genomics",
+                VARIANT_SITES.key,
+                sites,
+                started,
+                rows_removed=genomics.sites_dropped,
+                files_rewritten=genomics.chunks_rewritten,
+                detail=json.dumps(
+                    {
+                        "sites_updated": genomics.sites_updated,
+                        "sites_dropped": genomics.sites_dropped,
+                        "genotype_rows_removed_at_dropped_sites": (
+                            genomics.genotype_rows_removed_at_dropped_sites
+                        ),
+                        "already_applied": genomics.already_applied,
+                    }
+                ),
+            )
+        ]
+    )
+    _stage("genomics")
+
+    # 3. every published release
+    redacted: set[str] = set()
+    release_tables = [t.table for t in targets if t.per_release and t.kind == "rows"]
+    _redact_published(lake, batch_id, work, redacted, out, record, now, release_tables)
+    _stage("releases")
+
+    # 4. every table that holds participants (from the asset graph and the catalogue)
+    for target in targets:
+        if target.per_release or target.kind != "rows":
+            continue
+        step_started = now()
+        result = erasure.erase_participants(lake, target.table, member_ids)
+        out.tables_redacted.append(target.table.key)
+        out.rows_removed[target.table.key] = result.rows_removed
+        record([audit_row(batch_id, "erase", target.table.key, result, step_started)])
+    _stage("erased")
+
+    # 5. landing objects and lines (ledger and quarantine follow)
+    step_started = now()
+    purge = landing.purge_landing(
+        lake,
+        _values(work, "participant reference", "NHS number", "sample id"),
+        _values(work, "landing key"),
+    )
+    record(
+        [
+            audit_row(
+                batch_id,
+                "landing",
+                "landing",
+                None,
+                step_started,
+                rows_removed=purge.lines_blanked,
+                files_rewritten=purge.files_rewritten,
+                objects_deleted=purge.objects_deleted + purge.versions_purged,
+                detail=json.dumps(purge.as_dict()),
+            )
+        ]
+    )
+    _stage("landing")
+
+    # a release published while this ran: redact it too (the cut checks tombstones again
+    # after publishing, so between the two every release is covered)
+    _redact_published(lake, batch_id, work, redacted, out, record, now, release_tables)
+
+    # 6. identity: only the tombstone (and the batch membership) stays
+    step_started = now()
+    identity = [
+        erasure.erase_participants(lake, PARTICIPANT_REGISTRY, member_ids),
+        erasure.erase_rows_where(
+            lake,
+            WITHDRAWAL_NOTICES,
+            pl.DataFrame({"participant_reference": _values(work, "participant reference")}),
+        ),
+        erasure.erase_rows_where(
+            lake,
+            RELEASE_PSEUDONYMS,
+            pl.DataFrame({"internal_id": _values(work, "internal id", "sample id")}),
+        ),
+    ]
+    for result in identity:
+        record([audit_row(batch_id, "identity", result.table, result, step_started)])
+    _stage("identity")
+
+    # 7. the proof
+    step_started = now()
+    needles = _values(work.filter(pl.col("kind") != "landing key"))
+    out.needles = len(needles)
+    kinds = work.filter(pl.col("kind") != "landing key").group_by("kind").len()
+    out.needle_kinds = dict(zip(kinds["kind"].to_list(), kinds["len"].to_list(), strict=True))
+    out.findings, out.objects_scanned = residue_scan(lake, needles)
+    record(
+        [
+            audit_row(
+                batch_id,
+                "scan",
+                "every zone",
+                None,
+                step_started,
+                rows_removed=0,
+                files_rewritten=0,
+                objects_deleted=0,
+                detail=json.dumps(
+                    {
+                        "clean": not out.findings,
+                        "needles": out.needles,
+                        "needles_by_kind": _kind_counts(out.needle_kinds),
+                        "objects_scanned": out.objects_scanned,
+                        "findings": len(out.findings),
+                        "objects_with_findings": len({f.uri for f in out.findings}),
+                    }
+                ),
+            )
+        ]
+    )
+    _stage("scanned")
+    if out.findings:
+        raise ResidueFound(
+            f"withdrawal batch {batch_id}: the residue scan found {len(out.findings)} "
+            f"value(s) in {len({f.uri for f in out.findings})} object(s); rerun to complete",
+            len(out.findings),
+            out.objects_scanned,
+        )
+
+    # 8. done: the working set goes, the batch is complete
+    step_started = now()
+    work_erased = erasure.erase_rows_where(
+        lake, WITHDRAWAL_WORK, pl.DataFrame({"batch_id": [batch_id]})
+    )
+    out.seconds = time.perf_counter() - clock
+    record(
+        [
+            audit_row(
+                batch_id,
+                "complete",
+                WITHDRAWAL_WORK.key,
+                work_erased,
+                step_started,
+                detail=json.dumps({"seconds": round(out.seconds, 3)}),
+            )
+        ]
+    )
+    tombstones.mark(lake, batch_id, "complete", now())
+    out.completed = True
+    return out
+
+
+def _kind_counts(kinds: dict[str, int]) -> dict[str, int]:
+    """Needle counts by kind, releases folded together (``pseudonym (release v1)`` ->
+    ``pseudonym``): the audit names kinds, never values."""
+    folded: dict[str, int] = {}
+    for kind, n in kinds.items():
+        base = kind.split(" (release ")[0]
+        folded[base] = folded.get(base, 0) + n
+    return dict(sorted(folded.items()))
+
+
+def _redact_published(
+    lake: LakeResource,
+    batch_id: str,
+    work: pl.DataFrame,
+    redacted: set[str],
+    out: Propagation,
+    record: Callable[[list[AuditRow]], None],
+    now: Callable[[], dt.datetime],
+    tables: Sequence[TableSpec],
+) -> None:
+    for release in registry.list_published(lake):
+        if release.release_id in redacted:
+            continue
+        result = release_redaction.redact(
+            lake, release.release_id, batch_id, work, published=True, now=now(), tables=tables
+        )
+        redacted.add(release.release_id)
+        if result.participants_removed:
+            out.releases_redacted.append(release.release_id)
+        record(result.audit)
+
+
+def residue_scan(lake: LakeResource, needles: list[str]) -> tuple[list[Finding], int]:
+    """Every object of every zone, except what the tombstone is (tombstones, batch
+    membership, the batch's own working set and the tombstone key)."""
+    exempt = exclude_prefixes(
+        lake.table_uri(WITHDRAWAL_TOMBSTONES),
+        lake.table_uri(WITHDRAWAL_BATCH_MEMBERS),
+        lake.table_uri(WITHDRAWAL_WORK),
+        lake.uri("identity", tombstones.KEY_OBJECT[0]),
+    )
+    if not needles:
+        return [], 0
+    seen: list[str] = []
+
+    def exclude(uri: str) -> bool:
+        if exempt(uri):
+            return True
+        seen.append(uri)
+        return False
+
+    findings = scan(lake, needles, exclude=exclude)
+    return findings, len(seen)
+
+
+def participants_pending(lake: LakeResource) -> list[str]:
+    """Batches not complete yet (what the sensor and the release cut look at)."""
+    frame = tombstones.batches(lake)
+    return frame.filter(pl.col("status") != "complete")["batch_id"].to_list()
+
+
+def tombstoned_ids(lake: LakeResource) -> set[str]:
+    lake.ensure(WITHDRAWAL_TOMBSTONES)
+    return set(lake.read(WITHDRAWAL_TOMBSTONES)["participant_id"].to_list())

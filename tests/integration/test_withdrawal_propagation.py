@@ -1,0 +1,164 @@
+"""A full withdrawal, end to end, on a synthetic library built by the real sensors: the
+notice lands, consent intake tombstones the participant and opens an opaque batch, the
+withdrawal sensor requests one run, and afterwards every table and the published release
+equal a library built from scratch without the participant; the residue scan of every
+object of every zone finds none of their values; the audit report says so."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import dagster as dg
+import pytest
+
+from ngrl_assets import catalogue
+from ngrl_assets.consent import linkage, tombstones
+from ngrl_assets.consent.tables import WITHDRAWAL_TOMBSTONES
+from ngrl_assets.definitions import build_definitions
+from ngrl_assets.genomics.tables import RAW_SEQUENCES
+from ngrl_assets.pipeline import run_all
+from ngrl_assets.releases import registry
+from ngrl_assets.synth import generate_cohort
+from ngrl_assets.withdrawal import audit
+from ngrl_assets.withdrawal.propagate import residue_scan
+from ngrl_assets.withdrawal.sensors import BATCH_TAG
+from resources import objects
+from resources.lake import LakeResource
+from tests.integration.lakes import put_landing
+from tests.integration.support_withdrawal import (
+    compare_lakes,
+    land_notice,
+    rich_participants,
+    without,
+)
+from tests.integration.test_releases import FREEZE, KEY_ENV, cut_in_dagster
+
+
+
+def _build(landing, root):
+    lake = LakeResource(root_uri=str(root / "lake"))
+    put_landing(lake, landing)
+    home = root / "dagster"
+    home.mkdir(parents=True)
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = run_all(build_definitions(lake), lake, instance)
+        assert result.success, result.failures()
+        assert cut_in_dagster(lake, instance, "v1", FREEZE).success
+    return lake
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    source = tmp_path_factory.mktemp("landing")
+    generate_cohort(source, participants=40, seed=29, defect_rate=0.02, batch_size=20)
+    return source
+
+
+@pytest.fixture(scope="module")
+def library(landing, tmp_path_factory):
+    """Built through the sensors, v1 cut and published."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in KEY_ENV.items():
+            mp.setenv(k, v)
+        root = tmp_path_factory.mktemp("library")
+        _build(landing, root)
+    return root
+
+
+@pytest.fixture
+def built(library, tmp_path, monkeypatch):
+    root = tmp_path / "copy"
+    shutil.copytree(library, root)
+    for name, value in KEY_ENV.items():
+        monkeypatch.setenv(name, value)
+    lake = LakeResource(root_uri=str(root / "lake"))
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        yield lake, instance, root
+
+
+def test_a_full_withdrawal_is_propagated_erased_and_proven(built, landing, tmp_path):
+    lake, instance, _ = built
+    people = rich_participants(lake, "v1", 2)
+    refs_before = {p["participant_id"]: p["reference"] for p in people}
+    needles = sorted(
+        {
+            v
+            for p in people
+            for _, v in linkage.participant_needles(lake, p["reference"], RAW_SEQUENCES)
+        }
+    )
+    before_v1 = registry.get(lake, "v1")
+    assert before_v1 is not None
+
+    earlier = set(tombstones.batches(lake)["batch_id"].to_list())  # the cohort's own
+    land_notice(lake, "late_notice.csv", [p["reference"] for p in people])
+    result = run_all(build_definitions(lake), lake, instance)
+    assert result.success, result.failures()
+
+    # one opaque batch, complete, run once by the withdrawal sensor
+    batches = tombstones.batches(lake)
+    assert batches["status"].to_list() == ["complete"] * batches.height
+    new = [b for b in batches["batch_id"].to_list() if b not in earlier]
+    assert len(new) == 1
+    batch = new[0]
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: batch}))
+    assert len(runs) == 1 and runs[0].is_success
+    # the event log names the batch only
+    for run in instance.get_runs():
+        text = json.dumps(run.tags) + json.dumps(run.run_config, default=str) + (run.run_id or "")
+        assert not any(n in text for n in needles)
+    records = instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    )
+    redacted_assets = set()
+    for record in records:
+        mat = record.asset_materialization
+        assert mat is not None
+        blob = json.dumps({k: str(v.value) for k, v in mat.metadata.items()}) + str(mat.description)
+        assert not any(n in blob for n in needles)
+        if mat.metadata.get("ngrl/withdrawal_batch"):
+            redacted_assets.add(mat.asset_key.to_user_string())
+    assert {"consent_status", "raw_sequences", "joint_genotypes", "hes_apc"} <= redacted_assets
+
+    # only the tombstone is left: the residue scan of every zone is clean
+    findings, scanned = residue_scan(lake, needles)
+    assert findings == [] and scanned > 100
+    stones = lake.read(WITHDRAWAL_TOMBSTONES)
+    assert set(stones["participant_id"]) == set(refs_before)
+
+    # the release was redacted, on record
+    after_v1 = registry.get(lake, "v1")
+    assert after_v1 is not None and after_v1.participants == before_v1.participants - 2
+    manifest = registry.read_manifest(lake, "v1")
+    events = [h for h in manifest["history"] if h["event"] == "redacted"]
+    assert len(events) == 1 and events[0]["batch_id"] == batch
+    assert events[0]["participants_removed"] == 2
+
+    # the audit report for the DPO
+    report = audit.report_markdown(lake, batch)
+    assert "INCOMPLETE" not in report and "curated/hes_apc" in report
+
+    # equivalence: the same library built from scratch without them
+    scratch = tmp_path / "scratch"
+    without(landing, scratch / "landing", needles)
+    fresh = _build(scratch / "landing", scratch)
+    assert compare_lakes(lake, fresh, ["v1"], refs_before) == []
+
+
+def test_no_further_contact_erases_nothing(built):
+    lake, instance, _ = built
+    person = rich_participants(lake, "v1", 1)[0]
+    before = {name: lake.read(spec).height for name, spec in _curated(lake)}
+    objects.write_bytes(
+        lake.landing("consent/withdrawals/nfc.csv"),
+        f"participant_reference,withdrawal_type,withdrawal_date\n{person['reference']},no_further_contact,2026-11-20\n".encode(),
+    )
+    assert run_all(build_definitions(lake), lake, instance).success
+    assert tombstones.batches(lake).height == 0
+    after = {name: lake.read(spec).height for name, spec in _curated(lake)}
+    assert after == before
+
+
+def _curated(lake):
+    return [(s.key, s) for s in catalogue.TABLES if s.zone == "curated" and lake.exists(s)]
