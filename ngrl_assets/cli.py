@@ -243,18 +243,33 @@ def _release_cut(lake: Any, args: argparse.Namespace) -> int:
 def cmd_erasure_scan(args: argparse.Namespace) -> int:
     """Search every object of every zone for a participant's identifiers and pseudonyms;
     exit 1 when anything is found outside the tombstones."""
+    from ngrl_assets.releases.cut import release_key
     from ngrl_assets.withdrawal.needles import needles_for, render_report
-    from ngrl_assets.withdrawal.scan import exclude_prefixes, scan
+    from ngrl_assets.withdrawal.propagate import residue_scan
     from resources.lake import LakeResource
+    from resources.secrets import SecretNotFound, SecretsResource
 
     lake = LakeResource.from_env()
-    needles, kinds = needles_for(lake, args.participant_reference)
-    if not needles:
-        print("unknown participant reference (nothing to search for)", file=sys.stderr)
-        return 2
-    findings = scan(
-        lake, needles, exclude=exclude_prefixes(lake.uri("identity", "withdrawal_tombstones"))
-    )
+    secrets = SecretsResource.from_env()
+
+    def key(release_id: str) -> bytes:
+        return release_key(secrets.get_bytes, release_id)
+
+    try:
+        key("probe")
+        keys = key
+    except SecretNotFound:
+        keys = None
+        print(
+            "no release keys: release pseudonyms of an erased participant not searched",
+            file=sys.stderr,
+        )
+    extra = [("NHS number", v) for v in args.nhs_number] + [
+        ("sample id", v) for v in args.sample_id
+    ]
+    needles, kinds = needles_for(lake, args.participant_reference, keys, extra)
+    findings, scanned = residue_scan(lake, needles)
+    print(f"{scanned} objects scanned", file=sys.stderr)
     sys.stdout.write(render_report(findings, len(needles), kinds))
     return 1 if findings else 0
 
@@ -413,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
         "identifiers, sample ids and pseudonyms (exit 1 if any is found)",
     )
     p.add_argument("participant_reference")
+    p.add_argument(
+        "--nhs-number", action="append", default=[], help="also search for this NHS number"
+    )
+    p.add_argument(
+        "--sample-id", action="append", default=[], help="also search for this sample id"
+    )
     p.set_defaults(func=cmd_erasure_scan)
 
     p = sub.add_parser(

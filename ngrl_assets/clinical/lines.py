@@ -37,9 +37,16 @@ class LineScan:
     bad_lines: list[BadLine] = field(default_factory=list)
     ends_with_newline: bool = True
     padded: bool = False  # some field has surrounding whitespace (or CRLF line ends)
+    # empty lines after the header: not data (a withdrawal's landing purge blanks the
+    # lines of an erased participant, keeping every other line's number)
+    blank_lines: list[int] = field(default_factory=list)
 
     def bad_line_numbers(self) -> list[int]:
         return [b.line for b in self.bad_lines]
+
+    def skipped_line_numbers(self) -> list[int]:
+        """Lines the row reader leaves out: bad ones (quarantined) and blank ones."""
+        return sorted({*self.bad_line_numbers(), *self.blank_lines})
 
 
 def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, bytes]]:
@@ -110,8 +117,13 @@ def scan_lines(path: Path, block_bytes: int = BLOCK_BYTES) -> LineScan:
             scan.padded = _padded(arr)
         numbers = line_no + 1 + np.arange(len(ends))
         line_no += len(ends)
+        starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+        length = ends - starts
+        first = arr[np.minimum(starts, max(len(arr) - 1, 0))] if len(arr) else starts
+        empty = ((length == 0) | ((length == 1) & (first == ord("\r")))) & (numbers > 1)
+        scan.blank_lines.extend(int(n) for n in numbers[empty])
         if problem is None:
-            for i in np.flatnonzero((per_line != expected) & (numbers > 1)):
+            for i in np.flatnonzero((per_line != expected) & (numbers > 1) & ~empty):
                 n = int(numbers[i])
                 last = not complete and i == len(ends) - 1
                 got = int(per_line[i]) + 1
@@ -143,7 +155,7 @@ def scan_lines(path: Path, block_bytes: int = BLOCK_BYTES) -> LineScan:
                     )
         if not complete:
             scan.ends_with_newline = False
-    scan.data_lines = max(line_no - 1, 0)
+    scan.data_lines = max(line_no - 1 - len(scan.blank_lines), 0)
     # one rule per line: encoding first (the field count of mis-decoded text means little)
     chosen: dict[int, BadLine] = {}
     for bad in sorted(scan.bad_lines, key=lambda b: (b.line, b.rule != "encoding")):

@@ -56,7 +56,7 @@ def _prepared(source: ClinicalSource, path: Path, scan: lines.LineScan) -> pl.La
     """The well-formed lines, trimmed and parsed once (``validate.prepare``)."""
     columns = validate.text_columns(source, scan.header)
     frame = scan_extract(path, columns)
-    bad = scan.bad_line_numbers()
+    bad = scan.skipped_line_numbers()
     if bad:
         frame = frame.filter(~pl.col("_line").is_in(pl.Series(bad, dtype=pl.UInt32).implode()))
     return validate.prepare(frame, source, columns, padded=scan.padded)

@@ -25,6 +25,7 @@ from ngrl_assets.consent.registry import (
     RegistryUpdate,
     build_consent_status,
     fold_registrations,
+    recontact_updates,
     withdrawal_states,
 )
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
@@ -169,6 +170,10 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
         lake.merge(WITHDRAWAL_NOTICES, pl.concat(new_notices), ["source_file", "source_line"])
     lake.ensure(WITHDRAWAL_NOTICES)
     notices = lake.read(WITHDRAWAL_NOTICES)
+    flags = recontact_updates(registry, notices, now)
+    if flags.height:
+        lake.merge(PARTICIPANT_REGISTRY, flags, ["participant_reference"])
+        registry = lake.read(PARTICIPANT_REGISTRY)
 
     previous = lake.read(CONSENT_STATUS)
     consent = build_consent_status(

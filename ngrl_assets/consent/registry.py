@@ -40,6 +40,7 @@ REGISTRY_SCHEMA: dict[str, Any] = {
     "record_date": pl.Date,
     "source_file": pl.String,
     "source_line": pl.Int64,
+    "may_recontact": pl.Boolean,
     "updated_at": pl.Datetime("us", "UTC"),
 }
 
@@ -171,6 +172,25 @@ def fold_registrations(
         applied=len(latest),
         superseded=superseded,
     )
+
+
+def recontact_updates(
+    registry: pl.DataFrame, notices: pl.DataFrame, now: dt.datetime
+) -> pl.DataFrame:
+    """Registry rows whose recontact flag changes: false once any withdrawal (``no
+    further contact`` or ``full``) is on record for the reference, true otherwise. This
+    flag is all a "no further contact" withdrawal changes: the data stays in use."""
+    withdrawn = notices["participant_reference"].unique().implode()
+    flagged = registry.with_columns(
+        (~pl.col("participant_reference").is_in(withdrawn)).alias("_may")
+    )
+    changed = flagged.filter(
+        pl.col("may_recontact").is_null() | (pl.col("may_recontact") != pl.col("_may"))
+    )
+    return changed.with_columns(
+        pl.col("_may").alias("may_recontact"),
+        pl.lit(now, dtype=REGISTRY_SCHEMA["updated_at"]).alias("updated_at"),
+    ).select(list(REGISTRY_SCHEMA))
 
 
 def withdrawal_states(registry: pl.DataFrame, notices: pl.DataFrame) -> pl.DataFrame:

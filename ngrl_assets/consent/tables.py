@@ -35,6 +35,10 @@ PARTICIPANT_REGISTRY = TableSpec(
         "updated_at": "when the platform last changed this row",
         "source_file": "landing key of the registration record in force",
         "source_line": "line of that record in its file",
+        "may_recontact": (
+            "the participant may be contacted again (false after any withdrawal; a 'no "
+            "further contact' withdrawal changes this flag and nothing else)"
+        ),
     },
     written_by=("participant_registry",),
     participant_column="participant_id",

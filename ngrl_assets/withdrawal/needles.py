@@ -9,24 +9,51 @@ never by its value, so the report can be filed with the erasure record. No Dagst
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ngrl_assets.consent import linkage
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
+from ngrl_assets.releases import pseudonyms, registry
 from ngrl_assets.withdrawal.scan import Finding
 
 if TYPE_CHECKING:
     from resources.lake import LakeResource
 
 
-def needles_for(lake: LakeResource, participant_reference: str) -> tuple[list[str], list[str]]:
+def needles_for(
+    lake: LakeResource,
+    participant_reference: str,
+    release_key: Callable[[str], bytes] | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> tuple[list[str], list[str]]:
     """``(needles, kinds)`` for one participant: the values to pass to
     :func:`ngrl_assets.withdrawal.scan.scan` and, index for index, what each one is (to pass
     to :func:`render_report`). Values: the reference itself, internal id, NHS number,
     sample ids and every release pseudonym ever given to the participant or their samples.
-    Keep the needles in memory only; print or store the kinds, never the values."""
+
+    After erasure the registry no longer knows the participant: the tombstone (found by
+    the reference's keyed hash) still gives the internal id, and with ``release_key``
+    (release id -> its key) each published release's participant pseudonym is derived
+    again. NHS number and sample ids are gone with the registry; the caller may hand them
+    in as ``extra`` ``(kind, value)`` pairs (the DPO may hold them). Keep the needles in
+    memory only; print or store the kinds, never the values."""
     pairs = linkage.participant_needles(lake, participant_reference, RAW_SEQUENCES)
+    if not any(kind == "internal id" for kind, _ in pairs):
+        owner = linkage.withdrawn_references(lake, [participant_reference]).get(
+            participant_reference
+        )
+        if owner:
+            pairs.append(("internal id", owner))
+            for release in registry.list_published(lake) if release_key else []:
+                assert release_key is not None
+                value = pseudonyms.pseudonym(release_key(release.release_id), "participant", owner)
+                pairs.append((f"pseudonym (release {release.release_id})", value))
+    seen = {value for _, value in pairs}
+    for kind, value in extra:
+        if value and value not in seen:
+            pairs.append((kind, value))
+            seen.add(value)
     return [value for _, value in pairs], [kind for kind, _ in pairs]
 
 

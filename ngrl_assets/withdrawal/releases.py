@@ -85,11 +85,12 @@ def redact(
     target = f"releases/{release_id}/variant_sites"
     if not _done(lake, batch_id, "release genomics", target):
         started = dt.datetime.now(dt.UTC)
+        pairs = people.unique().sort("participant_id", "value")
         genomics = withdraw_store.withdraw_from_release(
             lake,
             release_id,
-            sorted(set(people["participant_id"].to_list())),
-            sorted(people["value"].to_list()),
+            pairs["participant_id"].to_list(),  # index for index with their pseudonyms
+            pairs["value"].to_list(),
             remaining_cohort(lake, release_id),
             marker=batch_id,
         )
