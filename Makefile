@@ -36,12 +36,16 @@ demo: clean-demo install
 	$(UV) run ngrl synth --participants $(DEMO_PARTICIPANTS) --seed $(DEMO_SEED)
 	$(UV) run ngrl materialize
 	$(RELEASE_KEY) $(UV) run ngrl release cut --id v1 --freeze-date 2026-09-30 --label 2026-Q3
-	@echo "--- a second batch lands: new participants, deliveries and extracts ---"
-	$(UV) run ngrl synth --participants $(DEMO_WAVE2_PARTICIPANTS) --seed $(DEMO_SEED) --wave 2
-	$(UV) run ngrl materialize
+	@echo "--- a second batch lands: new participants, deliveries and extracts, and a full withdrawal of a v1 participant ---"
+	$(UV) run ngrl synth --participants $(DEMO_WAVE2_PARTICIPANTS) --seed $(DEMO_SEED) --wave 2 --earlier-full-withdrawals 1
+	$(RELEASE_KEY) $(UV) run ngrl materialize
 	$(RELEASE_KEY) $(UV) run ngrl release cut --id v2 --freeze-date 2026-11-30 --label 2026-Q4
 	$(UV) run ngrl release list
 	$(UV) run ngrl release diff v1 v2
+	@echo "--- the withdrawal: propagated and erased by the sensors' run; the DPO's report and the residue scan ---"
+	$(UV) run ngrl withdrawal list
+	$(UV) run ngrl withdrawal report $$($(UV) run ngrl withdrawal list --ids --reason withdrawal | tail -1) | head -40
+	$(RELEASE_KEY) $(UV) run ngrl erasure-scan $$($(UV) run python -c "import json; t = json.load(open('.ngrl/synth-truth/truth_w2.json')); print(next(r for r, c in t['wave']['case_changes'].items() if c['case'] == 'withdrawn_full'))")
 	@echo "Release notes: $(NGRL_LAKE_URI)/releases/v2/notes/release_notes.html (and .md)"
 	@echo
 	@echo "The lake is in $(NGRL_LAKE_URI):"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -47,6 +48,21 @@ def cmd_eligibility(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _truth_dir(args: argparse.Namespace) -> Path:
+    """The synthetic cohort's answer key lives outside the lake (it names synthetic people,
+    and a withdrawal must erase people from every object of the lake): ``--truth-dir``,
+    else ``NGRL_SYNTH_TRUTH``, else ``synth-truth/`` beside a local lake root (or under
+    ``./.ngrl/`` for a lake on S3)."""
+    from resources.lake import LakeResource, is_s3
+
+    if args.truth_dir:
+        return Path(args.truth_dir)
+    if os.environ.get("NGRL_SYNTH_TRUTH"):
+        return Path(os.environ["NGRL_SYNTH_TRUTH"])
+    root = LakeResource.from_env().root_uri
+    return Path(".ngrl/synth-truth") if is_s3(root) else Path(root).parent / "synth-truth"
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from ngrl_assets.synth import generate_cohort
     from resources import objects
@@ -62,6 +78,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         wave=args.wave,
         earlier_full_withdrawals=args.earlier_full_withdrawals,
+        truth_dir=_truth_dir(args),
     )
     if is_s3(landing):
         from tqdm import tqdm
@@ -282,7 +299,14 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
 
     lake = LakeResource.from_env()
     if args.withdrawal_command == "list":
-        sys.stdout.write(_withdrawal_list(audit.batches(lake)))
+        frame = audit.batches(lake)
+        if args.reason:
+            frame = frame.filter(frame["reason"] == args.reason)
+        if args.ids:  # one batch id per line, oldest first (for scripts)
+            ids = frame["batch_id"].to_list()[::-1]
+            sys.stdout.write("".join(f"{b}\n" for b in ids))
+            return 0
+        sys.stdout.write(_withdrawal_list(frame))
         return 0
     try:
         md, reasons = audit.render(lake, args.batch)
@@ -377,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="1: a fresh landing zone; N>1: a later batch into the landing zone of waves 1..N-1",
     )
     p.add_argument(
+        "--truth-dir",
+        default=None,
+        help="where the answer key (truth.json) goes (default: synth-truth/ beside the lake)",
+    )
+    p.add_argument(
         "--earlier-full-withdrawals",
         type=int,
         default=0,
@@ -440,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         "withdrawal", help="withdrawal batches and their erasure reports (audit ledger)"
     )
     wd = p.add_subparsers(dest="withdrawal_command", required=True)
-    wd.add_parser("list", help="every batch: reason, members, landed, status, end-to-end time")
+    wl = wd.add_parser("list", help="every batch: reason, members, landed, status, end-to-end time")
+    wl.add_argument("--ids", action="store_true", help="batch ids only, oldest first")
+    wl.add_argument("--reason", choices=["withdrawal", "redelivery"], help="only these batches")
     c = wd.add_parser(
         "report",
         help="print a batch's erasure report (Markdown) and file it with its HTML under "

@@ -119,8 +119,8 @@ def scan_lines(path: Path, block_bytes: int = BLOCK_BYTES) -> LineScan:
         line_no += len(ends)
         starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
         length = ends - starts
-        first = arr[np.minimum(starts, max(len(arr) - 1, 0))] if len(arr) else starts
-        empty = ((length == 0) | ((length == 1) & (first == ord("\r")))) & (numbers > 1)
+        lead = arr[np.minimum(starts, max(len(arr) - 1, 0))] if len(arr) else starts
+        empty = ((length == 0) | ((length == 1) & (lead == ord("\r")))) & (numbers > 1)
         scan.blank_lines.extend(int(n) for n in numbers[empty])
         if problem is None:
             for i in np.flatnonzero((per_line != expected) & (numbers > 1) & ~empty):

@@ -51,9 +51,12 @@ _OWN_FOLDERS = ("consent", "sequencing", "clinical", "_synth")
 _CLINICAL_KEYS = (*KEYS.values(), "TUMOURID")
 
 
-def truth_path(out: Path, wave: int = 1) -> Path:
-    """Where a wave's ground truth lives: ``_synth/truth.json``, ``_synth/truth_w<N>.json``."""
-    return Path(out) / "_synth" / ("truth.json" if wave == 1 else f"truth_w{wave}.json")
+def truth_path(out: Path, wave: int = 1, truth_dir: Path | None = None) -> Path:
+    """Where a wave's ground truth lives: ``_synth/truth.json``, ``_synth/truth_w<N>.json``
+    under the landing root, or in ``truth_dir`` (``ngrl synth`` keeps it outside the lake:
+    the answer key names synthetic people, and a withdrawal erases people from the lake)."""
+    folder = Path(truth_dir) if truth_dir is not None else Path(out) / "_synth"
+    return folder / ("truth.json" if wave == 1 else f"truth_w{wave}.json")
 
 
 def _check_target(out: Path) -> None:
@@ -63,13 +66,13 @@ def _check_target(out: Path) -> None:
             raise FileExistsError(f"{folder} is not empty; generate into a fresh landing root")
 
 
-def _earlier_truths(out: Path, wave: int) -> list[dict]:
+def _earlier_truths(out: Path, wave: int, truth_dir: Path | None = None) -> list[dict]:
     """The truth of waves 1..wave-1, which must all be in ``out``; wave's must not be."""
-    if truth_path(out, wave).exists():
+    if truth_path(out, wave, truth_dir).exists():
         raise FileExistsError(f"wave {wave} is already in {out}")
     truths = []
     for w in range(1, wave):
-        path = truth_path(out, w)
+        path = truth_path(out, w, truth_dir)
         if not path.is_file():
             raise FileNotFoundError(f"wave {wave} needs wave {w} in {out} first ({path})")
         truths.append(json.loads(path.read_text(encoding="utf-8")))
@@ -154,6 +157,7 @@ def generate_cohort(
     progress: bool = False,
     wave: int = 1,
     earlier_full_withdrawals: int = 0,
+    truth_dir: Path | None = None,
 ) -> dict:
     """Write a synthetic landing zone under ``out`` and return the ground truth that is
     also written to ``out/_synth/truth.json`` (``truth_w<wave>.json`` for a later wave).
@@ -186,7 +190,7 @@ def generate_cohort(
         tl = Timeline.for_release(as_of)
         ids = Ids()
     else:
-        truths = _earlier_truths(out, wave)
+        truths = _earlier_truths(out, wave, truth_dir)
         previous = truths[-1]
         previous_as_of = dt.date.fromisoformat(previous["args"]["as_of"])
         as_of = as_of or previous_as_of + WAVE_PERIOD
@@ -288,7 +292,7 @@ def generate_cohort(
         summary["wave"] = {
             "wave": wave,
             "first_participant_index": first_index,
-            "earlier_truth": [truth_path(out, w).name for w in range(1, wave)],
+            "earlier_truth": [truth_path(out, w, truth_dir).name for w in range(1, wave)],
             # earlier waves' participants whose case this wave changes (new withdrawals)
             "case_changes": {
                 ref: {"case": case, "eligible": ELIGIBLE[case]}
@@ -297,7 +301,7 @@ def generate_cohort(
             "earlier_participants_with_new_clinical_events": len(earlier),
         }
     text = json.dumps(summary, indent=2) + "\n"
-    path = truth_path(out, wave)
+    path = truth_path(out, wave, truth_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return json.loads(text)
