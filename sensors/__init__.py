@@ -23,10 +23,10 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 # Landing sensors in the order the demo evaluates them (consent first: linkage needs it).
 LANDING_SENSORS: list[dg.SensorDefinition] = [
     consent_feed_sensor,
+    withdrawal_sensor,  # right after consent: a withdrawal is erased before more lands
     delivery_sensor,
     joint_calling_sensor,
     *CLINICAL_SENSORS,
-    withdrawal_sensor,  # last: what the others took in is then erased too
 ]
 
 ALL_SENSORS: list[dg.SensorDefinition] = [*LANDING_SENSORS, automation_sensor]

@@ -25,9 +25,10 @@ class Target:
     kind: str  # "rows": erase the participant's rows; "aggregate": recompute their share
 
 
-def erasure_targets(graph: Any, tables: Iterable[TableSpec] = catalogue.TABLES) -> list[Target]:
-    """Targets in topological order (upstream first), consent_status included."""
-    by_key = {t.key: t for t in tables}
+def erasure_targets(graph: Any, tables: Iterable[TableSpec] | None = None) -> list[Target]:
+    """Targets in topological order (upstream first), consent_status included. ``tables``:
+    the declarations (default: the catalogue as it stands at the call)."""
+    by_key = {t.key: t for t in (catalogue.TABLES if tables is None else tables)}
     resolved = dg.AssetSelection.assets(*CONSENT_ASSETS).downstream().resolve(graph)
     order = graph.toposorted_asset_keys
     out = []

@@ -10,9 +10,11 @@ import json
 import shutil
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from ngrl_assets import catalogue
+from ngrl_assets.common.specs import table_spec
 from ngrl_assets.consent import linkage, tombstones
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY, WITHDRAWAL_TOMBSTONES
 from ngrl_assets.definitions import build_definitions
@@ -25,6 +27,7 @@ from ngrl_assets.withdrawal.propagate import residue_scan
 from ngrl_assets.withdrawal.sensors import BATCH_TAG
 from resources import objects
 from resources.lake import LakeResource
+from resources.tables import TableSpec
 from tests.integration.lakes import put_landing
 from tests.integration.support_withdrawal import (
     compare_lakes,
@@ -169,3 +172,45 @@ def test_no_further_contact_erases_nothing(built):
 
 def _curated(lake):
     return [(s.key, s) for s in catalogue.TABLES if s.zone == "curated" and lake.exists(s)]
+
+
+def test_a_table_asset_added_later_is_redacted_the_day_it_is_added(built, monkeypatch):
+    """A new curated table downstream of consent, declared the usual way (a TableSpec in
+    the catalogue, an asset spec from it): the next withdrawal erases it too."""
+    lake, instance, _ = built
+    dummy = TableSpec(
+        zone="curated",
+        name="dummy_research_flags",
+        description="A new table a later issue might add: one flag per participant.",
+        schema={"participant_id": pl.String, "flag": pl.Boolean},
+        columns={"participant_id": "opaque internal participant id", "flag": "a flag"},
+        written_by=("dummy_research_flags",),
+        participant_column="participant_id",
+    )
+    monkeypatch.setattr(catalogue, "TABLES", (*catalogue.TABLES, dummy))
+
+    @dg.multi_asset(specs=[table_spec(dummy, group="dummy", deps=["consent_status"])])
+    def dummy_research_flags():
+        return None
+
+    people = rich_participants(lake, "v1", 3)
+    lake.overwrite(
+        dummy,
+        pl.DataFrame({"participant_id": [p["participant_id"] for p in people], "flag": [True] * 3}),
+    )
+    base = build_definitions(lake)
+    extended = dg.Definitions(
+        assets=[*(base.assets or []), dummy_research_flags],
+        asset_checks=base.asset_checks,
+        jobs=base.jobs,
+        sensors=base.sensors,
+        resources=base.resources,
+    )
+    land_notice(lake, "dummy_notice.csv", [people[0]["reference"]])
+    assert run_all(extended, lake, instance).success
+    left = lake.read(dummy)["participant_id"].to_list()
+    assert sorted(left) == sorted(p["participant_id"] for p in people[1:])
+    events = instance.fetch_materializations(dg.AssetKey("dummy_research_flags"), limit=5)
+    assert any(
+        r.asset_materialization.metadata.get("ngrl/withdrawal_batch") for r in events.records
+    )
