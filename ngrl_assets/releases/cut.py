@@ -382,17 +382,7 @@ def build_manifest(
     label: str | None,
     parent: registry.Published | None,
 ) -> dict[str, Any]:
-    tables: dict[str, Any] = {}
-    for spec in RELEASE_TABLES:
-        placed = spec.in_folder(result.release_id)
-        frame = lake.read(placed)
-        tables[spec.name] = {
-            "path": f"{result.release_id}/{spec.name}",
-            "delta_version": lake.version(placed),
-            "rows": frame.height,
-            "schema": {c: str(t) for c, t in frame.schema.items()},
-            "fingerprint": registry.fingerprint(frame),
-        }
+    tables = registry.table_entries(lake, result.release_id)
     now = dt.datetime.now(dt.UTC).isoformat()
     return {
         "release_id": result.release_id,

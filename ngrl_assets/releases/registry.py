@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from ngrl_assets.releases.tables import RELEASE_REGISTRY
+from ngrl_assets.releases.tables import RELEASE_REGISTRY, RELEASE_TABLES
 from resources import objects
 from resources.lake import LakeResource
 
@@ -81,6 +81,22 @@ def fingerprint(df: pl.DataFrame) -> str:
         hashes = df.hash_rows(seed=20261201).sort()
         digest.update(hashes.to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def table_entries(lake: LakeResource, release_id: str) -> dict[str, Any]:
+    """The manifest's ``tables`` section as the release's tables stand now."""
+    tables: dict[str, Any] = {}
+    for spec in RELEASE_TABLES:
+        placed = spec.in_folder(release_id)
+        frame = lake.read(placed)
+        tables[spec.name] = {
+            "path": f"{release_id}/{spec.name}",
+            "delta_version": lake.version(placed),
+            "rows": frame.height,
+            "schema": {c: str(t) for c, t in frame.schema.items()},
+            "fingerprint": fingerprint(frame),
+        }
+    return tables
 
 
 def write_manifest(lake: LakeResource, release_id: str, manifest: dict[str, Any]) -> str:

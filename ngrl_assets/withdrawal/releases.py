@@ -157,22 +157,6 @@ def _placed(name: str, release_id: str) -> Any:
     return spec.in_folder(release_id)
 
 
-def table_entries(lake: LakeResource, release_id: str) -> dict[str, Any]:
-    """The manifest's ``tables`` section as the release's tables stand now."""
-    tables: dict[str, Any] = {}
-    for spec in RELEASE_TABLES:
-        placed = spec.in_folder(release_id)
-        frame = lake.read(placed)
-        tables[spec.name] = {
-            "path": f"{release_id}/{spec.name}",
-            "delta_version": lake.version(placed),
-            "rows": frame.height,
-            "schema": {c: str(t) for c, t in frame.schema.items()},
-            "fingerprint": registry.fingerprint(frame),
-        }
-    return tables
-
-
 def record_redaction(
     lake: LakeResource,
     release_id: str,
@@ -184,7 +168,7 @@ def record_redaction(
     batch: a rerun refreshes the tables section and keeps one history event)."""
     manifest = registry.read_manifest(lake, release_id)
     before = {n: t.get("delta_version") for n, t in manifest.get("tables", {}).items()}
-    tables = table_entries(lake, release_id)
+    tables = registry.table_entries(lake, release_id)
     history = [h for h in manifest.get("history", []) if h.get("batch_id") != batch_id]
     already = [h for h in manifest.get("history", []) if h.get("batch_id") == batch_id]
     removed_people = redaction.participants_removed
