@@ -221,7 +221,7 @@ WITHDRAWAL_BATCHES = TableSpec(
         "status": "pending, or complete once propagation and the residue scan finished",
         "completed_at": "when propagation completed",
     },
-    written_by=("consent_status", "withdrawal_propagation"),
+    written_by=("consent_status", "withdrawal_audit"),
 )
 
 WITHDRAWAL_WORK = TableSpec(
@@ -246,7 +246,7 @@ WITHDRAWAL_WORK = TableSpec(
         "kind": "what the value is (internal id, NHS number, sample id, pseudonym (release v1)...)",
         "value": "the identifying value",
     },
-    written_by=("withdrawal_propagation",),
+    written_by=("withdrawal_audit",),
     participant_column=None,
     identifier_columns=("participant_id", "value"),
 )

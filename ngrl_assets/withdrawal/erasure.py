@@ -41,7 +41,6 @@ only, never the erased values. No Dagster here.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,9 +61,6 @@ ZERO_RETENTION = {
     "delta.deletedFileRetentionDuration": "interval 0 seconds",
 }
 
-# cleanup_metadata deletes log files older than the retention by modification time; the
-# newest ones were written in the same second as the checkpoint (S3 times are whole seconds).
-CLEANUP_DELAY_S = 1.1
 
 _LOG = "_delta_log"
 _VERSIONED = re.compile(r"^(\d{20})\.")
@@ -177,7 +173,6 @@ def _purge(lake: LakeResource, spec: TableSpec) -> int:
     _set_zero_retention(lake, spec)
     removed = _vacuum(lake, spec)
     _checkpoint(lake, spec)
-    time.sleep(CLEANUP_DELAY_S)
     _cleanup_log(lake, spec)
     return removed
 
@@ -208,7 +203,10 @@ def _checkpoint(lake: LakeResource, spec: TableSpec) -> None:
 
 
 def _cleanup_log(lake: LakeResource, spec: TableSpec) -> None:
-    """``cleanup_metadata()``, then anything else in the log below the newest checkpoint."""
+    """``cleanup_metadata()``, then everything else in the log below the newest checkpoint
+    (older commits, checkpoints, ``.crc``, temporary commits). The second part is what
+    makes the log clean: ``cleanup_metadata`` spares files younger than the retention by
+    modification time (the last second's, on S3), so no wait is needed for it."""
     dt = lake.delta_table(spec)
     dt.cleanup_metadata()
     for info in _stale_log_files(lake.table_uri(spec), dt.version()):

@@ -298,6 +298,7 @@ def _parquet(path: Path, needles: Sequence[str]) -> Iterator[Hit]:
 
     pf = pq.ParquetFile(path)
     meta = pf.metadata
+    any_needle = "|".join(re.escape(n) for n in needles if n)
     found_values: dict[tuple[str, int], int] = {}
     found_stats: dict[tuple[str, int], set[int]] = {}
     names = pf.schema_arrow.names
@@ -307,6 +308,11 @@ def _parquet(path: Path, needles: Sequence[str]) -> Iterator[Hit]:
             for chunk in column.chunks:
                 for leaf_path, leaf in _leaves(chunk, name):
                     text = _as_text(leaf)
+                    # one pass for all needles first; per needle only where it matched
+                    if not pc.any(
+                        pc.match_substring_regex(text, any_needle, ignore_case=True)
+                    ).as_py():
+                        continue
                     for i, needle in enumerate(needles):
                         if not needle:
                             continue

@@ -53,7 +53,7 @@ WITHDRAWAL_AUDIT = TableSpec(
         "finished_at": "when the step finished",
         "detail": "further counts as JSON (never a participant-level value)",
     },
-    written_by=("withdrawal_propagation",),
+    written_by=("withdrawal_audit",),
 )
 
 TABLES = (WITHDRAWAL_AUDIT,)

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ngrl_assets import catalogue
+from ngrl_assets.withdrawal.erasure import ZERO_RETENTION
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from ngrl_assets.definitions import build_definitions, defs
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
@@ -42,7 +43,14 @@ def test_every_table_asset_is_declared_and_its_spec_comes_from_the_declaration()
 
 def test_catalogue_answers_what_releases_and_withdrawal_ask():
     identity = {t.name for t in catalogue.in_zone("identity")}
-    assert identity == {"participant_registry", "withdrawal_notices", "release_pseudonyms"}
+    assert identity == {
+        "participant_registry",
+        "withdrawal_notices",
+        "release_pseudonyms",
+        "withdrawal_tombstones",
+        "withdrawal_batch_members",
+        "withdrawal_work",
+    }
     released = {t.name for t in catalogue.release_tables()}
     assert {"participant", "aggregate_gvcf_sample_stats", "variant_sites", "hes_apc"} <= released
     assert all(t.zone == "releases" for t in catalogue.release_tables())
@@ -157,7 +165,8 @@ def test_every_table_written_is_declared_with_its_statistics_columns(built_lake)
             spec = catalogue.get(name)
             assert spec.zone == zone, name
             config = built_lake.delta_table(spec).metadata().configuration
-            assert config == spec.configuration, name
+            # a table a withdrawal erased from keeps zero retention (docs/withdrawal.md)
+            assert config in (spec.configuration, {**spec.configuration, **ZERO_RETENTION}), name
             found.add(name)
     assert {"participant_registry", "consent_status", "raw_sequences", "hes_apc"} <= found
 
