@@ -93,6 +93,40 @@ def write_bytes(uri: str, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def create_exclusive(uri: str, data: bytes) -> bool:
+    """Write ``uri`` only if no object is there (S3 conditional PUT ``If-None-Match: *``;
+    locally ``O_EXCL``). Returns False when it already existed: the basis of a lease."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        client = s3_client()
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        except client.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                return False
+            raise
+        return True
+    path = Path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return True
+
+
+def delete(uri: str) -> None:
+    """Delete one object (missing is fine)."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        s3_client().delete_object(Bucket=bucket, Key=key)
+        return
+    Path(uri).unlink(missing_ok=True)
+
+
 def exists(uri: str) -> bool:
     if is_s3(uri):
         bucket, key = split_s3(uri)

@@ -46,7 +46,7 @@ from ngrl_assets.consent.tables import (
 from ngrl_assets.genomics import withdraw_store
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
 from ngrl_assets.releases import registry
-from ngrl_assets.withdrawal import audit, erasure, landing
+from ngrl_assets.withdrawal import audit, erasure, landing, lease
 from ngrl_assets.withdrawal import releases as release_redaction
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.scan import Finding, exclude_prefixes, scan
@@ -118,6 +118,16 @@ def propagate(
     """Propagate one withdrawal batch (see the module docstring). Raises
     :class:`ResidueFound` when the scan finds anything; rerun to complete."""
     tombstones.validate_batch_id(batch_id)
+    with lease.held(lake, batch_id):
+        return _propagate(lake, batch_id, targets, now)
+
+
+def _propagate(
+    lake: LakeResource,
+    batch_id: str,
+    targets: Sequence[Target],
+    now: Callable[[], dt.datetime],
+) -> Propagation:
     clock = time.perf_counter()
     out = Propagation(batch_id)
     member_ids = tombstones.members(lake, batch_id)

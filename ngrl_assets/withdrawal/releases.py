@@ -19,11 +19,16 @@ from typing import Any
 
 import polars as pl
 
-from ngrl_assets.consent.tables import RELEASE_PSEUDONYMS, WITHDRAWAL_TOMBSTONES
+from ngrl_assets.consent import tombstones
+from ngrl_assets.consent.tables import (
+    RELEASE_PSEUDONYMS,
+    WITHDRAWAL_TOMBSTONES,
+    WITHDRAWAL_WORK,
+)
 from ngrl_assets.genomics import withdraw_store
 from ngrl_assets.releases import registry
 from ngrl_assets.releases.tables import RELEASE_TABLES
-from ngrl_assets.withdrawal import audit, erasure
+from ngrl_assets.withdrawal import audit, erasure, lease
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.steps import audit_row, purge_table
 from resources.lake import LakeResource
@@ -226,6 +231,21 @@ def apply_to_cut(
     hit = stones.join(people.select("participant_id", "pseudonym"), on="participant_id")
     if hit.height == 0:
         return set()
+    with lease.held(lake, f"cut-{release_id}"):
+        _apply(lake, release_id, hit, samples, published, now)
+    return set(hit["participant_id"].to_list())
+
+
+def _apply(
+    lake: LakeResource,
+    release_id: str,
+    hit: pl.DataFrame,
+    samples: pl.DataFrame,
+    published: bool,
+    now: dt.datetime,
+) -> None:
+    batches = tombstones.batches(lake)
+    pending = set(batches.filter(pl.col("status") != "complete")["batch_id"].to_list())
     for (batch_id,), group in hit.group_by(["batch_id"], maintain_order=True):
         ids = group["participant_id"].implode()
         mine = samples.filter(pl.col("participant_id").is_in(ids))
@@ -243,6 +263,14 @@ def apply_to_cut(
                 ),
             ]
         )
+        if batch_id in pending:  # the batch's own residue scan must look for these too
+            lake.merge(
+                WITHDRAWAL_WORK,
+                work.with_columns(pl.lit(batch_id).alias("batch_id")).select(
+                    list(WITHDRAWAL_WORK.schema)
+                ),
+                ["batch_id", "participant_id", "kind", "value"],
+            )
         result = redact(lake, release_id, str(batch_id), work, published=published, now=now)
         audit.record(lake, result.audit)
         internal = [*group["participant_id"].to_list(), *mine["sample_id"].to_list()]
@@ -251,4 +279,3 @@ def apply_to_cut(
             RELEASE_PSEUDONYMS,
             pl.DataFrame({"release_id": [release_id] * len(internal), "internal_id": internal}),
         )
-    return set(hit["participant_id"].to_list())
