@@ -28,24 +28,50 @@ def consent_rule_by_nhs(source: Path, truth: dict) -> dict[str, str | None]:
     return out
 
 
+def erased_nhs_numbers(source: Path, truth: dict) -> set[str]:
+    """NHS numbers of registered participants who fully withdrew: once the pipeline ran,
+    withdrawal propagation blanked every extract line naming them and removed those
+    lines' quarantine records (docs/withdrawal.md, *landing*)."""
+    return {nhs for nhs, rule in consent_rule_by_nhs(source, truth).items()
+            if rule == "participant_withdrawn"}  # fmt: skip
+
+
+def _digits(value: str) -> str:
+    return value.strip().replace(" ", "").replace("-", "")
+
+
+def erased_lines(path: Path, erased: set[str]) -> set[int]:
+    """Line numbers of ``path`` with a field equal to one of the ``erased`` NHS numbers."""
+    out = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if n > 1 and any(_digits(f) in erased for f in line.split("|")):
+            out.add(n)
+    return out
+
+
 def rows(path: Path) -> list[dict[str, str]]:
     text = path.read_text(encoding="utf-8").splitlines()
     header = text[0].split("|")
     return [dict(zip(header, line.split("|"), strict=True)) for line in text[1:]]
 
 
-def expected_quarantine(source: Path, truth: dict, feed: str) -> dict[str, set[tuple[int, str]]]:
-    """landing key -> {(line, rule)} for every file of one clinical feed, in file order."""
+def expected_quarantine(
+    source: Path, truth: dict, feed: str, erased: set[str] = frozenset()
+) -> dict[str, set[tuple[int, str]]]:
+    """landing key -> {(line, rule)} for every file of one clinical feed, in file order.
+    ``erased``: NHS numbers whose lines withdrawal propagation blanked (defect lines too):
+    those lines have no quarantine record and take no part in any other rule."""
     consent = consent_rule_by_nhs(source, truth)
     out: dict[str, set[tuple[int, str]]] = {}
     latest: dict[str, tuple[str, str, int]] = {}  # ONS: nhs -> (REG_DATE, file, line)
     for key in sorted(k for k in truth["feeds"] if k.startswith(f"clinical/{feed}/")):
         info = truth["feeds"][key]
-        expected = {(d["line"], d["rule"]) for d in info["defects"]}
+        gone = erased_lines(source / key, set(erased)) if erased else set()
+        expected = {(d["line"], d["rule"]) for d in info["defects"] if d["line"] not in gone}
         bad = {d["line"] for d in info["defects"]}
         kept: dict[str, tuple[str, str, int]] = {}
         for line, row in enumerate(rows(source / key), start=2):
-            if line in bad:
+            if line in bad or line in gone:
                 continue
             rule = consent[row["NEWNHSNO"]]
             if rule:

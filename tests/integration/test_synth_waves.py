@@ -18,7 +18,11 @@ from ngrl_assets.synth import generate_cohort
 from resources import objects
 from resources.lake import LakeResource
 from resources.uris import join
-from tests.integration.clinical_truth import expected_quarantine
+from tests.integration.clinical_truth import (
+    erased_lines,
+    erased_nhs_numbers,
+    expected_quarantine,
+)
 from tests.integration.lakes import put_landing, read
 
 WAVE1, WAVE2, SEED = 40, 20, 31
@@ -157,15 +161,26 @@ def test_consent_quarantine_is_the_wave_two_truth(two_waves):
         if r["source_file"].startswith("consent/")
     }
     assert got == expected
+    # every registered participant who fully withdrew (either wave) was erased from the
+    # registry by withdrawal propagation; only their tombstone remains
+    cases = merged_truth(two_waves["truth1"], truth2)["eligibility"]["by_participant"]
+    erased = {ref for ref, case in cases.items() if case == "withdrawn_full"}
+    assert erased
     registry = read(lake, "identity", "participant_registry")
-    assert registry.height == WAVE1 + WAVE2
+    assert registry.height == WAVE1 + WAVE2 - len(erased)
+    assert not erased & set(registry["participant_reference"])
+    tombstones = read(lake, "identity", "withdrawal_tombstones")
+    assert tombstones.height == len(erased) and (tombstones["withdrawal_type"] == "full").all()
     consent = read(lake, "curated", "consent_status").join(
         registry.select("participant_id", "participant_reference"), on="participant_id"
     )
+    assert consent.height == registry.height
     states = dict(zip(consent["participant_reference"], consent["withdrawal_state"], strict=True))
     for ref, change in truth2["wave"]["case_changes"].items():
-        kind = "full" if change["case"] == "withdrawn_full" else "no_further_contact"
-        assert states[ref] == kind  # wave-1 participants' new withdrawals applied
+        if change["case"] == "withdrawn_full":  # applied, propagated: erased
+            assert ref not in states
+        else:  # wave-1 participants' new withdrawals from further contact applied
+            assert states[ref] == "no_further_contact"
 
 
 def test_new_deliveries_quarantine_only_what_the_truth_lists(two_waves):
@@ -216,7 +231,9 @@ def test_joint_calling_folds_the_new_deliveries_in(two_waves):
 def test_new_extracts_quarantine_only_what_the_truth_implies(two_waves, name):
     lake, source = two_waves["lake"], two_waves["source"]
     truth1, truth2 = two_waves["truth1"], two_waves["truth2"]
-    expected = expected_quarantine(source, merged_truth(truth1, truth2), name)
+    merged = merged_truth(truth1, truth2)
+    erased = erased_nhs_numbers(source, merged)  # their lines were blanked by propagation
+    expected = expected_quarantine(source, merged, name, erased)
     quarantine = read(lake, "quarantine", QUARANTINE_TABLE).filter(
         pl.col("feed") == f"clinical/{name}"
     )
@@ -226,27 +243,37 @@ def test_new_extracts_quarantine_only_what_the_truth_implies(two_waves, name):
         got = quarantine.filter(pl.col("source_file") == key)
         assert set(zip(got["line"], got["rule"], strict=True)) == expected[key], key
         assert got.height == len(expected[key])
+        # in the lake's landing copy exactly the erased participants' lines are now empty
+        landed = objects.read_bytes(lake.landing(key)).decode().splitlines()
+        assert {n for n, line in enumerate(landed, start=1) if not line} == erased_lines(
+            source / key, erased
+        ), key
+        assert len(landed) == len((source / key).read_text().splitlines())
     ledger = read(lake, "audit", LEDGER_TABLE).filter(pl.col("landing_key").is_in(keys))
     for row in ledger.iter_rows(named=True):
         info = truth2["feeds"][row["landing_key"]]
-        assert row["rows_in"] == info["good_rows"] + len(info["defects"])
+        blanked = erased_lines(source / row["landing_key"], erased)
+        assert row["rows_in"] == info["good_rows"] + len(info["defects"]) - len(blanked)
         assert row["rows_accepted"] == row["rows_in"] - len(expected[row["landing_key"]])
 
 
 @pytest.mark.s3
-def test_cli_lands_a_second_wave_on_s3(s3_lake):
+def test_cli_lands_a_second_wave_on_s3(s3_lake, tmp_path):
     """``ngrl synth --wave 2`` on an S3 landing zone reads the first wave and uploads only
-    the new objects (every first-wave object keeps its ETag)."""
+    the new objects (every first-wave object keeps its ETag); the answer key of both waves
+    goes to ``--truth-dir``, never into the lake."""
     from ngrl_assets.cli import main
 
     landing = s3_lake.zone("landing")
-    common = ["--seed", "7", "--landing", landing, "--quiet"]
+    truth_dir = tmp_path / "truth"
+    common = ["--seed", "7", "--landing", landing, "--truth-dir", str(truth_dir), "--quiet"]
     assert main(["synth", "--participants", "10", *common]) == 0
     first = {o.uri: o.version for o in objects.list_objects(landing)}
     assert main(["synth", "--participants", "5", "--wave", "2", *common]) == 0
     second = {o.uri: o.version for o in objects.list_objects(landing)}
     assert {k: second[k] for k in first} == first
     new = sorted(set(second) - set(first))
-    assert join(landing, "_synth/truth_w2.json") in new
+    assert sorted(p.name for p in truth_dir.iterdir()) == ["truth.json", "truth_w2.json"]
+    assert not any("/_synth/" in k or "truth" in k.rsplit("/", 1)[-1] for k in second)
     assert any("/sequencing/D2026-W2-001/gvcf/" in k for k in new)
     assert not any("/gvcf/" in k and "-W2-" not in k for k in new)
