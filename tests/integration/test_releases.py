@@ -200,11 +200,16 @@ def test_a_published_release_is_immutable(built):
 
 def test_a_failed_gate_publishes_nothing_and_names_the_rule(built):
     lake, instance, _ = built
-    # a failed input check: an hes_apc row whose participant has fully withdrawn
+    # a failed input check: an hes_apc row of a participant whose consent bars research use
+    # (fully withdrawn participants are erased by withdrawal propagation during run_all, so
+    # the barred participant still present is one who did not agree to research use)
     consent = lake.read(CONSENT_STATUS)
-    withdrawn = consent.filter(pl.col("withdrawal_state") == "full")["participant_id"][0]
+    assert not (consent["withdrawal_state"] == "full").any()  # propagated: erased
+    barred = consent.filter(~(pl.col("research_discussed") & pl.col("research_agreed")))
+    participant = barred["participant_id"][0]
     apc = EXTRACTS["hes_apc"]
-    row = lake.read(apc).head(1).with_columns(pl.lit(withdrawn).alias("participant_id"))
+    assert participant not in set(lake.read(apc)["participant_id"])
+    row = lake.read(apc).head(1).with_columns(pl.lit(participant).alias("participant_id"))
     lake.append(apc, row.with_columns(pl.col("epikey") + 10_000_000))
     defs = build_definitions(lake)
     check_job = dg.define_asset_job(
