@@ -324,7 +324,7 @@ def _redact_published(
             lake, release.release_id, batch_id, work, published=True, now=now(), tables=tables
         )
         redacted.add(release.release_id)
-        if result.participants_removed:
+        if result.audit:  # the batch had pseudonyms in this release
             out.releases_redacted.append(release.release_id)
         record(result.audit)
 

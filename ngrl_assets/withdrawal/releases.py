@@ -82,9 +82,6 @@ def redact(
     column)."""
     out = ReleaseRedaction(release_id)
     people = pseudonyms_in(work, release_id)
-    samples = pseudonyms_in(work, release_id, "sample pseudonym")
-    out.participants_removed = people["participant_id"].n_unique()
-    out.samples_removed = samples.height
     if people.height == 0:
         return out
     target = f"releases/{release_id}/variant_sites"
@@ -137,6 +134,12 @@ def redact(
         erased = erasure.erase_rows_where(
             lake, placed, keys.rename({"participant_id": spec.participant_column})
         )
+        # what this call took out (a rerun, or a cut that redacted before publishing,
+        # removes nothing and must not be counted again)
+        if spec.name == "participant":
+            out.participants_removed = erased.rows_removed
+        elif spec.name == "aggregate_gvcf_sample_stats":
+            out.samples_removed = erased.rows_removed
         out.audit.append(
             audit_row(
                 batch_id,
@@ -176,14 +179,18 @@ def record_redaction(
     tables = registry.table_entries(lake, release_id)
     history = [h for h in manifest.get("history", []) if h.get("batch_id") != batch_id]
     already = [h for h in manifest.get("history", []) if h.get("batch_id") == batch_id]
-    removed_people = redaction.participants_removed
-    removed_samples = redaction.samples_removed
-    if already:  # a rerun: counts were taken off the first time
-        removed_people = already[0].get("participants_removed", removed_people)
-        removed_samples = already[0].get("samples_removed", removed_samples)
-    else:
-        manifest["participants"] = manifest["participants"] - removed_people
-        manifest["samples"] = manifest["samples"] - removed_samples
+    # counts from the tables as they stand: right after a crash half-way, on a rerun,
+    # and when the cut redacted before publishing (then nothing changed: no event)
+    people_now = tables["participant"]["rows"]
+    samples_now = tables["aggregate_gvcf_sample_stats"]["rows"]
+    removed_people = manifest["participants"] - people_now
+    removed_samples = manifest["samples"] - samples_now
+    if already:
+        removed_people += already[0].get("participants_removed", 0)
+        removed_samples += already[0].get("samples_removed", 0)
+    elif not removed_people and not removed_samples:
+        return
+    manifest["participants"], manifest["samples"] = people_now, samples_now
     history.append(
         {
             "event": "redacted",
