@@ -20,6 +20,7 @@ from ngrl_assets.genomics.tables import (
 )
 from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from ngrl_assets.synth import generate_cohort
+from resources import objects
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing, read
 from tests.integration.sample_rows import block, call, deliver
@@ -38,20 +39,25 @@ def sequencing_truth(truth: dict) -> dict[str, dict]:
     return {k: v for k, v in truth["feeds"].items() if k.startswith("sequencing/")}
 
 
-def withdrawn_samples(source: Path, manifests: dict[str, dict]) -> int:
-    """Good manifest rows of participants who fully withdrew: their data must not land."""
-    full = set()
-    for path in (source / "consent" / "withdrawals").glob("*.csv"):
-        for row in pl.read_csv(path, infer_schema=False).iter_rows(named=True):
-            if row["withdrawal_type"] == "full":
-                full.add(row["participant_reference"])
-    count = 0
-    for key, info in manifests.items():
-        bad_lines = {d.get("line") for d in info["defects"]}
+def fully_withdrawn(truth: dict) -> set[str]:
+    """References of the participants who fully withdrew: withdrawal propagation erases
+    them, landing included, before their deliveries are taken in."""
+    cases = truth["eligibility"]["by_participant"]
+    return {ref for ref, case in cases.items() if case == "withdrawn_full"}
+
+
+def erased_lines(source: Path, manifests: dict[str, dict], refs: set[str]) -> dict[str, set[int]]:
+    """Manifest key -> the lines naming one of ``refs`` (defect lines too): propagation
+    replaced them by empty lines, so they are neither accepted nor quarantined."""
+    out: dict[str, set[int]] = {}
+    for key in manifests:
         rows = pl.read_csv(source / key, separator="\t", infer_schema=False)
-        for line, ref in enumerate(rows["participant_reference"].to_list(), start=2):
-            count += line not in bad_lines and ref in full
-    return count
+        out[key] = {
+            line
+            for line, ref in enumerate(rows["participant_reference"].to_list(), start=2)
+            if ref in refs
+        }
+    return out
 
 
 def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, landing):
@@ -72,15 +78,24 @@ def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, land
         pl.col("feed") == "sequencing_deliveries"
     )
     # every manifest row ends accepted or quarantined, and the defects are where the truth says
+    # (but the lines of fully withdrawn participants, which propagation blanked first)
     manifests = sequencing_truth(truth)
+    erased = erased_lines(source, manifests, fully_withdrawn(truth))
+    assert any(erased.values())
+    for key, lines in erased.items():
+        landed = objects.read_bytes(lake.landing(key)).decode().splitlines()
+        assert {n for n, line in enumerate(landed, start=1) if not line} == lines, key
     rows_in = sum(v["good_rows"] + len(v["defects"]) for v in manifests.values())
-    assert raw.height == rows_in
+    assert raw.height == rows_in - sum(len(lines) for lines in erased.values())
     assert (raw["qc_verdict"] == "quarantined").sum() == quarantine.height
     expected_rules = sorted(
-        [d["rule"] for v in manifests.values() for d in v["defects"]]
-        + ["participant_withdrawn"] * withdrawn_samples(source, manifests)
+        d["rule"]
+        for key, v in manifests.items()
+        for d in v["defects"]
+        if d.get("line") not in erased[key]
     )
     assert sorted(quarantine["rule"]) == expected_rules
+    assert "participant_withdrawn" not in expected_rules
     # the real 1000 Genomes and NA12878 gVCFs went through
     real = raw.filter(pl.col("delivery").str.ends_with("REAL"))
     kept = real.filter(~pl.col("qc_reasons").fill_null("").str.starts_with("participant_withdrawn"))
@@ -163,14 +178,21 @@ def test_sequencing_and_joint_calling_on_s3(s3_lake, tmp_path):
     from ngrl_assets.pipeline import run_all
 
     landing = tmp_path / "landing"
-    generate_cohort(landing, participants=16, seed=3, defect_rate=0.0, batch_size=8)
+    truth = generate_cohort(landing, participants=16, seed=3, defect_rate=0.0, batch_size=8)
     put_landing(s3_lake, landing)
     with dg.instance_for_test() as instance:
         result = run_all(build_definitions(s3_lake), s3_lake, instance)
         assert result.success, result.failures()
     raw = read(s3_lake, "curated", "raw_sequences")
-    manifests = list((landing / "sequencing").glob("*/manifest.tsv"))
-    assert raw.height == sum(len(p.read_text().splitlines()) - 1 for p in manifests)
+    manifests = sequencing_truth(truth)
+    assert manifests and all(not v["defects"] for v in manifests.values())
+    # every manifest row is taken in but those of fully withdrawn participants (blanked)
+    erased = erased_lines(landing, manifests, fully_withdrawn(truth))
+    for key, lines in erased.items():
+        landed = objects.read_bytes(s3_lake.landing(key)).decode().splitlines()
+        assert {n for n, line in enumerate(landed, start=1) if not line} == lines, key
+    total = sum(len((landing / k).read_text().splitlines()) - 1 for k in manifests)
+    assert raw.height == total - sum(len(lines) for lines in erased.values())
     sites = read(s3_lake, "curated", "variant_sites")
     genotypes = read(s3_lake, "curated", "joint_genotypes")
     assert sites.height > 0 and genotypes.height > 0
