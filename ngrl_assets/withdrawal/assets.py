@@ -38,13 +38,15 @@ def withdrawal_propagation(context: dg.AssetExecutionContext, lake: LakeResource
             check_results=[_check(False, exc.findings_count, exc.objects_scanned)],
         )
         raise dg.Failure(description=str(exc)) from exc
+    # a materialization only where something changed: an event for an untouched (or not
+    # yet built) table would tell the automation conditions it is up to date
     by_asset: dict[str, int] = {}
     for target in targets:
         if target.per_release:
             continue
-        by_asset[target.asset_key] = by_asset.get(target.asset_key, 0) + result.rows_removed.get(
-            target.table.key, 0
-        )
+        rows = result.rows_removed.get(target.table.key, 0)
+        if rows or target.table.key in result.aggregates_changed:
+            by_asset[target.asset_key] = by_asset.get(target.asset_key, 0) + rows
     for asset_key, rows in by_asset.items():
         context.log_event(
             dg.AssetMaterialization(

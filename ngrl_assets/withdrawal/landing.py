@@ -298,6 +298,17 @@ def _plan(
             _Rewrite(key, info.uri, output, blanked, ambiguous, size, digest, names)
         )
 
+    # a blanked line may name objects of its folder (a manifest line: the sample's gVCF and
+    # index, which hold only the sample id, e.g. not yet ingested, so no needle of ours):
+    # they are the participant's and go too
+    for rewrite in plan.rewrites:
+        base = posixpath.dirname(rewrite.key)
+        for n in rewrite.blanked:
+            for value in rewrite.names.get(n, ()):
+                named = posixpath.normpath(posixpath.join(base, value))
+                if named in listing and named != rewrite.key and _binary_name(named):
+                    plan.delete.add(named)
+                    plan.delete.update(named + x for x in _INDEX_SUFFIXES if named + x in listing)
     plan.version_keys = set(plan.delete) | {r.key for r in plan.rewrites} | listed
     for version in objects.noncurrent_versions(zone):  # earlier runs, crashes, overwrites
         key = version.uri.removeprefix(root)

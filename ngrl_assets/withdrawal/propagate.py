@@ -75,6 +75,7 @@ class Propagation:
     releases_redacted: list[str] = field(default_factory=list)
     tables_redacted: list[str] = field(default_factory=list)
     rows_removed: dict[str, int] = field(default_factory=dict)
+    aggregates_changed: list[str] = field(default_factory=list)
     needles: int = 0
     needle_kinds: dict[str, int] = field(default_factory=dict)
     objects_scanned: int = 0
@@ -145,6 +146,8 @@ def _propagate(
     # 2. genomics: subtract before the per-sample rows are erased
     genomics = withdraw_store.withdraw_from_library(lake, member_ids, marker=batch_id)
     sites = purge_table(lake, VARIANT_SITES)
+    if genomics.sites_updated or genomics.sites_dropped:
+        out.aggregates_changed.append(VARIANT_SITES.key)
     record(
         [
             audit_row(
