@@ -85,6 +85,13 @@ def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, land
     for key, lines in erased.items():
         landed = objects.read_bytes(lake.landing(key)).decode().splitlines()
         assert {n for n, line in enumerate(landed, start=1) if not line} == lines, key
+        # the objects those lines named (their gVCFs and indexes) are gone from landing
+        rows = pl.read_csv(source / key, separator="\t", infer_schema=False)
+        folder = key.rsplit("/", 1)[0]
+        named = zip(rows["gvcf_path"].to_list(), rows["tbi_path"].to_list(), strict=True)
+        for line, paths in enumerate(named, start=2):
+            for path in paths if line in lines else ():
+                assert path and not objects.exists(lake.landing(f"{folder}/{path}")), (key, line)
     rows_in = sum(v["good_rows"] + len(v["defects"]) for v in manifests.values())
     assert raw.height == rows_in - sum(len(lines) for lines in erased.values())
     assert (raw["qc_verdict"] == "quarantined").sum() == quarantine.height
