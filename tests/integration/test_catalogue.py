@@ -13,12 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from ngrl_assets import catalogue
-from ngrl_assets.withdrawal.erasure import ZERO_RETENTION
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from ngrl_assets.definitions import build_definitions, defs
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.pipeline import run_all
 from ngrl_assets.synth import generate_cohort
+from ngrl_assets.withdrawal.erasure import ZERO_RETENTION
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing
 
