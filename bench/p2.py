@@ -256,7 +256,9 @@ def child_withdraw(root: str, refs_file: str) -> dict:
         "targets": targets,
         "phases": {k: round(v, 3) for k, v in spent.items()},
         "calls": calls,
-        "purge_sleep_s": round(calls.get("erasure._purge", 0) * getattr(erasure, "CLEANUP_DELAY_S", 0.0), 1),
+        "purge_sleep_s": round(
+            calls.get("erasure._purge", 0) * getattr(erasure, "CLEANUP_DELAY_S", 0.0), 1
+        ),
         "objects_scanned": scan_detail.get("objects_scanned"),
         "needles": scan_detail.get("needles"),
         "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
