@@ -298,6 +298,8 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
     from resources.lake import LakeResource
 
     lake = LakeResource.from_env()
+    if args.withdrawal_command == "propagate":
+        return _withdrawal_propagate(lake, args.batch)
     if args.withdrawal_command == "list":
         frame = audit.batches(lake)
         if args.reason:
@@ -326,6 +328,31 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
     print(f"report written to {md_uri}", file=sys.stderr)
     print(f"report written to {html_uri}", file=sys.stderr)
     return 1 if reasons else 0
+
+
+def _withdrawal_propagate(lake: Any, batch: str) -> int:
+    from ngrl_assets.consent.tombstones import validate_batch_id
+    from ngrl_assets.definitions import build_definitions
+    from ngrl_assets.withdrawal import propagate
+    from ngrl_assets.withdrawal.targets import erasure_targets
+
+    try:
+        validate_batch_id(batch)
+    except ValueError as exc:
+        print(f"batch {batch!r}: {exc}", file=sys.stderr)
+        return 2
+    targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
+    try:
+        result = propagate.propagate(lake, batch, targets)
+    except propagate.ResidueFound as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(
+        f"{batch}: {result.members} participant(s), {len(result.tables_redacted)} tables and "
+        f"{len(result.releases_redacted)} releases redacted, {result.objects_scanned} objects "
+        f"scanned clean, {result.seconds:.1f} s"
+    )
+    return 0
 
 
 def _withdrawal_list(df: Any) -> str:
@@ -479,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("batch", help="withdrawal batch id (wd- and 12 hex digits)")
     c.add_argument("--html", action="store_true", help="print the HTML page instead")
+    c = wd.add_parser(
+        "propagate",
+        help="run (or complete) one batch's propagation outside Dagster, e.g. after its "
+        "sensor gave up; exit 1 if the residue scan finds anything",
+    )
+    c.add_argument("batch", help="withdrawal batch id (wd- and 12 hex digits)")
     p.set_defaults(func=cmd_withdrawal)
 
     p = sub.add_parser("dictionary", help="print the data dictionary (from the table catalogue)")

@@ -362,3 +362,14 @@ def test_unknown_step_is_reported_not_hidden(lake):
         "`audit/landing_ledger`",
         "2",
     ]
+
+
+def test_cli_propagate_refuses_a_malformed_batch_and_completes_an_empty_one(
+    lake, monkeypatch, capsys
+):
+    monkeypatch.setenv("NGRL_LAKE_URI", lake.root_uri)
+    assert cli.main(["withdrawal", "propagate", "wd-bad"]) == 2
+    assert "12 hex digits" in capsys.readouterr().err
+    # a batch without members has nothing to erase: it completes and scans nothing
+    assert cli.main(["withdrawal", "propagate", "wd-0123456789ab"]) == 0
+    assert "0 participant(s)" in capsys.readouterr().out
