@@ -222,10 +222,10 @@ def _different(lake, fresh, people, notices: list[str]) -> list[str]:
 # ---- 1. SIGKILL after any step, then a rerun -------------------------------------------
 # every step but "captured" (nothing but the working set written yet; the rerun is then
 # the whole propagation, as in the uninterrupted test)
-# the default run kills mid-erasure (after the genomics subtraction, and after the landing
-# purge); every other step boundary runs in `make test-all` (CI time)
+# the default run kills mid-erasure (after the rows and landing are gone, before identity
+# and the scan); every other step boundary runs in `make test-all` (CI time)
 KILL_STAGES = [
-    s if s in ("genomics", "landing") else pytest.param(s, marks=pytest.mark.slow)
+    s if s == "landing" else pytest.param(s, marks=pytest.mark.slow)
     for s in propagate.STEPS
     if s != "captured"
 ]
@@ -296,6 +296,7 @@ def _ledger_diagnosis(lake, fresh, skip: list[str]) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.slow  # a third from-scratch build; `make test-all`
 def test_two_batches_propagated_at_the_same_time(built, people, scratch_two):
     """Two propagations in two processes at once (what the ``withdrawal`` pool, limit 1 in
     the instance config, prevents under the daemon). Both complete, a failure being
@@ -414,6 +415,7 @@ def test_a_withdrawal_recorded_during_a_cut_keeps_the_participant_out(
     assert registry.get(lake, "v2").participants == v2.participants
 
 
+@pytest.mark.slow  # the sensor-driven redaction of a published release is in the default run
 def test_a_withdrawal_after_a_cut_redacts_the_published_release(built, people):
     lake, instance, _ = built
     person = people[0]
