@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -60,7 +61,7 @@ from ngrl_assets.withdrawal import propagate
 from ngrl_assets.withdrawal.targets import erasure_targets
 from resources.lake import LakeResource
 
-lake = LakeResource(root_uri=sys.argv[1])
+lake = LakeResource.from_env()  # NGRL_LAKE_URI (+ NGRL_IDENTITY_URI) from the parent
 targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
 out = propagate.propagate(lake, sys.argv[2], targets)
 print("completed" if out.completed else "not completed")
@@ -176,10 +177,11 @@ def _refs(lake: LakeResource) -> dict[str, str]:
 
 
 def _spawn(lake: LakeResource, batch: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    zones = {f"NGRL_{z.upper()}_URI": uri for z, uri in (lake.zone_uris or {}).items()}
     return subprocess.Popen(
         [sys.executable, "-c", PROPAGATE, lake.root_uri, batch],
         cwd=REPO,
-        env={**os.environ, **KEY_ENV, **(env or {})},
+        env={**os.environ, **KEY_ENV, "NGRL_LAKE_URI": lake.root_uri, **zones, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -482,10 +484,17 @@ def test_a_withdrawal_on_a_versioned_s3_lake(s3_lake, tmp_path, monkeypatch):
         before = scan(lake, needles, zones=("landing",))
         assert any("noncurrent" in f.uri for f in before), "no noncurrent version to purge"
 
-        land_notice(lake, "s3_notice.csv", [person["reference"]])
+        # the propagation is killed half-way on S3 (after the landing purge), then the
+        # withdrawal sensor's run completes it
         started = time.monotonic()
+        batch = _consent_intake(lake, instance, "s3_notice.csv", [person["reference"]])
+        proc = _spawn(lake, batch, {propagate.KILL_AT: "landing"})
+        proc.communicate(timeout=600)
+        assert proc.returncode == -signal.SIGKILL
+        assert _status(lake, batch) == "pending"
         result = run_all(build_definitions(lake), lake, instance)
         assert result.success, result.failures()
+        assert _status(lake, batch) == "complete"
         propagated_in = time.monotonic() - started
     print(f"\nS3: built in {built_in:.0f}s, withdrawal run_all {propagated_in:.0f}s")
     statuses = tombstones.batches(lake)["status"].to_list()
