@@ -50,7 +50,7 @@ from ngrl_assets.withdrawal import audit, erasure, landing, lease
 from ngrl_assets.withdrawal import releases as release_redaction
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.scan import Finding, exclude_prefixes, scan
-from ngrl_assets.withdrawal.steps import audit_row, purge_table
+from ngrl_assets.withdrawal.steps import audit_row, genomics_detail, purge_table
 from ngrl_assets.withdrawal.targets import Target
 from resources.lake import LakeResource
 from resources.tables import TableSpec
@@ -158,16 +158,7 @@ def _propagate(
                 started,
                 rows_removed=genomics.sites_dropped,
                 files_rewritten=genomics.chunks_rewritten,
-                detail=json.dumps(
-                    {
-                        "sites_updated": genomics.sites_updated,
-                        "sites_dropped": genomics.sites_dropped,
-                        "genotype_rows_removed_at_dropped_sites": (
-                            genomics.genotype_rows_removed_at_dropped_sites
-                        ),
-                        "already_applied": genomics.already_applied,
-                    }
-                ),
+                detail=genomics_detail(genomics),
             )
         ]
     )

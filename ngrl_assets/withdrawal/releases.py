@@ -12,7 +12,6 @@ rerun after a crash completes the redaction.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from ngrl_assets.releases import registry
 from ngrl_assets.releases.tables import RELEASE_TABLES
 from ngrl_assets.withdrawal import audit, erasure, lease
 from ngrl_assets.withdrawal.audit import AuditRow
-from ngrl_assets.withdrawal.steps import audit_row, purge_table
+from ngrl_assets.withdrawal.steps import audit_row, genomics_detail, purge_table
 from resources.lake import LakeResource
 from resources.tables import TableSpec
 
@@ -106,16 +105,7 @@ def redact(
             release_id=release_id,
             rows_removed=genomics.sites_dropped,
             files_rewritten=genomics.chunks_rewritten,
-            detail=json.dumps(
-                {
-                    "sites_updated": genomics.sites_updated,
-                    "sites_dropped": genomics.sites_dropped,
-                    "genotype_rows_removed_at_dropped_sites": (
-                        genomics.genotype_rows_removed_at_dropped_sites
-                    ),
-                    "already_applied": genomics.already_applied,
-                }
-            ),
+            detail=genomics_detail(genomics),
         )
         audit.record(lake, [row])
         out.audit.append(row)

@@ -4,6 +4,8 @@ history purge of a table whose rows were rewritten rather than deleted (no Dagst
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from ngrl_assets.withdrawal import erasure
 from ngrl_assets.withdrawal.audit import AuditRow
@@ -15,6 +17,20 @@ def purge_table(lake: LakeResource, spec: TableSpec) -> erasure.TableErasure:
     """Purge a table's history and unreferenced files (an aggregate table rewritten
     without the withdrawn participants' share: its old files still hold it)."""
     return erasure.purge(lake, spec)
+
+
+def genomics_detail(genomics: Any) -> str:
+    """The audit detail of a subtraction from joint-called aggregates (counts only)."""
+    return json.dumps(
+        {
+            "sites_updated": genomics.sites_updated,
+            "sites_dropped": genomics.sites_dropped,
+            "genotype_rows_removed_at_dropped_sites": (
+                genomics.genotype_rows_removed_at_dropped_sites
+            ),
+            "already_applied": genomics.already_applied,
+        }
+    )
 
 
 def audit_row(
