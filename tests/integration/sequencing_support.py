@@ -78,8 +78,9 @@ def landed_cohort(
     return out
 
 
-def manifest_rows(path: Path) -> list[dict[str, str]]:
-    lines = path.read_text().splitlines()
+def manifest_rows(source: Path | str) -> list[dict[str, str]]:
+    """The rows of a manifest file (a path) or of its text (a string, e.g. read from S3)."""
+    lines = (source.read_text() if isinstance(source, Path) else source).splitlines()
     return [dict(zip(HEADER, line.split("\t"), strict=True)) for line in lines[1:] if line]
 
 

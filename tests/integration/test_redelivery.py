@@ -9,7 +9,11 @@ batch holding the participant is opened once the withdrawal itself has been prop
 Two moments are covered on one lake: (A) tombstoned but not yet erased (the withdrawal
 batch is pending: it already carries the participant, so no second batch is opened) and
 (B) after erasure (registry and consent rows gone, batch complete: only the tombstone
-knows the participant, and the re-delivery opens a ``redelivery`` batch)."""
+knows the participant, and the re-delivery opens a ``redelivery`` batch).
+
+It runs on a local lake and, in ``make test-all``, on S3 (moto_server, identity zone in a
+bucket of its own); the ``redelivery`` batch is then propagated and the re-delivered
+objects are purged, leaving no residue in landing or quarantine."""
 
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.consent import intake as consent_intake
 from ngrl_assets.consent import linkage, tombstones
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY
+from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
@@ -37,6 +42,9 @@ from ngrl_assets.genomics.tables import (
 from ngrl_assets.sequencing import intake as seq_intake
 from ngrl_assets.sequencing.checks import reconcile_with_ledger, sample_rows_mismatch
 from ngrl_assets.synth import generate_cohort
+from ngrl_assets.withdrawal import propagate
+from ngrl_assets.withdrawal.targets import erasure_targets
+from resources import objects
 from resources.lake import LakeResource
 from tests.integration.consent_runs import land, withdrawals_file
 from tests.integration.lakes import put_landing, read
@@ -79,8 +87,16 @@ def _ledger(lake: LakeResource, key: str) -> tuple:
     return rows.select("status", "rows_in", "rows_accepted", "rows_quarantined").row(0)
 
 
+@pytest.fixture(params=["local", pytest.param("s3", marks=[pytest.mark.s3, pytest.mark.slow])])
+def where(request: pytest.FixtureRequest) -> LakeResource:
+    """The lake the test runs on: local, or S3 (``make test-all``)."""
+    name = "lake" if request.param == "local" else "s3_lake"
+    return request.getfixturevalue(name)
+
+
 @pytest.fixture
-def world(lake: LakeResource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+def world(where: LakeResource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    lake = where
     source = tmp_path / "landing"
     generate_cohort(
         source, participants=30, seed=9, defect_rate=0.0, batch_size=10, real_gvcf_dir=None
@@ -165,7 +181,7 @@ def _check_delivery(lake: LakeResource, w: dict, delivery: str, others: int) -> 
     assert result.withdrawn == 1
     folder = f"{seq_intake.PREFIX}/{delivery}"
     q = _quarantine(lake, seq_intake.FEED, delivery)
-    manifest = Path(lake.zone("landing")) / folder / "manifest.tsv"
+    manifest = objects.read_bytes(lake.landing(f"{folder}/manifest.tsv")).decode()
     samples = [r["sample_id"] for r in manifest_rows(manifest)]
     line = samples.index(w["sample"]["sample_id"]) + 2  # the header is line 1
     assert q.select("source_file", "line", "rule").rows() == [
@@ -179,10 +195,8 @@ def _check_delivery(lake: LakeResource, w: dict, delivery: str, others: int) -> 
     assert _ledger(lake, f"{folder}/manifest.tsv") == ("processed", others + 1, others, 1)
     assert _ledger(lake, gvcf) == ("quarantined", 1, 0, 1)
     assert _ledger(lake, tbi) == ("quarantined", 0, 0, 0)
-    objects = _quarantine(lake, seq_intake.OBJECT_FEED, delivery)
-    assert sorted(objects.select("source_file", "rule").rows()) == sorted(
-        [(gvcf, RULE), (tbi, RULE)]
-    )
+    held = _quarantine(lake, seq_intake.OBJECT_FEED, delivery)
+    assert sorted(held.select("source_file", "rule").rows()) == sorted([(gvcf, RULE), (tbi, RULE)])
     # every object of the folder has its ledger row; the delivery checks pass
     landed = {f.key for f in ledger.list_landing(lake, folder)}
     ledgered = set(lake.read(LEDGER)["landing_key"].to_list())
@@ -217,8 +231,10 @@ def _check_extract(
     )
 
 
-def test_a_redelivery_never_brings_a_withdrawn_participant_back(lake: LakeResource, world):
-    w = world
+def test_a_redelivery_never_brings_a_withdrawn_participant_back(
+    where: LakeResource, world, tmp_path: Path
+):
+    lake, w = where, world
     source: Path = w["source"]
     spy: RepurgeSpy = w["spy"]
     withdrawal_batch = _withdraw(lake, w["ref"])
@@ -244,13 +260,15 @@ def test_a_redelivery_never_brings_a_withdrawn_participant_back(lake: LakeResour
     assert linkage.link_references(lake, [w["ref"]]) == {}
 
     # (B) a new delivery: the second delivery's samples plus the withdrawn one's gVCF
-    landing = Path(lake.zone("landing")) / "sequencing"
+    landing = tmp_path / "redelivery"
+    folder = landing / "sequencing" / REDELIVERY
     second = source / "sequencing" / SECOND
-    shutil.copytree(second / "gvcf", landing / REDELIVERY / "gvcf")
+    shutil.copytree(second / "gvcf", folder / "gvcf")
     for path in (w["sample"]["gvcf_path"], w["sample"]["tbi_path"]):
-        shutil.copy(source / "sequencing" / FIRST / path, landing / REDELIVERY / path)
+        shutil.copy(source / "sequencing" / FIRST / path, folder / path)
     others = manifest_rows(second / "manifest.tsv")
-    write_manifest(landing / REDELIVERY / "manifest.tsv", [others[0], w["sample"], *others[1:]])
+    write_manifest(folder / "manifest.tsv", [others[0], w["sample"], *others[1:]])
+    put_landing(lake, landing, f"sequencing/{REDELIVERY}")
     spy.calls.clear()
     _check_delivery(lake, w, REDELIVERY, len(others))
     assert spy.calls == [{w["pid"]}]
@@ -300,3 +318,20 @@ def test_a_redelivery_never_brings_a_withdrawn_participant_back(lake: LakeResour
     assert w["pid"] not in lake.read(CONSENT_STATUS)["participant_id"].to_list()
     _assert_nothing_curated(lake, w)
     _assert_reasons_safe(lake, w)
+
+    # the redelivery batch is propagated like any withdrawal: the re-delivered objects
+    # (their gVCF and index, their lines in the new manifest, extracts and registration)
+    # are purged, the other lines keep their numbers, nothing of them is left anywhere
+    batch = str(redelivery["batch_id"][0])
+    targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
+    assert propagate.propagate(lake, batch, targets).completed
+    folder = f"{seq_intake.PREFIX}/{REDELIVERY}"
+    assert not objects.exists(lake.landing(f"{folder}/{w['sample']['gvcf_path']}"))
+    assert not objects.exists(lake.landing(f"{folder}/{w['sample']['tbi_path']}"))
+    text = objects.read_bytes(lake.landing(f"{folder}/manifest.tsv")).decode()
+    assert [r["sample_id"] for r in manifest_rows(text)] == [r["sample_id"] for r in others]
+    assert text.splitlines()[2] == ""  # their line blanked, the others keep their numbers
+    needles = [w["ref"], w["pid"], w["nhs"], w["sample"]["sample_id"]]
+    findings, scanned = propagate.residue_scan(lake, needles)
+    assert findings == [], sorted({f.uri for f in findings})[:10]
+    assert scanned > 20
