@@ -1,0 +1,346 @@
+"""Running suites with Great Expectations 1.x and keeping their Data Docs.
+
+One GE context per process and reports location (:func:`context`): its validation
+results are stored in the ``reports`` zone (``reports/dq/validations/``; local folder or
+S3) and its Data Docs site is ``reports/data_docs/`` (``index.html``), so the history of
+every run stays browsable; suites come from code each time (an in-memory suite store).
+GE is imported on first use (~10 s), once per process.
+
+Results are kept at GE's ``BASIC`` format with no unexpected values
+(``partial_unexpected_count: 0``): neither the Dagster metadata nor Data Docs ever show
+a row's value, only counts, percentages and aggregate observations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from expectations import frames
+from expectations.spec import Suite
+from resources import objects
+from resources.lake import LakeResource
+
+SITE = "dq"
+DOCS_FOLDER = "data_docs"
+VALIDATIONS_FOLDER = "dq/validations"
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+
+
+@dataclass
+class Failed:
+    expectation: str
+    column: str | None
+    observed: str
+    why: str = ""
+    severity: str = "critical"
+
+
+@dataclass
+class Outcome:
+    """One suite's validation: what Dagster metadata, the release gate and the reports
+    show (aggregates only)."""
+
+    suite: str
+    asset_key: str
+    blocking: bool
+    validates: str
+    rows: int
+    success: bool  # every critical expectation met
+    warnings: int  # warning-severity (distribution) expectations not met
+    evaluated: int
+    successful: int
+    success_percent: float
+    failed: list[Failed] = field(default_factory=list)
+    docs_page: str = ""  # URI of this validation's Data Docs page
+    run_name: str = ""
+
+    def summary_line(self) -> str:
+        verdict = "passed" if self.success else "FAILED"
+        if self.success and self.warnings:
+            verdict += f" ({self.warnings} distribution warnings)"
+        return (
+            f"{self.suite}: {verdict} {self.successful}/{self.evaluated} "
+            f"({self.success_percent:.1f}%) on {self.rows:,} {self.validates} rows"
+        )
+
+
+def _backend(uri: str) -> dict[str, Any]:
+    if objects.is_s3(uri):
+        bucket, prefix = objects.split_s3(uri)
+        options: dict[str, Any] = {}
+        if os.environ.get("AWS_ENDPOINT_URL"):
+            options["endpoint_url"] = os.environ["AWS_ENDPOINT_URL"]
+        return {
+            "class_name": "TupleS3StoreBackend",
+            "bucket": bucket,
+            "prefix": prefix,
+            "boto3_options": options,
+        }
+    os.makedirs(uri, exist_ok=True)
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": uri}
+
+
+def docs_root(lake: LakeResource) -> str:
+    """The Data Docs site of the lake (``index.html`` under it)."""
+    return lake.uri("reports", DOCS_FOLDER)
+
+
+@functools.cache
+def context(reports_uri: str) -> Any:
+    """The process's GE context for a reports location (GE imported here, once)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    memory = {"class_name": "InMemoryStoreBackend"}
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        stores={
+            "expectations_store": {"class_name": "ExpectationsStore", "store_backend": memory},
+            "validation_results_store": {
+                "class_name": "ValidationResultsStore",
+                "store_backend": _backend(f"{reports_uri}/{VALIDATIONS_FOLDER}"),
+            },
+            "checkpoint_store": {"class_name": "CheckpointStore", "store_backend": memory},
+            "validation_definition_store": {
+                "class_name": "ValidationDefinitionStore",
+                "store_backend": memory,
+            },
+        },
+        expectations_store_name="expectations_store",
+        validation_results_store_name="validation_results_store",
+        checkpoint_store_name="checkpoint_store",
+        data_docs_sites={
+            SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": _backend(f"{reports_uri}/{DOCS_FOLDER}"),
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    ctx = gx.get_context(project_config=config, mode="ephemeral")
+    ctx.data_sources.add_pandas("ngrl")
+    return ctx
+
+
+def _ge_suite(ctx: Any, suite: Suite) -> Any:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    try:
+        ctx.suites.delete(suite.name)
+    except Exception:  # not added yet in this process
+        pass
+    ge = gx.ExpectationSuite(
+        name=suite.name,
+        meta={"validates": suite.validates, "notes": suite.description},
+    )
+    for item in suite.expectations:
+        cls = getattr(gxe, item.type)
+        kwargs = dict(item.kwargs)
+        ge.add_expectation(
+            cls(**kwargs, severity=item.severity, meta={"notes": item.why} if item.why else None)
+        )
+    return ctx.suites.add(ge)
+
+
+def _severity(value: Any) -> str:
+    return str(getattr(value, "value", value) or "critical").lower()
+
+
+def _observed(result: Any) -> str:
+    """What a failed expectation saw, without row values."""
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return "error: " + str(info.get("exception_message", ""))[:200]
+    r = result.result or {}
+    if r.get("unexpected_count") is not None:
+        total = r.get("element_count")
+        pct = r.get("unexpected_percent")
+        out = f"{r['unexpected_count']:,} unexpected"
+        if total is not None:
+            out += f" of {total:,}"
+        if pct is not None:
+            out += f" ({pct:.2f}%)"
+        return out
+    value = r.get("observed_value")
+    if isinstance(value, float):
+        return f"observed {value:.6g}"
+    if isinstance(value, int | str):
+        return f"observed {str(value)[:120]}"
+    if isinstance(value, list):
+        return f"observed {len(value)} values"
+    return "failed"
+
+
+def _page_uri(ctx: Any, identifier: Any, lake: LakeResource) -> str:
+    try:
+        urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=SITE)
+        url = str(urls[0]["site_url"])
+    except Exception:
+        return docs_root(lake) + "/index.html"
+    if url.startswith("file://"):
+        return unquote(urlparse(url).path)
+    return url
+
+
+def validate(
+    lake: LakeResource, suites: list[Suite], run_name: str, build_docs: bool = True
+) -> list[Outcome]:
+    """Validate each suite's frame, store the results and update the Data Docs (one
+    index rebuild for the whole call). ``run_name`` (a Dagster run id or a release id)
+    groups the validations in Data Docs; it never holds a participant value."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    ctx = context(lake.zone("reports"))
+    source = ctx.data_sources.get("ngrl")
+    now = dt.datetime.now(dt.UTC)
+    outcomes: list[Outcome] = []
+    identifiers = []
+    for suite in suites:
+        frame = suite.frame(lake, suite.table)
+        ge_suite = _ge_suite(ctx, suite)
+        asset_name = suite.name
+        try:
+            asset = source.get_asset(asset_name)
+        except Exception:  # first use in this process
+            asset = source.add_dataframe_asset(asset_name)
+        try:
+            batch_definition = asset.get_batch_definition("whole")
+        except Exception:
+            batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+        try:
+            ctx.validation_definitions.delete(suite.name)
+        except Exception:
+            pass
+        definition = ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=ge_suite)
+        )
+        run_id = RunIdentifier(run_name=run_name, run_time=now)
+        result = definition.run(
+            batch_parameters={"dataframe": frames.to_pandas(frame)},
+            result_format=RESULT_FORMAT,
+            run_id=run_id,
+        )
+        identifier = _identifier(suite.name, run_id)
+        identifiers.append(identifier)
+        stats = result.statistics
+        failed = [
+            Failed(
+                expectation=r.expectation_config.type,
+                column=r.expectation_config.kwargs.get("column"),
+                observed=_observed(r),
+                why=str((r.expectation_config.meta or {}).get("notes", "")),
+                severity=_severity(r.expectation_config.severity),
+            )
+            for r in result.results
+            if not r.success
+        ]
+        outcomes.append(
+            Outcome(
+                suite=suite.name,
+                asset_key=suite.asset_key,
+                blocking=suite.blocking,
+                validates=suite.validates,
+                rows=frame.height,
+                success=not any(f.severity == "critical" for f in failed),
+                warnings=sum(f.severity != "critical" for f in failed),
+                evaluated=int(stats["evaluated_expectations"]),
+                successful=int(stats["successful_expectations"]),
+                success_percent=float(stats["success_percent"] or 0.0),
+                failed=failed,
+                run_name=run_name,
+            )
+        )
+    if build_docs and identifiers:
+        ctx.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
+        for outcome, identifier in zip(outcomes, identifiers, strict=False):
+            outcome.docs_page = _page_uri(ctx, identifier, lake)
+    return outcomes
+
+
+def _identifier(suite_name: str, run_id: Any) -> Any:
+    """The stored result's key, as ValidationDefinition.run stores it (a whole-dataframe
+    batch's id is ``<datasource>-<asset>``)."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    return ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+        run_id=run_id,
+        batch_identifier=f"ngrl-{suite_name}",
+    )
+
+
+# ---- Markdown and HTML summaries -------------------------------------------------------
+def markdown(outcomes: list[Outcome]) -> str:
+    """The expectation report of a run: one row per suite, then each failure."""
+    lines = [
+        "| suite | validated | result | expectations | success |",
+        "|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        verdict = "passed" if o.success else "**FAILED**"
+        if o.warnings:
+            verdict += f", {o.warnings} warnings"
+        lines.append(
+            f"| {o.suite} | {o.rows:,} ({o.validates}) | {verdict} | "
+            f"{o.successful}/{o.evaluated} | {o.success_percent:.1f}% |"
+        )
+    failures = [(o, f) for o in outcomes for f in o.failed]
+    if failures:
+        lines += ["", "Expectations not met:", ""]
+        for o, f in failures:
+            where = f" on `{f.column}`" if f.column else ""
+            lines.append(f"- {o.suite} ({f.severity}): `{f.expectation}`{where}: {f.observed}")
+    return "\n".join(lines)
+
+
+def release_index(lake: LakeResource, release_id: str, outcomes: list[Outcome]) -> str:
+    """``reports/data_docs/releases/<id>/index.html``: the release's validations (each
+    linking to its Data Docs page), written beside GE's own site index. Returns its URI."""
+    root = docs_root(lake)
+    here = f"{root}/releases/{release_id}"
+    rows = []
+    for o in outcomes:
+        link = o.docs_page
+        if link.startswith(root + "/"):
+            link = "../../" + link[len(root) + 1 :]
+        verdict = "passed" if o.success else "FAILED"
+        rows.append(
+            f"<tr class='{verdict.lower()}'><td><a href='{html.escape(link)}'>"
+            f"{html.escape(o.suite)}</a></td><td>{html.escape(o.validates)}</td>"
+            f"<td>{o.rows:,}</td><td>{verdict}</td><td>{o.successful}/{o.evaluated}</td>"
+            f"<td>{o.success_percent:.1f}%</td></tr>"
+        )
+    verdict = "go" if all(o.success for o in outcomes if o.blocking) else "no-go"
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Release {html.escape(release_id)}: data quality</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px}}tr.failed td{{background:#fdd}}tr.passed td{{background:#efe}}</style>
+</head><body>
+<h1>Release {html.escape(release_id)}: expectation suites</h1>
+<p>Gate verdict from the suites: <strong>{verdict}</strong>. Run: {html.escape(outcomes[0].run_name if outcomes else "")}.
+<a href="../../index.html">All validations (Data Docs index)</a>.</p>
+<table><thead><tr><th>suite</th><th>validates</th><th>rows</th><th>result</th><th>expectations</th><th>success</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
+    uri = f"{here}/index.html"
+    objects.write_bytes(uri, page.encode())
+    return uri
