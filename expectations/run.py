@@ -13,6 +13,7 @@ a row's value, only counts, percentages and aggregate observations.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import html
@@ -138,10 +139,8 @@ def _ge_suite(ctx: Any, suite: Suite) -> Any:
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    try:
+    with contextlib.suppress(Exception):  # not added yet in this process
         ctx.suites.delete(suite.name)
-    except Exception:  # not added yet in this process
-        pass
     ge = gx.ExpectationSuite(
         name=suite.name,
         meta={"validates": suite.validates, "notes": suite.description},
@@ -221,10 +220,8 @@ def validate(
             batch_definition = asset.get_batch_definition("whole")
         except Exception:
             batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-        try:
+        with contextlib.suppress(Exception):
             ctx.validation_definitions.delete(suite.name)
-        except Exception:
-            pass
         definition = ctx.validation_definitions.add(
             gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=ge_suite)
         )
@@ -328,19 +325,30 @@ def release_index(lake: LakeResource, release_id: str, outcomes: list[Outcome]) 
             f"<td>{o.success_percent:.1f}%</td></tr>"
         )
     verdict = "go" if all(o.success for o in outcomes if o.blocking) else "no-go"
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Release {html.escape(release_id)}: data quality</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px}}tr.failed td{{background:#fdd}}tr.passed td{{background:#efe}}</style>
-</head><body>
-<h1>Release {html.escape(release_id)}: expectation suites</h1>
-<p>Gate verdict from the suites: <strong>{verdict}</strong>. Run: {html.escape(outcomes[0].run_name if outcomes else "")}.
-<a href="../../index.html">All validations (Data Docs index)</a>.</p>
-<table><thead><tr><th>suite</th><th>validates</th><th>rows</th><th>result</th><th>expectations</th><th>success</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table></body></html>
-"""
+    run_name = html.escape(outcomes[0].run_name if outcomes else "")
+    title = f"Release {html.escape(release_id)}: data quality"
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px}"
+        "tr.failed td{background:#fdd}tr.passed td{background:#efe}"
+    )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("suite", "validates", "rows", "result", "met", "success")
+    )
+    page = "\n".join(
+        [
+            "<!doctype html>",
+            f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title>',
+            f"<style>{style}</style></head><body>",
+            f"<h1>Release {html.escape(release_id)}: expectation suites</h1>",
+            f"<p>Verdict of the blocking suites: <strong>{verdict}</strong>. Run: {run_name}.",
+            '<a href="../../index.html">All validations (Data Docs index)</a>.</p>',
+            f"<table><thead><tr>{head}</tr></thead><tbody>",
+            *rows,
+            "</tbody></table></body></html>",
+            "",
+        ]
+    )
     uri = f"{here}/index.html"
     objects.write_bytes(uri, page.encode())
     return uri

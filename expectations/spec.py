@@ -11,7 +11,6 @@ objects once per process. Suites therefore snapshot, diff and test without GE.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +93,27 @@ class Suite:
 
     @property
     def asset_key(self) -> str:
-        """The Dagster asset the suite's checks sit on (a release table's asset key is
-        ``releases/<name>``; a curated table's is its name)."""
-        return f"releases/{self.table.name}" if self.table.zone == "releases" else self.table.name
+        """The Dagster asset the suite's checks sit on: the table's own asset, or for a
+        table without one (joint-call bookkeeping, a release's dictionary and the release
+        registry) the first asset that writes it."""
+        writer = self.table.written_by[0]
+        own = f"releases/{self.table.name}" if self.table.zone == "releases" else self.table.name
+        return own if own in self.table.written_by else writer
+
+    @property
+    def check_name(self) -> str:
+        """The Dagster check of the suite's critical expectations."""
+        own = self.asset_key.rsplit("/", 1)[-1] == self.table.name
+        return "expectations" if own else f"expectations_{self.table.name}"
+
+    @property
+    def distribution_check_name(self) -> str | None:
+        """The Dagster check of its warning-severity (distribution) expectations, if any."""
+        if not any(e.severity == "warning" for e in self.expectations):
+            return None
+        return f"{self.check_name}_distribution"
+
+    @property
+    def check_names(self) -> tuple[str, ...]:
+        extra = self.distribution_check_name
+        return (self.check_name, extra) if extra else (self.check_name,)

@@ -11,6 +11,7 @@ from ngrl_assets.consent import assets as consent_assets
 from ngrl_assets.consent import jobs as consent_jobs
 from ngrl_assets.genomics import assets as genomics_assets
 from ngrl_assets.genomics import jobs as genomics_jobs
+from ngrl_assets.quality import checks as quality_checks
 from ngrl_assets.releases import assets as release_assets
 from ngrl_assets.releases import jobs as release_jobs
 from ngrl_assets.sequencing import assets as sequencing_assets
@@ -30,7 +31,7 @@ ALL_ASSETS = [
     *release_assets.ASSETS,
     *withdrawal_assets.ASSETS,
 ]
-ALL_CHECKS = [*clinical_checks.CHECKS]
+ALL_CHECKS = [*clinical_checks.CHECKS, *quality_checks.build_checks(ALL_ASSETS)]
 JOBS = [
     *consent_jobs.JOBS,
     *sequencing_jobs.JOBS,

@@ -4,11 +4,12 @@ import dagster as dg
 
 from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES
+from ngrl_assets.common.checks_selection import without_expectations
 
 INTAKE_JOBS = {
     name: dg.define_asset_job(
         f"{source.name}_intake_job",
-        selection=dg.AssetSelection.assets(source.table),
+        selection=without_expectations(source.table),
         partitions_def=PARTITIONS[name],
         description=f"Link, check and curate one {source.name} delivery (a dynamic partition).",
     )
@@ -17,7 +18,7 @@ INTAKE_JOBS = {
 
 diagnoses_job = dg.define_asset_job(
     "diagnoses_job",
-    selection=dg.AssetSelection.assets("diagnoses"),
+    selection=without_expectations("diagnoses"),
     description="Rebuild the long diagnoses table from the curated clinical tables.",
 )
 

@@ -2,11 +2,13 @@
 
 import dagster as dg
 
+from ngrl_assets.common.checks_selection import without_expectations
+
 CONSENT_ASSETS = ["participant_registry", "withdrawal_notices", "consent_status"]
 
 consent_job = dg.define_asset_job(
     "consent_intake_job",
-    selection=dg.AssetSelection.assets(*CONSENT_ASSETS),
+    selection=without_expectations(*CONSENT_ASSETS),
     description="Ingest pending consent-service files into the registry and consent status.",
 )
 

@@ -2,13 +2,14 @@
 
 import dagster as dg
 
+from ngrl_assets.common.checks_selection import without_expectations
 from ngrl_assets.genomics.partitions import genome_chunks
 
 JOINT_ASSETS = ["joint_genotypes", "variant_sites"]
 
 joint_calling_job = dg.define_asset_job(
     "joint_calling_job",
-    selection=dg.AssetSelection.assets(*JOINT_ASSETS),
+    selection=without_expectations(*JOINT_ASSETS),
     partitions_def=genome_chunks,
     description="Fold pending deliveries into the joint-called tables, chunk by chunk.",
 )

@@ -4,6 +4,7 @@ release (a dynamic partition per release id), gated and published atomically by
 
 import datetime as dt
 import sys
+from typing import Any
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -11,6 +12,7 @@ from pydantic import Field
 
 from ngrl_assets.common.graph import full_asset_graph
 from ngrl_assets.common.specs import table_spec
+from ngrl_assets.quality import releases as release_quality
 from ngrl_assets.releases import cut, notes_step
 from ngrl_assets.releases.partitions import releases
 from ngrl_assets.releases.tables import BUILT, PROJECTED, RELEASE_TABLES
@@ -44,11 +46,24 @@ CHECK_SPECS = [
         description="go/no-go: inputs' checks passed, row counts reconcile, no identifier",
     )
     for spec in SPECS
-]
+] + release_quality.check_specs()
+
+
+def _passed(record) -> bool:  # type: ignore[no-untyped-def]
+    """Succeeded, or failed at WARN severity (a distribution band for the DQ team: it
+    does not hold a release back)."""
+    if record.status == AssetCheckExecutionRecordStatus.SUCCEEDED:
+        return True
+    evaluation = getattr(getattr(record.event, "dagster_event", None), "event_specific_data", None)
+    severity = getattr(evaluation, "severity", None)
+    return record.status == AssetCheckExecutionRecordStatus.FAILED and (
+        severity == dg.AssetCheckSeverity.WARN
+    )
 
 
 def input_checks(context: dg.AssetExecutionContext) -> list[tuple[str, str, bool | None]]:
-    """Every check on the release's inputs, with whether its latest evaluation passed."""
+    """Every check on the release's inputs, with whether its latest evaluation passed
+    (a WARN-severity failure counts as passed)."""
     graph = full_asset_graph(context)
     keys = [k for name in INPUTS for k in graph.get(dg.AssetKey(name)).check_keys]
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
@@ -57,7 +72,7 @@ def input_checks(context: dg.AssetExecutionContext) -> list[tuple[str, str, bool
         record = latest.get(key)
         passed = None
         if record is not None:
-            passed = record.status == AssetCheckExecutionRecordStatus.SUCCEEDED
+            passed = _passed(record)
         out.append((key.asset_key.to_user_string(), key.name, passed))
     return out
 
@@ -78,6 +93,7 @@ def release_tables(
     """Cut one release: cohort at the freeze date, pseudonymised tables, gate, notes,
     manifest, registry."""
     release_id = context.partition_key
+    suites = release_quality.hook(lake, context.run_id)
     result = cut.cut_release(
         lake,
         secrets.get_bytes,
@@ -89,6 +105,7 @@ def release_tables(
         after_tables=notes_step.writer(
             lake, dt.date.fromisoformat(config.freeze_date), config.label or None
         ),
+        expectations=suites,
     )
     failed = result.failed_rules
     context.log.info(
@@ -99,13 +116,18 @@ def release_tables(
         mine = [g for g in result.gate if g.where in (spec.name,)]
         general = [g for g in result.gate if g.rule == "input_checks_passed"]
         problems = [g for g in [*mine, *general] if not g.passed]
+        key = dg.AssetKey(["releases", spec.name])
+        metadata: dict[str, Any] = {
+            "dagster/row_count": result.tables.get(spec.name, 0),
+            "published": result.published,
+        }
+        if suites.index_uri:
+            metadata["data_docs"] = dg.MetadataValue.path(suites.index_uri)
         yield dg.MaterializeResult(
-            asset_key=dg.AssetKey(["releases", spec.name]),
-            metadata={
-                "dagster/row_count": result.tables.get(spec.name, 0),
-                "published": result.published,
-            },
+            asset_key=key,
+            metadata=metadata,
             check_results=[
+                *suites.results_for(key),
                 dg.AssetCheckResult(
                     check_name=GATE_CHECK,
                     asset_key=dg.AssetKey(["releases", spec.name]),
@@ -117,7 +139,7 @@ def release_tables(
                             or "none"
                         )
                     },
-                )
+                ),
             ],
         )
     if failed:

@@ -317,8 +317,12 @@ def cut_release(
     input_checks: Sequence[tuple[str, str, bool | None]] = (),
     progress: bool = False,
     after_tables: Callable[[CutResult], list[str]] | None = None,
+    expectations: Callable[[CutResult], list[GateFinding]] | None = None,
 ) -> CutResult:
-    """Cut, gate and (if the gate says go) publish one release."""
+    """Cut, gate and (if the gate says go) publish one release. ``expectations`` (the
+    release tables' Great Expectations suites) runs once the tables and documents are
+    written, before the manifest: a failed suite is a failed gate rule and nothing is
+    published."""
     validate_release_id(release_id)
     existing = registry.get(lake, release_id)
     if existing is not None:
@@ -349,6 +353,10 @@ def cut_release(
     if after_tables:
         result.notes = after_tables(result)
     _stage("notes_written")
+    if expectations:
+        result.gate += expectations(result)
+        if result.failed_rules:
+            return result
     parent = registry.latest(lake, before=release_id)
     manifest = build_manifest(lake, result, freeze_date, label, parent)
     digest = registry.write_manifest(lake, release_id, manifest)

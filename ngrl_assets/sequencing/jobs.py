@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from ngrl_assets.common.checks_selection import without_expectations
 from ngrl_assets.sequencing import intake
 from ngrl_assets.sequencing.partitions import deliveries
 from resources.lake import LakeResource
@@ -13,7 +14,7 @@ DELIVERY_ASSETS = ["raw_sequences", "sample_variant_calls", "sample_reference_bl
 
 delivery_job = dg.define_asset_job(
     "delivery_intake_job",
-    selection=dg.AssetSelection.assets(*DELIVERY_ASSETS),
+    selection=without_expectations(*DELIVERY_ASSETS),
     partitions_def=deliveries,
     description="Check and store one sequencing delivery (a dynamic partition).",
 )
