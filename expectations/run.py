@@ -136,22 +136,32 @@ def context(reports_uri: str) -> Any:
 
 
 def _ge_suite(ctx: Any, suite: Suite) -> Any:
+    """The GE suite of a :class:`Suite`, built once per process (suites are code; adding
+    expectations one by one costs GE a comparison with every earlier one)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
+    cache: dict[tuple[str, tuple[Any, ...]], Any] = ctx.__dict__.setdefault("_ngrl_suites", {})
+    key = (suite.name, tuple(e.describe() + e.severity + e.why for e in suite.expectations))
+    if key in cache:
+        return cache[key]
     with contextlib.suppress(Exception):  # not added yet in this process
         ctx.suites.delete(suite.name)
+    items = [
+        getattr(gxe, item.type)(
+            **dict(item.kwargs),
+            severity=item.severity,
+            meta={"notes": item.why} if item.why else None,
+        )
+        for item in suite.expectations
+    ]
     ge = gx.ExpectationSuite(
         name=suite.name,
+        expectations=items,
         meta={"validates": suite.validates, "notes": suite.description},
     )
-    for item in suite.expectations:
-        cls = getattr(gxe, item.type)
-        kwargs = dict(item.kwargs)
-        ge.add_expectation(
-            cls(**kwargs, severity=item.severity, meta={"notes": item.why} if item.why else None)
-        )
-    return ctx.suites.add(ge)
+    cache[key] = ctx.suites.add(ge)
+    return cache[key]
 
 
 def _severity(value: Any) -> str:
