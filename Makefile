@@ -13,7 +13,7 @@ DEMO_PARTICIPANTS ?= 300
 DEMO_SEED ?= 20261122
 DEMO_WAVE2_PARTICIPANTS ?= 120
 
-.PHONY: install demo test test-all lint ui clean-demo
+.PHONY: install system-packages demo test test-all test-e2e lint ui clean-demo dq-report
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
@@ -23,6 +23,11 @@ install: $(UV)
 	$(UV) sync --frozen
 	@mkdir -p "$(DAGSTER_HOME)"
 	@test -f "$(DAGSTER_HOME)/dagster.yaml" || cp infra/dagster/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+
+# Debian packages the project needs (Chromium for the browser tests); idempotent, installs
+# only what is missing (infra/setup/debian-packages.txt).
+system-packages:
+	infra/setup/install-debian-packages.sh
 
 clean-demo:
 	rm -rf .ngrl
@@ -47,6 +52,8 @@ demo: clean-demo install
 	$(UV) run ngrl withdrawal report $$($(UV) run ngrl withdrawal list --ids --reason withdrawal | tail -1) | head -40
 	$(RELEASE_KEY) $(UV) run ngrl erasure-scan $$($(UV) run python -c "import json; t = json.load(open('.ngrl/synth-truth/truth_w2.json')); print(next(r for r, c in t['wave']['case_changes'].items() if c['case'] == 'withdrawn_full'))")
 	@echo "Release notes: $(NGRL_LAKE_URI)/releases/v2/notes/release_notes.html (and .md)"
+	@echo "Data quality (Great Expectations Data Docs, every validation so far): $(NGRL_LAKE_URI)/reports/data_docs/index.html"
+	@echo "  per release: $(NGRL_LAKE_URI)/reports/data_docs/releases/v2/index.html   (rebuild all: make dq-report)"
 	@echo
 	@echo "The lake is in $(NGRL_LAKE_URI):"
 	@$(UV) run ngrl lake | sed 's/^/  /'
@@ -59,11 +66,20 @@ lint: install
 	$(UV) run mypy
 	$(UV) run lint-imports
 
-test: lint
+# `make test` includes the browser tests (marker e2e); `make test-e2e` runs only them.
+test: lint system-packages
 	$(UV) run pytest
 
-test-all: lint
+test-all: lint system-packages
 	$(UV) run pytest -m ''
+
+test-e2e: install system-packages
+	$(UV) run pytest -m e2e tests/e2e
+
+# Validate every expectation suite against the lake and rebuild the Data Docs; prints the
+# index to open (reports zone: $(NGRL_LAKE_URI)/reports/data_docs/index.html by default).
+dq-report: install
+	$(UV) run ngrl dq-report
 
 ui: install
 	$(UV) run dagster dev -w workspace.yaml

@@ -387,6 +387,19 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dq_report(args: argparse.Namespace) -> int:
+    from ngrl_assets.quality import report
+    from resources.lake import LakeResource
+
+    built = report.build(LakeResource.from_env(), args.release or None)
+    print(built.markdown())
+    print()
+    for release_id, (_, index) in built.releases.items():
+        print(f"Release {release_id} data quality: {index}")
+    print(f"Data Docs (every validation, with history): {built.index}")
+    return 1 if args.strict and built.failed else 0
+
+
 def cmd_lake(args: argparse.Namespace) -> int:
     from resources.lake import LakeResource
 
@@ -517,6 +530,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dictionary", help="print the data dictionary (from the table catalogue)")
     p.add_argument("--out", help="write it to this file instead of stdout")
     p.set_defaults(func=cmd_dictionary)
+
+    p = sub.add_parser(
+        "dq-report",
+        help="validate every expectation suite (curated tables, published releases) and "
+        "rebuild the Great Expectations Data Docs in the reports zone",
+    )
+    p.add_argument("--release", action="append", help="only this release (repeatable)")
+    p.add_argument("--strict", action="store_true", help="exit 1 if a critical suite fails")
+    p.set_defaults(func=cmd_dq_report)
 
     p = sub.add_parser("lake", help="print where each lake zone lives")
     p.set_defaults(func=cmd_lake)
