@@ -25,17 +25,18 @@ import polars as pl
 from ngrl_assets.consent.tables import CONSENT_STATUS
 from ngrl_assets.genomics.tables import VARIANT_SITES
 from ngrl_assets.releases.tables import AGGREGATE_GVCF_SAMPLE_STATS, PARTICIPANT
-from resources.lake import LakeResource
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from resources.lake import LakeResource
+
 MAX_ROWS = 500_000  # larger tables are validated on a deterministic sample of ~this size
 FILTERS = ("missingness", "depth", "GQ", "ABratio", "completeGTRatio", "phwe")
 TRANSITIONS = (("A", "G"), ("G", "A"), ("C", "T"), ("T", "C"))
 
-Derive = Callable[[LakeResource, TableSpec, pl.LazyFrame], pl.LazyFrame]
+Derive = Callable[["LakeResource", TableSpec, pl.LazyFrame], pl.LazyFrame]
 
 
 def ge_type(dtype: pl.DataType) -> str:

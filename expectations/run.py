@@ -19,13 +19,15 @@ import functools
 import html
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from expectations import frames
 from expectations.spec import Suite
 from resources import objects
-from resources.lake import LakeResource
+
+if TYPE_CHECKING:
+    from resources.lake import LakeResource
 
 SITE = "dq"
 DOCS_FOLDER = "data_docs"

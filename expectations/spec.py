@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from resources.lake import LakeResource
 from resources.tables import TableSpec
+
+if TYPE_CHECKING:
+    from resources.lake import LakeResource
 
 # A value that looks like an NHS number (10 digits, optionally spaced 3-3-4), standing
 # alone or inside a longer text but not inside a longer run of letters and digits (so a
@@ -33,7 +35,7 @@ PSEUDONYM_PARTICIPANT = r"^P[0-9A-F]{20}$"
 PSEUDONYM_SAMPLE = r"^S[0-9A-F]{20}$"
 INTERNAL_PARTICIPANT_ID = r"^p[0-9a-f]{16}$"
 
-Frame = Callable[[LakeResource, TableSpec], pl.DataFrame]
+Frame = Callable[["LakeResource", TableSpec], pl.DataFrame]
 
 
 @dataclass(frozen=True)
