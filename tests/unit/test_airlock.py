@@ -347,7 +347,9 @@ def test_the_modules_flow_audit_agrees_with_linprog(counts: list[list[int]], pol
         lo, hi = lp_range(tab, k)
         flo, fhi = flow[k]
         assert flo == pytest.approx(lo)
-        assert (fhi >= airlock.INF and hi == np.inf) or fhi == pytest.approx(hi)
+        # unbounded: the flow's bound is INF less what other arcs' lower bounds take off it
+        # (seen: INF - 1 beside a withheld total that must be at least 1)
+        assert (fhi >= airlock.INF // 2 and hi == np.inf) or fhi == pytest.approx(hi)
 
 
 # --- the release summary ---------------------------------------------------------------
