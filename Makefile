@@ -21,6 +21,7 @@ $(CURDIR)/.tools/bin/uv:
 
 install: $(UV)
 	$(UV) sync --frozen
+	infra/setup/install-data-docs-assets.sh
 	@mkdir -p "$(DAGSTER_HOME)"
 	@test -f "$(DAGSTER_HOME)/dagster.yaml" || cp infra/dagster/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 

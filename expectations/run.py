@@ -18,11 +18,14 @@ import datetime as dt
 import functools
 import html
 import os
+import tempfile
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from expectations import frames
+from expectations import frames, offline
 from expectations.spec import Suite
 from resources import objects
 
@@ -73,20 +76,9 @@ class Outcome:
         )
 
 
-def _backend(uri: str) -> dict[str, Any]:
-    if objects.is_s3(uri):
-        bucket, prefix = objects.split_s3(uri)
-        options: dict[str, Any] = {}
-        if os.environ.get("AWS_ENDPOINT_URL"):
-            options["endpoint_url"] = os.environ["AWS_ENDPOINT_URL"]
-        return {
-            "class_name": "TupleS3StoreBackend",
-            "bucket": bucket,
-            "prefix": prefix,
-            "boto3_options": options,
-        }
-    os.makedirs(uri, exist_ok=True)
-    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": uri}
+def _backend(folder: str) -> dict[str, Any]:
+    os.makedirs(folder, exist_ok=True)
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": folder}
 
 
 def docs_root(lake: LakeResource) -> str:
@@ -94,8 +86,45 @@ def docs_root(lake: LakeResource) -> str:
     return lake.uri("reports", DOCS_FOLDER)
 
 
+@dataclass
+class Site:
+    """A reports location as GE sees it. GE 1.x stores only on a filesystem (its S3
+    store backend is gone), so for an S3 reports zone GE works in a local mirror: the
+    stored validations are downloaded once per process (the index lists them all) and
+    whatever a validation writes is uploaded right after."""
+
+    ctx: Any
+    remote: str  # the reports zone: a folder or s3://...
+    local: str  # where GE reads and writes (the zone itself when local)
+    static_uploaded: bool = False
+
+    @property
+    def mirrored(self) -> bool:
+        return self.local != self.remote
+
+    def remote_uri(self, local_path: str) -> str:
+        if not self.mirrored or not local_path.startswith(self.local + "/"):
+            return local_path
+        return f"{self.remote}/{local_path[len(self.local) + 1 :]}"
+
+    def upload(self, since: float) -> None:
+        """Every file GE or ``offline`` wrote since ``since`` (the site's static files
+        once per process: they are the same at every build)."""
+        if not self.mirrored:
+            return
+        root = Path(self.local)
+        for path in sorted(root.rglob("*")):
+            if not path.is_file() or path.stat().st_mtime < since:
+                continue
+            rel = path.relative_to(root).as_posix()
+            if rel.startswith(f"{DOCS_FOLDER}/static/") and self.static_uploaded:
+                continue
+            objects.write_bytes(f"{self.remote}/{rel}", path.read_bytes())
+        self.static_uploaded = True
+
+
 @functools.cache
-def context(reports_uri: str) -> Any:
+def site(reports_uri: str) -> Site:
     """The process's GE context for a reports location (GE imported here, once)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -105,6 +134,14 @@ def context(reports_uri: str) -> Any:
         ProgressBarsConfig,
     )
 
+    local = reports_uri
+    if objects.is_s3(reports_uri):
+        local = tempfile.mkdtemp(prefix="ngrl-dq-")
+        stored = f"{reports_uri}/{VALIDATIONS_FOLDER}"
+        for obj in objects.list_objects(stored):
+            target = Path(local, VALIDATIONS_FOLDER, obj.uri[len(stored) + 1 :])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(objects.read_bytes(obj.uri))
     memory = {"class_name": "InMemoryStoreBackend"}
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(),
@@ -112,7 +149,7 @@ def context(reports_uri: str) -> Any:
             "expectations_store": {"class_name": "ExpectationsStore", "store_backend": memory},
             "validation_results_store": {
                 "class_name": "ValidationResultsStore",
-                "store_backend": _backend(f"{reports_uri}/{VALIDATIONS_FOLDER}"),
+                "store_backend": _backend(f"{local}/{VALIDATIONS_FOLDER}"),
             },
             "checkpoint_store": {"class_name": "CheckpointStore", "store_backend": memory},
             "validation_definition_store": {
@@ -126,7 +163,7 @@ def context(reports_uri: str) -> Any:
         data_docs_sites={
             SITE: {
                 "class_name": "SiteBuilder",
-                "store_backend": _backend(f"{reports_uri}/{DOCS_FOLDER}"),
+                "store_backend": _backend(f"{local}/{DOCS_FOLDER}"),
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             }
         },
@@ -134,7 +171,12 @@ def context(reports_uri: str) -> Any:
     )
     ctx = gx.get_context(project_config=config, mode="ephemeral")
     ctx.data_sources.add_pandas("ngrl")
-    return ctx
+    return Site(ctx=ctx, remote=reports_uri, local=local)
+
+
+def context(reports_uri: str) -> Any:
+    """The GE context of :func:`site`."""
+    return site(reports_uri).ctx
 
 
 def _ge_suite(ctx: Any, suite: Suite) -> Any:
@@ -195,12 +237,13 @@ def _observed(result: Any) -> str:
     return "failed"
 
 
-def _page_uri(ctx: Any, identifier: Any, lake: LakeResource) -> str:
+def _page_uri(ctx: Any, identifier: Any, local_root: str) -> str:
+    """The local path of a validation's page (under the site GE writes to)."""
     try:
         urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=SITE)
         url = str(urls[0]["site_url"])
     except Exception:
-        return docs_root(lake) + "/index.html"
+        return f"{local_root}/{DOCS_FOLDER}/index.html"
     if url.startswith("file://"):
         return unquote(urlparse(url).path)
     return url
@@ -215,9 +258,11 @@ def validate(
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    ctx = context(lake.zone("reports"))
+    where = site(lake.zone("reports"))
+    ctx = where.ctx
     source = ctx.data_sources.get("ngrl")
     now = dt.datetime.now(dt.UTC)
+    started = time.time() - 1
     outcomes: list[Outcome] = []
     identifiers = []
     for suite in suites:
@@ -274,9 +319,23 @@ def validate(
             )
         )
     if build_docs and identifiers:
-        ctx.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
-        for outcome, identifier in zip(outcomes, identifiers, strict=False):
-            outcome.docs_page = _page_uri(ctx, identifier, lake)
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
+
+        pages = [ExpectationSuiteIdentifier(name=s.name) for s in suites]
+        ctx.build_data_docs(site_names=[SITE], resource_identifiers=[*identifiers, *pages])
+        local_root = f"{where.local}/{DOCS_FOLDER}"
+        written = [f"{local_root}/index.html"]
+        for outcome, identifier in zip(outcomes, identifiers, strict=True):
+            page = _page_uri(ctx, identifier, where.local)
+            written.append(page)
+            outcome.docs_page = where.remote_uri(page)
+        written += [
+            f"{local_root}/expectations/{s.name.replace('.', '/')}.html" for s in suites
+        ]
+        offline.localise(local_root, [p for p in written if os.path.exists(p)])
+    where.upload(started)
     return outcomes
 
 

@@ -2,7 +2,7 @@
 instance (with one curated table tampered with, so one asset check fails), the real
 ``dagster-webserver`` serving it, and Debian's Chromium driven by Playwright.
 
-Fixtures, shared by every browser test of the session (one build, one webserver):
+Fixtures, shared by the browser tests of a module (one build, one webserver):
 
 - ``demo_lake``: the built library (:class:`DemoLake`);
 - ``ui``: the running webserver (:class:`UI`: base URL, lake, lake root);
@@ -217,14 +217,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in the main thread
+# while a browser is open, and the Delta and Dagster code of later tests calls
+# asyncio.run(), which refuses to start inside a running loop.
+@pytest.fixture(scope="module")
 def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> DemoLake:
     return build_demo_lake(tmp_path_factory.mktemp("e2e"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ui(demo_lake: DemoLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
-    """The webserver over the demo library, for the whole session."""
+    """The webserver over the demo library, for the module's tests."""
     log = tmp_path_factory.mktemp("webserver") / "webserver.log"
     proc, base_url = start_webserver(demo_lake, log)
     try:
@@ -233,7 +236,7 @@ def ui(demo_lake: DemoLake, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         stop(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (infra/setup/install-debian-packages.sh installs it)")

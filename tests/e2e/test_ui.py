@@ -126,3 +126,41 @@ def test_the_tampered_tables_check_shows_as_failed(ui: UI, browser_page: Page) -
 # `browser_page.goto((ui.lake_root / "reports/data_docs/index.html").as_uri())`; the test
 # asserts the index lists the suites and that one validation page renders its results
 # (screenshot: `screenshot(browser_page, "data_docs")`).
+
+
+def test_data_docs_index_and_a_validation_page_render(ui: UI, browser_page: Page) -> None:
+    """The Great Expectations Data Docs the checks wrote into the lake's reports zone open
+    from disk with no network (their scripts and styles are in the site): the index
+    lists the validations, a search narrows it to one suite, and that validation's page
+    shows its expectations and verdicts."""
+    page = browser_page
+    offline: list[str] = []
+    page.on(
+        "request",
+        lambda r: offline.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
+    )
+    index = ui.lake_root / "reports" / "data_docs" / "index.html"
+    page.goto(index.as_uri())
+    table = page.locator("table#section-1-content-block-2-body-table")
+    if not table.count():  # the validations table, whatever GE's block ids are
+        table = page.locator("table").filter(has_text="curated.hes_apc").first
+    expect(table).to_contain_text("curated.hes_apc")
+    expect(table).to_contain_text("curated.variant_sites")
+    screenshot(page, "data_docs_index")
+    # a validation page: hes_apc's suite, its expectations and verdicts
+    page.locator("tbody tr").filter(has_text="ngrl-curated.hes_apc").first.click()
+    page.wait_for_load_state()
+    assert "/validations/curated/hes_apc/" in page.url, page.url
+    body = page.locator("body")
+    expect(body).to_contain_text("Overview")
+    expect(body).to_contain_text("Succeeded")
+    expect(body).to_contain_text("participant_id")
+    expect(body).to_contain_text("values must be of type")
+    expect(body).to_contain_text("must not match this regular expression")
+    screenshot(page, "data_docs_validation")
+    # a suite with distribution warnings: its page shows the failed expectations
+    page.goto(index.as_uri())
+    page.locator("tbody tr").filter(has_text="ngrl-curated.variant_sites").first.click()
+    page.wait_for_load_state()
+    expect(page.locator("body")).to_contain_text("Failed")
+    assert offline == [], offline[:5]
