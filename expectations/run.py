@@ -331,9 +331,7 @@ def validate(
             page = _page_uri(ctx, identifier, where.local)
             written.append(page)
             outcome.docs_page = where.remote_uri(page)
-        written += [
-            f"{local_root}/expectations/{s.name.replace('.', '/')}.html" for s in suites
-        ]
+        written += [f"{local_root}/expectations/{s.name.replace('.', '/')}.html" for s in suites]
         offline.localise(local_root, [p for p in written if os.path.exists(p)])
     where.upload(started)
     return outcomes
