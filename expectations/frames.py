@@ -24,7 +24,11 @@ import polars as pl
 
 from ngrl_assets.consent.tables import CONSENT_STATUS
 from ngrl_assets.genomics.tables import VARIANT_SITES
-from ngrl_assets.releases.tables import AGGREGATE_GVCF_SAMPLE_STATS, PARTICIPANT
+from ngrl_assets.releases.tables import (
+    AGGREGATE_GVCF_SAMPLE_STATS,
+    PARTICIPANT,
+    RELEASE_VARIANT_SITES,
+)
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
@@ -123,11 +127,13 @@ def af_checks(_lake: LakeResource, _spec: TableSpec, lf: pl.LazyFrame) -> pl.Laz
 
 
 # ---- statistics frames -----------------------------------------------------------------
-def genotype_statistics(sites_from: str = "") -> Callable[[LakeResource, TableSpec], pl.DataFrame]:
+def genotype_statistics(
+    call_rate: bool = False,
+) -> Callable[[LakeResource, TableSpec], pl.DataFrame]:
     """Per participant of a genotype table (``ref``, ``alt``, ``a1``, ``a2``, ``ad_ref``,
     ``ad_alt``): counts of carrier calls, SNVs, transitions and transversions, hets and
     hom-alts, Ti/Tv, het/hom ratio, mean allele balance of 0/1 hets, invalid allele codes
-    and negative depths. ``sites_from="variant_sites"``: the table is the sparse joint
+    and negative depths. ``call_rate``: the table is the sparse joint
     call, so the participant's call rate over the cohort's sites is computed too (a site
     without a row is a confident hom-ref call); release tables read their own
     ``variant_sites``. ``dq_in_sample_stats`` (release tables): the participant has a row
@@ -171,12 +177,12 @@ def genotype_statistics(sites_from: str = "") -> Callable[[LakeResource, TableSp
                 ),
             )
         )
-        if sites_from:
-            sites_spec = VARIANT_SITES if spec.zone != "releases" else None
-            if sites_spec is None:
-                from ngrl_assets.releases.tables import RELEASE_VARIANT_SITES
-
-                sites_spec = RELEASE_VARIANT_SITES.in_folder(spec.folder)
+        if call_rate:
+            sites_spec = (
+                RELEASE_VARIANT_SITES.in_folder(spec.folder)
+                if spec.zone == "releases"
+                else VARIANT_SITES
+            )
             n_sites = int(lake.scan(sites_spec).select(pl.len()).collect().item())
             stats = stats.with_columns(
                 call_rate=1.0 - pl.col("n_no_call") / max(n_sites, 1),

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
+
 from expectations import frames
 from expectations.spec import (
     ICD10,
@@ -269,7 +271,7 @@ def _genotype_suite(spec: TableSpec, name: str, *, call_rate: bool, blocking: bo
             + "); the statistics frame holds no participant id"
         ),
         expectations=tuple(_genotype_rules(call_rate=call_rate, release=release)),
-        frame=frames.genotype_statistics("variant_sites" if call_rate else ""),
+        frame=frames.genotype_statistics(call_rate=call_rate),
         blocking=blocking,
     )
 
@@ -336,8 +338,6 @@ def _code_rules(spec: TableSpec) -> list[Expect]:
 
 
 def _dates_not_future(spec: TableSpec) -> list[Expect]:
-    import polars as pl
-
     today = dt.datetime.combine(dt.date.today(), dt.time())
     return [
         between(c, dt.datetime(FIRST_YEAR, 1, 1), today, "a date between 1900 and today")

@@ -9,8 +9,6 @@ distribution bands, ``expectations_distribution`` checks (WARN). The release's D
 index is ``reports/data_docs/releases/<id>/index.html``.
 """
 
-from collections.abc import Callable
-
 import dagster as dg
 
 from expectations import run
@@ -76,10 +74,3 @@ class ReleaseExpectations:
             if dg.AssetKey.from_user_string(suite.asset_key) == asset_key:
                 out += check_results(suite, outcome, report)
         return out
-
-
-def hook(lake: LakeResource, run_id: str) -> ReleaseExpectations:
-    return ReleaseExpectations(lake, run_id)
-
-
-__all__ = ["RULE", "Callable", "ReleaseExpectations", "check_specs", "hook", "suites"]

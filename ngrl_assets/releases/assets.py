@@ -93,7 +93,7 @@ def release_tables(
     """Cut one release: cohort at the freeze date, pseudonymised tables, gate, notes,
     manifest, registry."""
     release_id = context.partition_key
-    suites = release_quality.hook(lake, context.run_id)
+    suites = release_quality.ReleaseExpectations(lake, context.run_id)
     result = cut.cut_release(
         lake,
         secrets.get_bytes,

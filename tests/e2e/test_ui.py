@@ -119,15 +119,7 @@ def test_the_tampered_tables_check_shows_as_failed(ui: UI, browser_page: Page) -
     screenshot(page, "failed_check")
 
 
-# ---- Data Docs (placeholder) -------------------------------------------------------------
-# TODO(data-docs): the Great Expectations Data Docs test goes here (added with the checks
-# in expectations/ and ngrl_assets/quality/). It will reuse the fixtures above: `ui.lake_root`
-# locates `<lake>/reports/data_docs/index.html`, opened with
-# `browser_page.goto((ui.lake_root / "reports/data_docs/index.html").as_uri())`; the test
-# asserts the index lists the suites and that one validation page renders its results
-# (screenshot: `screenshot(browser_page, "data_docs")`).
-
-
+# ---- Data Docs ---------------------------------------------------------------------------
 def test_data_docs_index_and_a_validation_page_render(ui: UI, browser_page: Page) -> None:
     """The Great Expectations Data Docs the checks wrote into the lake's reports zone open
     from disk with no network (their scripts and styles are in the site): the index
