@@ -16,7 +16,7 @@ from typing import Any
 
 import dagster as dg
 
-from expectations import run
+from expectations import run, summaries
 from expectations.spec import Suite
 from expectations.suites import curated_suites
 from resources.lake import LakeResource
@@ -122,7 +122,7 @@ def _build(layer: int, suites: list[Suite]) -> dg.AssetChecksDefinition:
             if any(dg.AssetCheckKey(_key(s), n) in selected for n in s.check_names)
         ]
         outcomes = run.validate(lake, chosen, run_name=context.run.run_id)
-        report = run.markdown(outcomes)
+        report = summaries.markdown(outcomes)
         context.log.info("expectation suites: " + "; ".join(o.summary_line() for o in outcomes))
         for suite, outcome in zip(chosen, outcomes, strict=True):
             for result in check_results(suite, outcome, report):

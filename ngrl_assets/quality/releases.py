@@ -11,7 +11,7 @@ index is ``reports/data_docs/releases/<id>/index.html``.
 
 import dagster as dg
 
-from expectations import run
+from expectations import run, summaries
 from expectations.spec import Suite
 from expectations.suites import catalogue_suites, dictionary_suite, release_suites
 from ngrl_assets.quality.checks import check_results
@@ -56,7 +56,7 @@ class ReleaseExpectations:
         chosen = suites(result.release_id)
         outcomes = run.validate(self.lake, chosen, run_name=f"{result.release_id}-{self.run_name}")
         self.validated = list(zip(chosen, outcomes, strict=True))
-        self.index_uri = run.release_index(self.lake, result.release_id, outcomes)
+        self.index_uri = summaries.release_index(self.lake, result.release_id, outcomes)
         return [
             GateFinding(
                 RULE,
@@ -68,7 +68,7 @@ class ReleaseExpectations:
         ]
 
     def results_for(self, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:
-        report = run.markdown([o for _, o in self.validated])
+        report = summaries.markdown([o for _, o in self.validated])
         out = []
         for suite, outcome in self.validated:
             if dg.AssetKey.from_user_string(suite.asset_key) == asset_key:

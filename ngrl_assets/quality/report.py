@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from expectations import run
+from expectations import run, summaries
 from expectations.suites import curated_suites
 from ngrl_assets.quality.releases import suites as release_suites
 from ngrl_assets.releases import registry
@@ -30,9 +30,9 @@ class Report:
         return [o for o in every if not o.success]
 
     def markdown(self) -> str:
-        parts = ["## Curated tables", "", run.markdown(self.curated)]
+        parts = ["## Curated tables", "", summaries.markdown(self.curated)]
         for release_id, (outcomes, index) in self.releases.items():
-            parts += ["", f"## Release {release_id} ({index})", "", run.markdown(outcomes)]
+            parts += ["", f"## Release {release_id} ({index})", "", summaries.markdown(outcomes)]
         return "\n".join(parts)
 
 
@@ -45,5 +45,8 @@ def build(lake: LakeResource, release_ids: list[str] | None = None) -> Report:
         outcomes = run.validate(
             lake, release_suites(release_id), run_name=f"{release_id}-dq-report-{stamp}"
         )
-        report.releases[release_id] = (outcomes, run.release_index(lake, release_id, outcomes))
+        report.releases[release_id] = (
+            outcomes,
+            summaries.release_index(lake, release_id, outcomes),
+        )
     return report
