@@ -30,7 +30,7 @@ from pathlib import Path
 from .clinical import KEYS, LAG, write_clinical
 from .common import Ids, Seed, Truth, days, iso, rand_date, rng_for
 from .consent import write_consent
-from .genome import make_sites
+from .genome import population
 from .people import CASES, ELIGIBLE, Participant, Timeline, check_case, make_participants
 from .sequencing import write_sequencing
 
@@ -218,7 +218,7 @@ def generate_cohort(
     for p in people:
         check_case(p, as_of)
     write_consent(out, people, tl, stream, defect_rate, ids, truth, withdrawing)
-    sites = make_sites(seed)  # one population: every wave shares the site list
+    genomes = population(seed)  # one population: every wave draws from it
     sequencing = write_sequencing(
         out,
         people,
@@ -227,7 +227,7 @@ def generate_cohort(
         defect_rate,
         batch_size,
         real_gvcf_dir,
-        sites,
+        genomes,
         ids,
         truth,
         progress,
@@ -278,7 +278,9 @@ def generate_cohort(
         "defect_totals": truth.defect_totals(),
         "sequencing": {
             **sequencing,
-            "sites": dict(sorted(Counter(s.kind for v in sites.values() for s in v).items())),
+            "sites": dict(
+                sorted(Counter(s.kind for v in genomes.sites().values() for s in v).items())
+            ),
         },
         "clinical": clinical,
     }

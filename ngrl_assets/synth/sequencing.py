@@ -13,6 +13,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import polars as pl
 import pysam
 from tqdm import tqdm
 
@@ -30,7 +31,7 @@ from .common import (
     rng_for,
     write_rows,
 )
-from .genome import GRCH38_CONTIGS, Site, Window
+from .genome import GRCH38_CONTIGS, Population, real_gvcf_table
 from .gvcf import SampleSpec, write_gvcf
 from .people import Participant, Timeline
 
@@ -92,6 +93,21 @@ def _header(path: Path) -> tuple[list[str], dict[str, int]]:
     return [], contigs
 
 
+def measured_coverage(path: Path) -> tuple[float, float]:
+    """Mean depth over GRCh38 and the percentage of its bases at depth 15 or more, as the
+    gVCF itself states them (records' FORMAT/DP, else MIN_DP, over their span). The
+    bundled real gVCFs are fragments (the first 1,000 records of chr22) or nearly
+    read-less (NA12878's has depth 0 on 99.7 % of its bases), so their manifest rows
+    state what the files hold and sample QC rejects them (kept, never joint-called)."""
+    records = real_gvcf_table(path)
+    span = pl.col("end") - pl.col("pos") + 1
+    depth_bases, deep_bases = records.select(
+        (pl.col("dp") * span).sum(), pl.when(pl.col("dp") >= 15).then(span).otherwise(0).sum()
+    ).row(0)
+    genome = sum(length for _, length in GRCH38_CONTIGS)
+    return round(depth_bases / genome, 4), round(100 * deep_bases / genome, 4)
+
+
 def real_gvcfs(real_dir: Path | None) -> tuple[list[tuple[Path, str]], list[dict[str, str]]]:
     """Usable real single-sample GRCh38 gVCFs (path, sample name), whole-genome files
     first, and the files skipped with the reason."""
@@ -125,7 +141,7 @@ def write_sequencing(
     rate: float,
     batch_size: int,
     real_dir: Path | None,
-    sites: dict[Window, list[Site]],
+    population: Population,
     ids: Ids,
     truth: Truth,
     progress: bool,
@@ -169,14 +185,15 @@ def write_sequencing(
             sample_id = ids.sample(rng)
             qc = _qc(rng, p.karyotype)
             spec = SampleSpec(sample_id, p.karyotype, qc[0])
-            md5, _, _ = write_gvcf(folder / f"gvcf/{sample_id}.g.vcf.gz", rng, spec, sites)
+            genome = population.genome(p.index, p.karyotype == "XY")
+            md5, _, _ = write_gvcf(folder / f"gvcf/{sample_id}.g.vcf.gz", rng, spec, genome)
             good.append(_row(sample_id, p.ref, md5, qc, when))
             bar.update()
         good.sort(key=lambda r: r[0])
         rng = rng_for(seed, "seq-defect-samples", k)
         defects = []
         for rule in per_batch[k]:
-            defects.append(_defect_sample(rng, rule, folder, synthetic, sites, ids, when))
+            defects.append(_defect_sample(rng, rule, folder, synthetic, population, ids, when))
             bar.update()
         rows, found = interleave(rng, good, defects)
         write_rows(folder / "manifest.tsv", MANIFEST_COLUMNS, rows, "\t")
@@ -199,7 +216,8 @@ def write_sequencing(
                 pysam.tabix_index(str(dest), preset="vcf", force=True)
             with pysam.TabixFile(str(dest)) as tbx:
                 has_x = "chrX" in tbx.contigs
-            cov, pct15, contamination, _ = _qc(rng, p.karyotype)
+            _, _, contamination, _ = _qc(rng, p.karyotype)
+            cov, pct15 = measured_coverage(src)
             qc = (cov, pct15, contamination, p.karyotype if has_x else "unknown")
             md5 = hashlib.md5(dest.read_bytes()).hexdigest()
             good.append(_row(sample_id, p.ref, md5, qc, when))
@@ -230,24 +248,25 @@ def _defect_sample(
     rule: str,
     folder: Path,
     people: list[Participant],
-    sites: dict[Window, list[Site]],
+    population: Population,
     ids: Ids,
     when: dt.date,
 ) -> Defect:
     """An extra sample that must be rejected; it belongs to an already sequenced
-    participant (a resubmission), who keeps the good sample."""
+    participant (a resubmission, the same genome), who keeps the good sample; an unknown
+    participant's sample carries the genome of a random participant."""
     sample_id = ids.sample(rng)
+    p = rng.choice(people)
     if rule == "unknown_participant":
-        ref, karyotype = ids.participant(rng), rng.choice(("XX", "XY"))
+        ref, karyotype = ids.participant(rng), p.karyotype
     else:
-        p = rng.choice(people)
         ref, karyotype = p.ref, p.karyotype
     qc = _qc(rng, karyotype)
     inside = ids.sample(rng) if rule == "sample_mismatch" else sample_id
     path = folder / f"gvcf/{sample_id}.g.vcf.gz"
-    md5, _, bad_line = write_gvcf(
-        path, rng, SampleSpec(inside, karyotype, qc[0]), sites, malformed=rule == "malformed_record"
-    )
+    genome = population.genome(p.index, karyotype == "XY")
+    spec = SampleSpec(inside, karyotype, qc[0])
+    md5, _, bad_line = write_gvcf(path, rng, spec, genome, malformed=rule == "malformed_record")
     detail: dict[str, object] = {"sample_id": sample_id}
     if rule == "md5_mismatch":
         md5 = hashlib.md5((md5 + "tampered").encode()).hexdigest()
