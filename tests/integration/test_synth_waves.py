@@ -109,13 +109,11 @@ def test_second_run_succeeds_and_its_checks_pass(two_waves):
     second = two_waves["second"]
     assert second.success, second.failures()
     assert second.runs  # the sensors saw the new files
-    # distribution bands (WARN) flag the synthetic genomes, as they should
-    failed = [
-        e.check_name
-        for e in second.check_evaluations()
-        if not e.passed and e.check_name != "expectations_distribution"
-    ]
+    # every check passes, the distribution bands (WARN) on the genomes included: the
+    # synthetic genomes look like human ones (docs/genomics.md, "The synthetic cohort")
+    failed = [e.check_name for e in second.check_evaluations() if not e.passed]
     assert not failed
+    assert any(e.check_name == "expectations_distribution" for e in second.check_evaluations())
 
 
 def test_ledger_gains_exactly_the_new_objects(two_waves):

@@ -246,6 +246,32 @@ def test_wave_two_is_synthetic_and_covers_its_participants(waves):
     assert not clinical2 - nhs1 - nhs2  # good rows are only ever registered participants
 
 
+def carried_alleles(root: Path, truth: dict) -> set[tuple[str, int, str, str]]:
+    """(contig, pos, REF, ALT) carried by the good samples of a wave's synthetic gVCFs."""
+    import cyvcf2
+
+    bad = {d.get("sample_id") for f in truth["feeds"].values() for d in f["defects"]}
+    out = set()
+    for name, d in truth["sequencing"]["deliveries"].items():
+        for gz in sorted((root / "sequencing" / name / "gvcf").glob("*.g.vcf.gz")):
+            if d["kind"] != "synthetic" or gz.name.removesuffix(".g.vcf.gz") in bad:
+                continue
+            for rec in cyvcf2.VCF(str(gz)):
+                if not rec.INFO.get("END"):
+                    alleles = {a for a in rec.genotypes[0][:2] if a > 0}
+                    out |= {(rec.CHROM, rec.POS, rec.REF, rec.ALT[a - 1]) for a in alleles}
+    return out
+
+
+def test_wave_two_genomes_come_from_the_same_population(waves):
+    """A later wave's people are more of the same simulated population: their common
+    alleles are the ones wave 1 carries (an independent simulation would share none)."""
+    first = carried_alleles(waves["root"], waves["truth1"])
+    second = carried_alleles(waves["root"], waves["truth2"])
+    assert len(second) > 500
+    assert len(second & first) / len(second) > 0.5
+
+
 def test_wave_two_is_deterministic(waves, tmp_path):
     copy = tmp_path / "landing"
     shutil.copytree(waves["wave1_only"], copy)
