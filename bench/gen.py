@@ -2,20 +2,20 @@
 data windows, so every gVCF has >= 25k records, plus the pseudo-reference as a FASTA
 for ``bcftools merge --gvcf ref.fa``.
 
-Nothing in ngrl_assets is modified: the generator iterates over the module-level
-``WINDOWS`` tuple (in ``synth.genome`` and, imported by name, ``synth.gvcf``); this
-module swaps that tuple for its own while it generates, and scales the two per-window
-quantities of ``synth.gvcf`` to the window width, so the data per Mb stays as the
-generator intends: uncovered gaps (``_scaled_gaps``) and private singletons
-(``windows``). The pseudo-reference of a
-window is a pure function of the window (``synth.genome.reference``), so the FASTA written
-here is exactly the reference the gVCF records were drawn from; every base outside the
-windows is ``N`` (bcftools only looks the reference up at block starts, all inside).
+Nothing in ngrl_assets is modified: the generator simulates its population over the
+module-level ``synth.genome.WINDOWS`` it finds when first asked for a seed's population;
+this module swaps that tuple for its own while it generates (every per-window quantity
+of the generator is a rate per megabase, so the data per Mb stays as the generator
+intends however narrow the bench windows are). The pseudo-reference of a window is a
+pure function of the window (``synth.genome.reference``), so the FASTA written here is
+exactly the reference the gVCF records were drawn from; every base outside the windows
+is ``N`` (bcftools only looks the reference up at block starts, all inside).
 
 Layout: one window of ``width`` bp in every genome chunk of chr1..chr22 and chrX (316 of
 the 323 chunks; chrY and chrM get none), 1 Mb after the chunk start (mid-chunk for short
-chunks), so every joint-calling chunk holds data as with whole-genome gVCFs. chrX
-windows outside the pseudo-autosomal regions are hemizygous in XY samples.
+chunks), so every joint-calling chunk holds data as with whole-genome gVCFs; windows in
+different chunks are simulated as unlinked loci. chrX windows outside the
+pseudo-autosomal regions are hemizygous in XY samples.
 
     uv run python bench/gen.py cohort OUT --participants 53 --seed 7 --batch-size 25
     uv run python bench/gen.py reference OUT/ref.fa.gz
@@ -35,7 +35,6 @@ from pathlib import Path
 
 from ngrl_assets.genomics.chunks import genome_chunks
 from ngrl_assets.synth import generate_cohort, genome
-from ngrl_assets.synth import gvcf as synth_gvcf
 
 WIDTH = 7_600  # 316 windows x 7.6 kb: every sample >= 25k records (P1)
 SKIP = ("chrY", "chrM")
@@ -52,48 +51,17 @@ def bench_windows(width: int = WIDTH) -> tuple[genome.Window, ...]:
     return tuple(out)
 
 
-REF_WIDTH = 22_000  # typical width of the generator's own windows (20-25 kb)
-_GAPS = synth_gvcf._gaps
-
-
-def _scaled_gaps(rng, w: genome.Window) -> list[tuple[int, int]]:
-    """The generator's uncovered stretches (0-2 per window, 30-1500 bp), drawn as for a
-    REF_WIDTH window and scaled to this one: the share of a sample's window without data
-    stays as in ``ngrl synth`` (~3%) however narrow the bench windows are."""
-    drawn = _GAPS(rng, genome.Window(w.chrom, w.start, w.start + REF_WIDTH - 1))
-    scale = (w.end - w.start + 1) / REF_WIDTH
-    out: list[tuple[int, int]] = []
-    for s, e in drawn:
-        s2, e2 = w.start + int((s - w.start) * scale), w.start + int((e - w.start) * scale)
-        if out and s2 <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(e2, out[-1][1]))
-        else:
-            out.append((s2, e2))
-    return out
-
-
 @contextlib.contextmanager
-def windows(
-    width: int = WIDTH, scale_singletons: bool = True
-) -> Iterator[tuple[genome.Window, ...]]:
-    """Swap the generator's data windows, gap drawing and singleton rate while inside.
-
-    ``synth.gvcf`` draws ``poisson(rng, 0.4)`` private singletons per window (its only
-    use of ``poisson``): a per-window rate meant for ~22 kb windows. It is scaled by
-    ``width / REF_WIDTH`` so narrow bench windows keep the generator's singletons per
-    Mb (unscaled, 1.5 kb windows would carry 15x more, and the site count of a library
-    would be dominated by them)."""
-    saved = genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps, synth_gvcf.poisson
+def windows(width: int = WIDTH) -> Iterator[tuple[genome.Window, ...]]:
+    """Swap the generator's data windows while inside (a population already simulated
+    for the generator's own windows is not reused: it is kept per window set)."""
+    saved = genome.WINDOWS
     wins = bench_windows(width)
-    scale = width / REF_WIDTH if scale_singletons else 1.0
-    draw = saved[3]
-    genome.WINDOWS = synth_gvcf.WINDOWS = wins  # type: ignore[misc]
-    synth_gvcf._gaps = _scaled_gaps  # type: ignore[assignment]
-    synth_gvcf.poisson = lambda rng, lam: draw(rng, lam * scale)  # type: ignore[assignment]
+    genome.WINDOWS = wins  # type: ignore[misc]
     try:
         yield wins
     finally:
-        genome.WINDOWS, synth_gvcf.WINDOWS, synth_gvcf._gaps, synth_gvcf.poisson = saved  # type: ignore[misc]
+        genome.WINDOWS = saved  # type: ignore[misc]
 
 
 def cohort(
@@ -102,10 +70,9 @@ def cohort(
     seed: int,
     batch_size: int,
     width: int = WIDTH,
-    scale_singletons: bool = True,
 ) -> dict:
     """A clean (defect_rate 0) landing zone with synthetic deliveries only (no real gVCFs)."""
-    with windows(width, scale_singletons):
+    with windows(width):
         return generate_cohort(
             out,
             participants=participants,

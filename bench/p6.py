@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--mem-cap", type=float, default=12.0)
-    p.add_argument("--unscaled-singletons", action="store_true", help="gen.py: 0.4/window")
     p.add_argument("--child")
     args = p.parse_args(argv)
     if args.child:
@@ -130,14 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     target = max(args.n) + 2 * args.batch  # a full delivery after the last N
     # ~95% of participants are sequenced; ~3% withdraw fully (their samples are rejected)
     participants = math.ceil(target / 0.95 * 1.04)
-    gen.cohort(
-        root / "landing",
-        participants,
-        args.seed,
-        args.batch,
-        args.width,
-        scale_singletons=not args.unscaled_singletons,
-    )
+    gen.cohort(root / "landing", participants, args.seed, args.batch, args.width)
     t_gen = time.perf_counter() - t0
     lake = LakeResource(root_uri=str(root))
     consent_intake.run(lake, "bench-p6")
@@ -201,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
             "n": args.n,
             "batch": args.batch,
             "width": args.width,
-            "singletons_scaled": not args.unscaled_singletons,
             "windows": len(gen.bench_windows(args.width)),
             "records_per_sample_mean": round(float(records.mean() or 0)),
             "records_per_sample_min": int(records.min() or 0),
