@@ -1,44 +1,35 @@
-"""The synthetic genome: the windows that carry data, their reference bases and shared
-uncovered stretches (facts of the genome, the same for every seed), and the simulated
-population whose genomes the synthetic gVCFs hold (one per seed).
+"""The synthetic genome: the windows that carry data, their reference bases, shared gaps
+and hard-to-map stretches (facts of the genome, the same for every seed), and the
+simulated population whose genomes the synthetic gVCFs hold (one per seed). Model,
+parameters and reasons: docs/genomics.md, "The synthetic cohort".
 
-Windows. Every synthetic gVCF covers the same 31 windows of 20 kb (620 kb):
+Windows. Every synthetic gVCF covers the same 96 windows of 10 kb:
 
 - eight on chr22 inside 10,510,001-10,714,901, the stretch every bundled real gVCF covers
   with records: the 50 1000 Genomes files start at 10,510,001 (the first GRCh38 base after
   the p-arm gap) and the first of them to end stops at 10,714,901 (NA20802); NA12878
-  covers it with reference blocks too. The windows are 25 kb apart, so they are linked;
-- one on each other autosome and two outside the PARs on chrX (XY samples hemizygous),
-  each inside a stretch NA12878's gVCF covers without a break and at least 5 kb from any
-  of its variant records (the 1000 Genomes files hold only the start of chr22).
+  covers it with reference blocks too. They are 25 kb apart and simulated as one locus;
+- four 2 Mb apart on each other autosome and on chrX outside the PARs (XY samples
+  hemizygous), each inside a stretch NA12878's gVCF covers without a break and at least
+  5 kb from any of its variant records (the 1000 Genomes files hold only chr22's start).
+  Each is its own (unlinked) locus: per-sample statistics (Ti/Tv, het/hom) average over
+  many genealogies, where one long window would make every sample's swing together.
 
-Per-sample statistics (Ti/Tv, het/hom) average over the genealogies of the data, so the
-data are spread over 23 unlinked loci rather than one long window, whose single
-genealogy would make every sample's statistics swing together.
+Reference. A window's bases are pseudo-random (a fixed stream per window) except where a
+bundled real gVCF has a record: there they are that record's REF, so real and synthetic
+gVCFs agree on every base both state. Simulated variants never touch a real variant
+record's REF span. (The real files hold no reads there: they are never joint-called.)
 
-Reference. Each window's bases are pseudo-random (a fixed stream per window) except
-where a bundled real gVCF has a record: there they are that record's REF, so the real
-and synthetic gVCFs agree on every base both state. Simulated variants never fall on a
-real variant record's REF span.
-
-The real files carry no reads where the synthetic samples do: the 1000 Genomes
-fragments are the pericentromeric start of chr22, where every block has depth 0, and
-NA12878's gVCF has depth 0 on 99.7 % of its bases; at a synthetic site they can only be
-no-calls (docs/genomics.md, "The synthetic cohort").
-
-Population. msprime simulates each locus (the chr22 windows together, every other window
-alone) under the three-population out-of-Africa model of Gutenkunst et al. (2009,
-Table 1; the model msprime's documentation builds) with its published mutation rate
-(2.35e-8 per base per generation, 25-year generations), a recombination rate of 1e-8 and
-HKY mutations (kappa 4.27, base frequencies A/T 0.3, C/G 0.2, so SNV Ti/Tv is 2.05 in
-expectation). The library samples the European (CEU) deme: ``POOL`` diploid individuals
-per block, participant ``i`` is individual ``i % POOL`` of block ``i // POOL``. Each
-locus also samples one haploid reference donor, from YRI at a third of the loci and from
-CEU at the others (GRCh38's main donor, RP11, has African and European ancestry): the
-donor's allele is REF, so some sites have REF as the minor allele, as on GRCh38. chrX
-loci use effective sizes of three quarters. A share of the biallelic sites become 1-10
-bp insertions or deletions (msprime has no indel model), left-aligned with their anchor
-base.
+Population. msprime simulates each locus under the three-population out-of-Africa model
+of Gutenkunst et al. (2009, Table 1; as msprime's documentation builds it) with its
+published mutation rate (2.35e-8 per base per generation), a recombination rate of 1e-8
+and HKY mutations (kappa ``KAPPA``, base frequencies ``BASE_FREQS``: SNV Ti/Tv about 2.05).
+The library samples the CEU deme: ``POOL`` diploid individuals per block, participant
+``i`` is individual ``i % POOL`` of block ``i // POOL``. Each locus also samples a haploid
+reference donor (``REFERENCE_DEMES``: YRI at one locus in four, as GRCh38's main donor
+has African and European ancestry) whose allele is REF. chrX loci use three quarters of
+the effective sizes. ``INDEL_SHARE`` of the biallelic sites become 1-10 bp insertions or
+deletions (msprime has no indel model), left-aligned with their anchor base.
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ def _genotype_order(k: int) -> tuple[tuple[int, int], ...]:
     return tuple((j, i) for i in range(k) for j in range(i + 1))
 
 
-def _pls(ad: list[int]) -> list[int]:
+@functools.lru_cache(maxsize=65536)
+def _pls(ad: tuple[int, ...]) -> tuple[int, ...]:
     k = len(ad)
     miss = math.log10(ERROR / (k - 1))
     hit = math.log10(1 - ERROR)
@@ -125,7 +126,7 @@ def _pls(ad: list[int]) -> list[int]:
                     ll += n * (half if x in (j, i) else miss)
         lls.append(ll)
     best = max(lls)
-    return [round(-10 * (ll - best)) for ll in lls]
+    return tuple(round(-10 * (ll - best)) for ll in lls)
 
 
 @dataclass
@@ -183,7 +184,7 @@ def _variant(nrng: np.random.Generator, site: Site, a: int, b: int, dp: int) -> 
         share = HET_ALT_FRACTION if x == 0 else 0.5
         alt_reads = int(nrng.binomial(dp, share))
         ad[y], ad[x] = alt_reads, dp - alt_reads
-    pls = _pls(ad)
+    pls = _pls(tuple(ad))
     order = _genotype_order(k)
     called = min(
         (pl, n) for n, (pl, (j, i)) in enumerate(zip(pls, order, strict=True)) if i < k - 1
