@@ -16,10 +16,8 @@ het/hom-alt 0.8-4.0 (1.3-2.5 is usual; far outside means contamination or a sex/
 error), mean allele balance of 0/1 hets 0.3-0.7 (0.5 expected), call rate at least 0.9,
 each for 95 % of the samples with enough calls (:data:`MIN_CALLS`). Distribution bands
 have warning severity: a band missed is reported by the suite's distribution check (WARN)
-for the DQ team; every other expectation is critical. The synthetic genomes of the demo
-draw their alleles at random (Ti/Tv near 0.6) and the demo's synthetic and real genomes
-cover different regions (most sites miss the missingness filter), so the demo shows these
-warnings, as it should.
+for the DQ team; every other expectation is critical. The demo's synthetic genomes come
+from a simulated human population and pass these bands (docs/genomics.md).
 """
 
 from __future__ import annotations
