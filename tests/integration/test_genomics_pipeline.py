@@ -136,7 +136,7 @@ def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, land
     joined = sites.join(ac, on=["contig", "pos", "ref", "alt"], how="left")
     autosomal = joined.filter(~pl.col("contig").is_in(["chrX", "chrY"]))
     assert (autosomal["AC"] == autosomal["ac_from_rows"].fill_null(0)).all()
-    # missing is never hom-ref: sites only NA12878 covers are no-calls (M) for the others
+    # missing is never hom-ref: where a sample has no record (its own dropouts) it is M
     assert (genotypes["no_call_reason"] == "M").sum() > 0
 
 
