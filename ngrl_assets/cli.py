@@ -308,7 +308,9 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
             ids = frame["batch_id"].to_list()[::-1]
             sys.stdout.write("".join(f"{b}\n" for b in ids))
             return 0
-        sys.stdout.write(_withdrawal_list(frame))
+        from ngrl_assets.withdrawal.runs import current_progress
+
+        sys.stdout.write(_withdrawal_list(frame, current_progress(frame)))
         return 0
     try:
         md, reasons = audit.render(lake, args.batch)
@@ -355,11 +357,13 @@ def _withdrawal_propagate(lake: Any, batch: str) -> int:
     return 0
 
 
-def _withdrawal_list(df: Any) -> str:
+def _withdrawal_list(df: Any, progress: dict[str, Any]) -> str:
+    """One row per batch; ``status``: complete, running, pending or overdue (``note``: why)."""
     header = ("batch", "reason", "members", "landed", "status", "completed", "end_to_end_s")
-    out = ["\t".join(header)]
+    out = ["\t".join((*header, "note"))]
     for r in df.iter_rows(named=True):
         seconds = r["end_to_end_seconds"]
+        state = progress.get(r["batch_id"])
         out.append(
             "\t".join(
                 [
@@ -367,9 +371,10 @@ def _withdrawal_list(df: Any) -> str:
                     r["reason"] or "-",
                     str(r["members"]) if r["members"] is not None else "-",
                     r["notice_landed_at"].isoformat() if r["notice_landed_at"] else "-",
-                    r["status"] or "-",
+                    state.state if state else r["status"] or "-",
                     r["completed_at"].isoformat() if r["completed_at"] else "-",
                     str(int(seconds)) if seconds is not None else "-",
+                    state.reason if state and state.reason else "-",
                 ]
             )
         )

@@ -1,0 +1,170 @@
+"""Withdrawal runs in the Dagster instance: which batch a run serves (tag
+``ngrl/withdrawal_batch``), which process runs it (tag ``ngrl/worker``: host, pid, start
+time, set by the run itself as it starts), whether that process is still alive, and
+marking a dead run failed (and freeing its pool slot) as Dagster's run monitoring would.
+Tags carry the opaque batch id and the process, never a participant.
+
+A run is dead when its worker tag names a process of this host that is gone; a STARTED
+run that never set the tag (killed in the instant between its start and its first line)
+when it started more than ``lease.STALE_S`` ago. A run on another host is left to
+Dagster's own run monitoring (its run launcher checks the worker's health)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterable
+
+import dagster as dg
+import polars as pl
+
+from ngrl_assets.withdrawal import lease, liveness
+from ngrl_assets.withdrawal.progress import Progress, Runs, progress
+
+BATCH_TAG = "ngrl/withdrawal_batch"
+WORKER_TAG = "ngrl/worker"
+JOB = "withdrawal_job"
+ON_TIME_CHECK = "withdrawals_on_time"
+
+_UNFINISHED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def tag_worker(context: dg.AssetExecutionContext) -> None:
+    """Name this process on the run (the first thing a propagation run does)."""
+    context.instance.add_run_tags(context.run_id, {WORKER_TAG: str(liveness.current())})
+
+
+def alive(record: dg.RunRecord) -> bool:
+    """Whether an unfinished run may still be running (see the module docstring)."""
+    run = record.dagster_run
+    if run.is_finished:
+        return False
+    worker = liveness.Worker.parse(run.tags.get(WORKER_TAG))
+    if worker is not None:
+        return liveness.alive(worker) is not False
+    if run.status != dg.DagsterRunStatus.STARTED:
+        return True  # queued or starting: the coordinator's and run monitoring's business
+    started = record.start_time or record.create_timestamp.timestamp()
+    return time.time() - started < lease.STALE_S
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> int:
+    """Mark every withdrawal run whose process is gone as failed and free the pool slots it
+    held; returns how many. Its batch is then resumed by a new run."""
+    records = instance.get_run_records(filters=dg.RunsFilter(job_name=JOB, statuses=_UNFINISHED))
+    dead = [r for r in records if not alive(r)]
+    for record in dead:
+        run = record.dagster_run
+        message = (
+            f"the process running this withdrawal run is gone "
+            f"({run.tags.get(WORKER_TAG) or 'it never started its step'}): marked failed; "
+            "the withdrawal sensor resumes the batch with a new run"
+        )
+        instance.report_engine_event(message, run)
+        instance.report_run_failed(run, message)
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return len(dead)
+
+
+def batch_runs(instance: dg.DagsterInstance, batch: str) -> list[dg.RunRecord]:
+    return list(instance.get_run_records(filters=dg.RunsFilter(tags={BATCH_TAG: batch})))
+
+
+def counts(records: Iterable[dg.RunRecord]) -> Runs:
+    live = dead = failed = succeeded = 0
+    for record in records:
+        run = record.dagster_run
+        if run.is_success:
+            succeeded += 1
+        elif run.is_finished:
+            failed += 1
+        elif alive(record):
+            live += 1
+        else:
+            dead += 1
+    return Runs(live, dead, failed, succeeded)
+
+
+def progress_by_batch(
+    instance: dg.DagsterInstance | None,
+    batches: pl.DataFrame,
+    now: dt.datetime,
+    requested: Iterable[str] = (),
+) -> dict[str, Progress]:
+    """Every batch's :class:`Progress` (``batches``: ``audit/withdrawal_batches`` rows);
+    ``requested``: batches a run was just requested for (pending, not overdue)."""
+    asked = set(requested)
+    out = {}
+    for row in batches.iter_rows(named=True):
+        batch = row["batch_id"]
+        if row["status"] == "complete":
+            out[batch] = Progress("complete")
+        elif batch in asked:
+            out[batch] = Progress("pending", "run requested")
+        else:
+            runs = counts(batch_runs(instance, batch)) if instance is not None else None
+            out[batch] = progress(row["status"], row["opened_at"], runs, now)
+    return out
+
+
+def on_time(states: dict[str, Progress]) -> dg.AssetCheckResult:
+    """The ``withdrawals_on_time`` verdict: no batch overdue (ids are opaque batch ids)."""
+    by_state: dict[str, int] = {}
+    for state in states.values():
+        by_state[state.state] = by_state.get(state.state, 0) + 1
+    overdue = sorted(b for b, p in states.items() if p.state == "overdue")
+    return dg.AssetCheckResult(
+        check_name=ON_TIME_CHECK,
+        asset_key="withdrawal_audit",
+        passed=not overdue,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{len(overdue)} withdrawal batch(es) overdue: `ngrl withdrawal list`"
+            if overdue
+            else "no withdrawal batch overdue"
+        ),
+        metadata={
+            **{state: by_state.get(state, 0) for state in ("pending", "running", "overdue")},
+            "overdue_batches": dg.MetadataValue.json({b: states[b].reason for b in overdue}),
+        },
+    )
+
+
+def fingerprint(result: dg.AssetCheckResult) -> str:
+    """What the sensor remembers of the last verdict it reported (its cursor)."""
+    meta = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
+    return json.dumps({"passed": result.passed, **meta}, sort_keys=True, default=str)
+
+
+def report(instance: dg.DagsterInstance, result: dg.AssetCheckResult) -> None:
+    """Record a verdict reached outside a run (by the withdrawal sensor)."""
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("withdrawal_audit"),
+            check_name=ON_TIME_CHECK,
+            passed=bool(result.passed),
+            severity=result.severity,
+            description=result.description,
+            metadata=result.metadata or {},
+        )
+    )
+
+
+def current_progress(batches: pl.DataFrame) -> dict[str, Progress]:
+    """For ``ngrl withdrawal list``: progress judged with the runs of the instance in
+    ``DAGSTER_HOME`` (without one, by the deadline alone)."""
+    now = dt.datetime.now(dt.UTC)
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not os.path.isdir(home):
+        return progress_by_batch(None, batches, now)
+    with dg.DagsterInstance.get() as instance:
+        return progress_by_batch(instance, batches, now)
