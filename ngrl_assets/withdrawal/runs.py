@@ -108,8 +108,11 @@ def progress_by_batch(
         batch = row["batch_id"]
         if row["status"] == "complete":
             out[batch] = Progress("complete")
-        elif batch in asked:
-            out[batch] = Progress("pending", "run requested")
+        elif batch in asked:  # as good as running, unless past its deadline
+            judged = progress(row["status"], row["opened_at"], Runs(live=1), now)
+            out[batch] = (
+                Progress("pending", "run requested") if judged.state == "running" else judged
+            )
         else:
             runs = counts(batch_runs(instance, batch)) if instance is not None else None
             out[batch] = progress(row["status"], row["opened_at"], runs, now)
