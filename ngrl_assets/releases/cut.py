@@ -29,7 +29,8 @@ from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
 from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.tables import CONSENT_STATUS
-from ngrl_assets.genomics.tables import RAW_SEQUENCES
+from ngrl_assets.genomics.joint_store import pending_deliveries
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES, RAW_SEQUENCES
 from ngrl_assets.releases import pseudonyms, registry
 from ngrl_assets.releases.genomics import write_release_genomics
 from ngrl_assets.releases.tables import (
@@ -229,6 +230,31 @@ def write_tables(
 
 
 # ---- gate ----------------------------------------------------------------------------------
+def freshness_findings(
+    lake: LakeResource, stale_inputs: Sequence[tuple[str, str]]
+) -> list[GateFinding]:
+    """``inputs_fresh``: no derived input is older than one of its upstream tables (the
+    wiring reads that from the run history: (table, why) pairs); ``joint_calling_current``:
+    every QC-passed delivery has been joint-called (the genomics' own record)."""
+    findings = [GateFinding("inputs_fresh", table, False, why) for table, why in stale_inputs]
+    if not stale_inputs:
+        findings.append(
+            GateFinding("inputs_fresh", "derived inputs", True, "none older than its upstream")
+        )
+    pending = pending_deliveries(lake)
+    findings.append(
+        GateFinding(
+            "joint_calling_current",
+            JOINT_GENOTYPES.name,
+            not pending,
+            f"{len(pending)} QC-passed deliveries not yet joint-called"
+            if pending
+            else "every QC-passed delivery joint-called",
+        )
+    )
+    return findings
+
+
 def gate(
     lake: LakeResource,
     release_id: str,
@@ -237,9 +263,11 @@ def gate(
     samples: pl.DataFrame,
     counts: dict[str, int],
     input_checks: Sequence[tuple[str, str, bool | None]] = (),
+    stale_inputs: Sequence[tuple[str, str]] = (),
 ) -> list[GateFinding]:
-    """Go/no-go: input checks passed; counts reconcile; no identifier in any table."""
-    findings: list[GateFinding] = []
+    """Go/no-go: inputs fresh and their checks passed; counts reconcile; no identifier in
+    any table."""
+    findings = freshness_findings(lake, stale_inputs)
     for asset, check, passed in input_checks:
         findings.append(
             GateFinding(
@@ -315,6 +343,7 @@ def cut_release(
     freeze_date: dt.date,
     label: str | None = None,
     input_checks: Sequence[tuple[str, str, bool | None]] = (),
+    stale_inputs: Sequence[tuple[str, str]] = (),
     progress: bool = False,
     after_tables: Callable[[CutResult], list[str]] | None = None,
     expectations: Callable[[CutResult], list[GateFinding]] | None = None,
@@ -346,7 +375,9 @@ def cut_release(
         result.participants, result.samples = people.height, samples.height
         placed = {s.name: s.in_folder(release_id) for s in RELEASE_TABLES}
         result.tables = {name: lake.read(placed[name]).height for name in result.tables}
-    result.gate = gate(lake, release_id, freeze_date, people, samples, result.tables, input_checks)
+    result.gate = gate(
+        lake, release_id, freeze_date, people, samples, result.tables, input_checks, stale_inputs
+    )
     _stage("gated")
     if result.failed_rules:
         return result
