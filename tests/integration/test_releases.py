@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from ngrl_assets.clinical.partitions import PARTITIONS as CLINICAL_PARTITIONS
-from ngrl_assets.clinical.tables import EXTRACTS
+from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, RELEASE_PSEUDONYMS
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
@@ -34,6 +34,7 @@ from ngrl_assets.releases.tables import (
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing
+from tests.integration.support_withdrawal import land_notice
 
 FREEZE = dt.date(2026, 9, 30)  # the synthetic library's own date: everything landed by then
 EARLY = dt.date(2026, 3, 1)  # a freeze date with consents, episodes and genomes after it
@@ -260,6 +261,40 @@ def test_a_stale_input_is_a_no_go_until_the_automation_rebuilds_it(built):
     }
     assert gate[("inputs_fresh", "derived inputs")] is True
     assert gate[("joint_calling_current", "joint_genotypes")] is True
+
+
+def test_diagnoses_takes_in_a_delivery_that_lands_with_a_withdrawal(built):
+    """The demo's wave 2: in one pass of the sensors a withdrawal run rewrites diagnoses
+    (an event on it and on its sources), then a new cancer-registry delivery is ingested;
+    the automation must still rebuild diagnoses, with the new delivery in it, and the
+    release cut from it is fresh."""
+    lake, instance, _ = built
+    diagnosed = lake.read(DIAGNOSES)["participant_id"].unique().sort()
+    people = lake.read(PARTICIPANT_REGISTRY).filter(
+        pl.col("participant_id").is_in(diagnosed.implode())
+    )
+    land_notice(lake, "withdrawals_20261201.csv", [people["participant_reference"][0]])
+    feed = Path(lake.zone("landing")) / "clinical" / "av_tumour"
+    curated = sorted(set(lake.read(EXTRACTS["av_tumour"])["delivery"]))[-1]
+    header, *lines = (feed / curated).read_text().splitlines()
+    key = header.split("|").index("TUMOURID")
+
+    def renumbered(line: str) -> str:
+        fields = line.split("|")
+        fields[key] = str(int(fields[key]) + 1)
+        return "|".join(fields)
+
+    (feed / "av_tumour_20261130.txt").write_text(
+        "\n".join([header, *map(renumbered, lines)]) + "\n"
+    )
+    result = run_all(build_definitions(lake), lake, instance)
+    assert result.success, result.failures()
+    jobs = [r.dagster_run.job_name for r in result.runs]
+    assert jobs.index("withdrawal_job") < jobs.index("av_tumour_intake_job"), jobs
+    assert "av_tumour_20261130.txt" in set(lake.read(EXTRACTS["av_tumour"])["delivery"])
+    deliveries = set(lake.read(DIAGNOSES)["delivery"])
+    assert "av_tumour_20261130.txt" in deliveries
+    assert cut_in_dagster(lake, instance, "v1").success
 
 
 def test_the_gate_judges_the_rows_it_cuts_not_older_check_results(built):
