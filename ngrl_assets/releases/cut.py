@@ -40,6 +40,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_TABLES,
 )
 from ngrl_assets.withdrawal import releases as withdrawal_releases
+from resources.errors import Refused
 from resources.lake import LakeResource
 from resources.secrets import SecretNotFound
 from resources.tables import TableSpec
@@ -56,6 +57,10 @@ EVENT_DATE: dict[str, str] = {
 
 class ReleaseError(RuntimeError):
     pass
+
+
+class ReleaseRefused(Refused, ReleaseError):
+    """A cut asked for with an id or a freeze date no release may have."""
 
 
 @dataclass(frozen=True)
@@ -90,10 +95,24 @@ def _stage(name: str) -> None:
 
 def validate_release_id(release_id: str) -> str:
     if not pseudonyms.RELEASE_ID.match(release_id):
-        raise ReleaseError(f"release id must match {pseudonyms.RELEASE_ID.pattern}")
+        raise ReleaseRefused(
+            f"release id must match {pseudonyms.RELEASE_ID.pattern}", "release_id_invalid"
+        )
     if release_id in (RELEASE_REGISTRY.name,):
-        raise ReleaseError("that name is reserved")
+        raise ReleaseRefused("that name is reserved", "release_id_invalid")
     return release_id
+
+
+def validate_freeze_date(freeze_date: dt.date, today: dt.date | None = None) -> dt.date:
+    """A release is frozen at a date that has happened: refuse one after today (UTC)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    if freeze_date > today:
+        raise ReleaseRefused(
+            f"freeze date {freeze_date.isoformat()} is after today ({today.isoformat()} UTC): "
+            "a release holds data as of a day that has passed",
+            "freeze_date_in_future",
+        )
+    return freeze_date
 
 
 # ---- cohort and pseudonyms -----------------------------------------------------------------
@@ -353,6 +372,7 @@ def cut_release(
     written, before the manifest: a failed suite is a failed gate rule and nothing is
     published."""
     validate_release_id(release_id)
+    validate_freeze_date(freeze_date)
     existing = registry.get(lake, release_id)
     if existing is not None:
         raise registry.ReleaseExists(f"release {release_id} is already published")

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from ngrl_assets.consent import linkage
 from ngrl_assets.releases import registry
+from resources.errors import Refused
 from resources.lake import LakeResource
 
 
-class UnknownRelease(KeyError):
-    pass
+class UnknownRelease(Refused, KeyError):
+    rule = "release_unknown"
 
 
-def _published(lake: LakeResource, release_id: str) -> registry.Published:
+def published(lake: LakeResource, release_id: str) -> registry.Published:
+    """The registry's row of a published release; :class:`UnknownRelease` if none."""
     found = registry.get(lake, release_id)
     if found is None:
         raise UnknownRelease(f"no published release {release_id!r} (see `ngrl release list`)")
@@ -33,7 +35,7 @@ def list_text(lake: LakeResource) -> str:
 
 
 def show_text(lake: LakeResource, release_id: str) -> str:
-    entry = _published(lake, release_id)
+    entry = published(lake, release_id)
     manifest = registry.read_manifest(lake, release_id)
     failed = [g for g in manifest["gate"] if not g["passed"]]
     lines = [
@@ -52,7 +54,7 @@ def show_text(lake: LakeResource, release_id: str) -> str:
 
 
 def diff(lake: LakeResource, a: str, b: str) -> dict[str, object]:
-    _published(lake, a), _published(lake, b)
+    published(lake, a), published(lake, b)
     ma, mb = registry.read_manifest(lake, a), registry.read_manifest(lake, b)
     change = linkage.cohort_change(lake, a, b)
     tables: dict[str, object] = {}
