@@ -34,10 +34,14 @@ from ngrl_assets.genomics.tables import JOINT_GENOTYPES, RAW_SEQUENCES
 from ngrl_assets.releases import pseudonyms, registry
 from ngrl_assets.releases.genomics import write_release_genomics
 from ngrl_assets.releases.tables import (
+    AGGREGATE_GVCF_SAMPLE_STATS,
+    JOINT_CALL_COHORTS,
     PARTICIPANT,
     PROJECTED,
+    RELEASE_JOINT_GENOTYPES,
     RELEASE_REGISTRY,
     RELEASE_TABLES,
+    RELEASE_VARIANT_SITES,
 )
 from ngrl_assets.withdrawal import releases as withdrawal_releases
 from resources.errors import Refused
@@ -81,6 +85,7 @@ class CutResult:
     gate: list[GateFinding] = field(default_factory=list)
     eligibility: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    deliveries: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def failed_rules(self) -> list[GateFinding]:
@@ -248,6 +253,44 @@ def write_tables(
     return counts
 
 
+# ---- provenance ----------------------------------------------------------------------------
+GENOMIC_TABLES = (
+    AGGREGATE_GVCF_SAMPLE_STATS,
+    RELEASE_VARIANT_SITES,
+    RELEASE_JOINT_GENOTYPES,
+    JOINT_CALL_COHORTS,
+)
+
+
+def deliveries(
+    lake: LakeResource, freeze_date: dt.date, people: pl.DataFrame, samples: pl.DataFrame
+) -> dict[str, list[str]]:
+    """Which upstream deliveries each release table contains: the clinical extract files
+    its released rows came from, and for the genomic tables the sequencing deliveries of
+    the released genomes (``participant`` comes from the consent feeds, no delivery)."""
+    curated = {s.name: s for s in (*EXTRACTS.values(), DIAGNOSES)}
+    out: dict[str, list[str]] = {PARTICIPANT.name: []}
+    for name in PROJECTED:
+        frame = lake.scan(curated[name]).join(
+            people.lazy().select("participant_id"), on="participant_id", how="inner"
+        )
+        date = EVENT_DATE.get(name)
+        if date:
+            frame = frame.filter(pl.col(date).is_null() | (pl.col(date) <= freeze_date))
+        out[name] = frame.select("delivery").unique().collect()["delivery"].sort().to_list()
+    genomes = (
+        lake.scan(RAW_SEQUENCES)
+        .join(samples.lazy().select("sample_id"), on="sample_id", how="inner")
+        .select("delivery")
+        .unique()
+        .collect()["delivery"]
+        .sort()
+        .to_list()
+    )
+    out.update({spec.name: genomes for spec in GENOMIC_TABLES})
+    return out
+
+
 # ---- gate ----------------------------------------------------------------------------------
 def freshness_findings(
     lake: LakeResource, stale_inputs: Sequence[tuple[str, str]]
@@ -395,6 +438,7 @@ def cut_release(
         result.participants, result.samples = people.height, samples.height
         placed = {s.name: s.in_folder(release_id) for s in RELEASE_TABLES}
         result.tables = {name: lake.read(placed[name]).height for name in result.tables}
+    result.deliveries = deliveries(lake, freeze_date, people, samples)
     result.gate = gate(
         lake, release_id, freeze_date, people, samples, result.tables, input_checks, stale_inputs
     )
@@ -441,7 +485,7 @@ def build_manifest(
     label: str | None,
     parent: registry.Published | None,
 ) -> dict[str, Any]:
-    tables = registry.table_entries(lake, result.release_id)
+    tables = registry.table_entries(lake, result.release_id, result.deliveries)
     now = dt.datetime.now(dt.UTC).isoformat()
     return {
         "release_id": result.release_id,

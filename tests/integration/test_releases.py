@@ -269,6 +269,7 @@ def test_diagnoses_takes_in_a_delivery_that_lands_with_a_withdrawal(built):
     the automation must still rebuild diagnoses, with the new delivery in it, and the
     release cut from it is fresh."""
     lake, instance, _ = built
+    assert cut_in_dagster(lake, instance, "v1").success
     diagnosed = lake.read(DIAGNOSES)["participant_id"].unique().sort()
     people = lake.read(PARTICIPANT_REGISTRY).filter(
         pl.col("participant_id").is_in(diagnosed.implode())
@@ -294,7 +295,21 @@ def test_diagnoses_takes_in_a_delivery_that_lands_with_a_withdrawal(built):
     assert "av_tumour_20261130.txt" in set(lake.read(EXTRACTS["av_tumour"])["delivery"])
     deliveries = set(lake.read(DIAGNOSES)["delivery"])
     assert "av_tumour_20261130.txt" in deliveries
-    assert cut_in_dagster(lake, instance, "v1").success
+    assert cut_in_dagster(lake, instance, "v2").success
+    # the manifest, the notes and the diff say which deliveries each table contains
+    tables = registry.read_manifest(lake, "v2")["tables"]
+    assert "av_tumour_20261130.txt" in tables["diagnoses"]["deliveries"]
+    assert tables["diagnoses"]["deliveries"] == sorted(deliveries)
+    assert tables["aggregate_gvcf_sample_stats"]["deliveries"] == sorted(
+        set(lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == "pass")["delivery"])
+    )
+    diff = reading.diff_text(lake, "v1", "v2")
+    for name in ("diagnoses", "av_tumour"):
+        line = next(x for x in diff.splitlines() if x.strip().startswith(f"{name}:"))
+        assert "deliveries added: av_tumour_20261130.txt" in line, diff
+    notes = (Path(lake.zone("releases")) / "v2" / "notes" / "release_notes.md").read_text()
+    assert "## Upstream deliveries" in notes
+    assert "| `diagnoses` |" in notes and "`av_tumour_20261130.txt`" in notes
 
 
 def test_the_gate_judges_the_rows_it_cuts_not_older_check_results(built):
