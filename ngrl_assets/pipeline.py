@@ -7,7 +7,9 @@ integration tests, so they exercise the sensors themselves, not a second copy of
 logic.
 
 Order of one pass: consent feed -> deliveries -> joint calling -> clinical sources; a pass
-that requested nothing ends the loop."""
+that requested nothing ends the loop. Every run executed here names this process (tag
+``ngrl/worker``); before the first pass, a run an earlier, killed process left ``STARTED``
+is marked failed and its pool slot freed (``common/runs.py``), so it blocks nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 import dagster as dg
 from tqdm import tqdm
 
+from ngrl_assets.common.runs import fail_dead_runs, worker_tags
 from resources.lake import LakeResource
 
 # Console logging of in-process runs: warnings and errors only (the event log in the
@@ -113,7 +116,7 @@ def tick(
         result = job.execute_in_process(
             instance=instance,
             partition_key=request.partition_key,
-            tags={**request.tags, "dagster/sensor_name": sensor.name},
+            tags={**request.tags, "dagster/sensor_name": sensor.name, **worker_tags()},
             run_config=_merge_config(dict(request.run_config) if request.run_config else None),
             raise_on_error=False,
         )
@@ -152,7 +155,7 @@ def automation_tick(
         result = job.execute_in_process(
             instance=instance,
             run_config=QUIET,
-            tags={"dagster/sensor_name": "automation_sensor"},
+            tags={"dagster/sensor_name": "automation_sensor", **worker_tags()},
             raise_on_error=False,
         )
         runs.append(result)
@@ -181,6 +184,7 @@ def run_sensors(
     the order the code location lists them) until none requests a run, then run what the
     automation conditions request."""
     result = PipelineResult()
+    fail_dead_runs(instance)  # a killed process's runs: failed, their pool slots freed
     landing = list(sensors) if sensors is not None else landing_sensors(defs)
     automation_cursor = None
     if automation:  # a baseline, so that what changes below counts as an update

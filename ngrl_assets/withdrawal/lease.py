@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ngrl_assets.withdrawal import liveness
+from ngrl_assets.common import liveness
 from resources import objects
 
 if TYPE_CHECKING:

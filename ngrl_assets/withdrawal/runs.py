@@ -1,12 +1,13 @@
 """Withdrawal runs in the Dagster instance: which batch a run serves (tag
-``ngrl/withdrawal_batch``), which process runs it (tag ``ngrl/worker``: host, pid, start
-time, set by the run itself as it starts), whether that process is still alive, and
-marking a dead run failed (and freeing its pool slot) as Dagster's run monitoring would.
+``ngrl/withdrawal_batch``), which process runs it (tag ``ngrl/worker``, set by the run
+itself as it starts: :mod:`ngrl_assets.common.runs`), marking a run whose process is gone
+failed (and freeing its pool slot) so that the sensor resumes its batch, and each batch's
+progress (complete, running, pending, overdue) with the ``withdrawals_on_time`` verdict.
 Tags carry the opaque batch id and the process, never a participant.
 
-A run is dead when its worker tag names a process of this host that is gone; a STARTED
-run that never set the tag (killed in the instant between its start and its first line)
-when it started more than ``lease.STALE_S`` ago. A run on another host is left to
+A withdrawal run is dead when its worker tag names a process of this host that is gone; a
+STARTED one that never set the tag (killed in the instant between its start and its first
+line) when it started more than ``lease.STALE_S`` ago. A run on another host is left to
 Dagster's own run monitoring (its run launcher checks the worker's health)."""
 
 from __future__ import annotations
@@ -14,65 +15,35 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from collections.abc import Iterable
 
 import dagster as dg
 import polars as pl
 
-from ngrl_assets.withdrawal import lease, liveness
+from ngrl_assets.common import runs as common_runs
+from ngrl_assets.withdrawal import lease
 from ngrl_assets.withdrawal.progress import Progress, Runs, progress
 
 BATCH_TAG = "ngrl/withdrawal_batch"
-WORKER_TAG = "ngrl/worker"
+WORKER_TAG = common_runs.WORKER_TAG
 JOB = "withdrawal_job"
 ON_TIME_CHECK = "withdrawals_on_time"
-
-_UNFINISHED = [
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 
 
 def tag_worker(context: dg.AssetExecutionContext) -> None:
     """Name this process on the run (the first thing a propagation run does)."""
-    context.instance.add_run_tags(context.run_id, {WORKER_TAG: str(liveness.current())})
+    context.instance.add_run_tags(context.run_id, common_runs.worker_tags())
 
 
 def alive(record: dg.RunRecord) -> bool:
-    """Whether an unfinished run may still be running (see the module docstring)."""
-    run = record.dagster_run
-    if run.is_finished:
-        return False
-    worker = liveness.Worker.parse(run.tags.get(WORKER_TAG))
-    if worker is not None:
-        return liveness.alive(worker) is not False
-    if run.status != dg.DagsterRunStatus.STARTED:
-        return True  # queued or starting: the coordinator's and run monitoring's business
-    started = record.start_time or record.create_timestamp.timestamp()
-    return time.time() - started < lease.STALE_S
+    """Whether an unfinished withdrawal run may still be running."""
+    return common_runs.alive(record, lease.STALE_S)
 
 
 def fail_dead_runs(instance: dg.DagsterInstance) -> int:
-    """Mark every withdrawal run whose process is gone as failed and free the pool slots it
-    held; returns how many. Its batch is then resumed by a new run."""
-    records = instance.get_run_records(filters=dg.RunsFilter(job_name=JOB, statuses=_UNFINISHED))
-    dead = [r for r in records if not alive(r)]
-    for record in dead:
-        run = record.dagster_run
-        message = (
-            f"the process running this withdrawal run is gone "
-            f"({run.tags.get(WORKER_TAG) or 'it never started its step'}): marked failed; "
-            "the withdrawal sensor resumes the batch with a new run"
-        )
-        instance.report_engine_event(message, run)
-        instance.report_run_failed(run, message)
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    return len(dead)
+    """Mark every withdrawal run whose process is gone failed and free its pool slot;
+    returns how many. Its batch is then resumed by a new run."""
+    return len(common_runs.fail_dead_runs(instance, JOB, lease.STALE_S))
 
 
 def batch_runs(instance: dg.DagsterInstance, batch: str) -> list[dg.RunRecord]:

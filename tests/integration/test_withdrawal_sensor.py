@@ -1,9 +1,10 @@
-"""The withdrawal sensor after a crash, cheaply (a consent-only lake, a real instance with
-pools as deployed, a real process that is gone): a run of the batch left ``STARTED`` by a
-dead process, holding the ``withdrawal`` pool's slot, is marked failed and its slot freed
-by the sensor's next evaluation, which requests a new run that completes the batch; a
-batch whose every attempt failed is overdue, and the ``withdrawals_on_time`` check the
-sensor records says so. (The same crash with real ``ngrl materialize`` processes killed
+"""Runs after a crash, cheaply (a consent-only lake, a real instance with pools as
+deployed, a real process that is gone): a withdrawal run left ``STARTED`` by a dead
+process, holding the ``withdrawal`` pool's slot, is marked failed and its slot freed by the
+sensor's next evaluation, which requests a new run that completes the batch; a batch whose
+every attempt failed is overdue, and the ``withdrawals_on_time`` check the sensor records
+says so; a consent intake run a killed ``ngrl materialize`` left holding its slot blocks
+nothing. (The same crash with real ``ngrl materialize`` processes killed
 at several points: ``test_withdrawal_robustness.py``.)"""
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from ngrl_assets.common import liveness
 from ngrl_assets.consent import intake, tombstones
 from ngrl_assets.definitions import build_definitions
-from ngrl_assets.pipeline import tick
-from ngrl_assets.withdrawal import liveness, runs
+from ngrl_assets.pipeline import run_sensors, tick
+from ngrl_assets.withdrawal import runs
 from ngrl_assets.withdrawal.progress import MAX_ATTEMPTS
 from tests.integration.consent_runs import land, registration, registrations_file, withdrawals_file
 
@@ -124,3 +126,44 @@ def test_a_dead_run_is_failed_its_slot_freed_and_its_batch_resumed(lake, instanc
     recorded = len(_verdicts(instance))
     tick(defs, sensor, lake, instance, cursor)
     assert len(_verdicts(instance)) == recorded
+
+
+def test_a_killed_intake_run_never_blocks_the_next_materialize(lake, instance):
+    """Any run ``ngrl materialize`` executes names its process; one an earlier, killed
+    ``ngrl materialize`` left STARTED holding its pool's slot (here consent intake: the
+    next intake would wait for that slot for ever, and a withdrawal landing then would
+    never be recorded) is failed and its slot freed before the first pass."""
+    refs = {"P000000501": "9434765919", "P000000502": "4010232137"}
+    land(
+        lake,
+        "consent/registrations/registrations_20260101.csv",
+        registrations_file(*(registration(r, nhs=n) for r, n in refs.items())),
+    )
+    defs = build_definitions(lake)
+    by_name = {s.name: s for s in defs.sensors or []}
+    consent, withdrawal = by_name["consent_feed_sensor"], by_name["withdrawal_sensor"]
+    first = run_sensors(defs, lake, instance, sensors=[consent], automation=False)
+    assert [r.success for r in first.runs] == [True]
+    tags = instance.get_run_by_id(first.runs[0].run_id).tags
+    assert liveness.Worker.parse(tags.get(runs.WORKER_TAG)) == liveness.current()
+
+    # killed mid-intake: STARTED for ever, the consent_intake slot its
+    dead = str(uuid.uuid4())
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="consent_intake_job",
+            run_id=dead,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={runs.WORKER_TAG: _dead_worker()},
+        )
+    )
+    pools = instance.event_log_storage
+    pools.initialize_concurrency_limit_to_default("consent_intake")
+    assert pools.claim_concurrency_slot("consent_intake", dead, "consent_intake").is_claimed
+
+    land(lake, "consent/withdrawals/w.csv", withdrawals_file("P000000501,full,2026-10-01"))
+    after = run_sensors(defs, lake, instance, sensors=[consent, withdrawal], automation=False)
+    assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
+    assert pools.get_concurrency_info("consent_intake").claimed_slots == []
+    assert [r.job_def.name for r in after.runs] == ["consent_intake_job", runs.JOB]
+    assert after.success and tombstones.batches(lake)["status"].to_list() == ["complete"]

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from ngrl_assets.withdrawal import lease, liveness
+from ngrl_assets.common import liveness
+from ngrl_assets.withdrawal import lease
 from resources import objects
 from resources.lake import LakeResource
 

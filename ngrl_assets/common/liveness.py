@@ -1,10 +1,10 @@
-"""Is the process that took on a withdrawal still alive? A worker is named by its host, its
-pid and when that process started (the boot and the start time in clock ticks since boot,
-from ``/proc``), so a pid reused after a crash or a reboot is never taken for the dead
-worker. The name goes into the withdrawal lease and the propagation run's tags; it says
-nothing about any participant. On the worker's own host the answer is certain (the process
-is there, not a zombie, and started when the name says, or it is not); from another host
-it cannot be told (``None``) and the caller decides (no Dagster here)."""
+"""Is the process that runs something (a Dagster run, the withdrawal lease) still alive? A
+worker is named by its host, its pid and when that process started (the boot and the start
+time in clock ticks since boot, from ``/proc``), so a pid reused after a crash or a reboot
+is never taken for the dead worker. The name goes into run tags and the withdrawal lease;
+it says nothing about any participant. On the worker's own host the answer is certain (the
+process is there, not a zombie, and started when the name says, or it is not); from
+another host it cannot be told (``None``) and the caller decides (no Dagster here)."""
 
 from __future__ import annotations
 
