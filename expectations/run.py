@@ -8,7 +8,10 @@ GE is imported on first use (~10 s), once per process.
 
 Results are kept at GE's ``BASIC`` format with no unexpected values
 (``partial_unexpected_count: 0``): neither the Dagster metadata nor Data Docs ever show
-a row's value, only counts, percentages and aggregate observations.
+a row's value, only counts, percentages and aggregate observations. The pages are
+presentation: a page that cannot be built or made offline (e.g. the Data Docs assets
+not installed) is a logged warning carried on each outcome (``docs_warning``), never a
+failed validation.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import os
 import tempfile
 import time
@@ -30,6 +34,8 @@ from resources import objects
 
 if TYPE_CHECKING:
     from resources.lake import LakeResource
+
+log = logging.getLogger(__name__)
 
 SITE = "dq"
 DOCS_FOLDER = "data_docs"
@@ -63,6 +69,7 @@ class Outcome:
     success_percent: float
     failed: list[Failed] = field(default_factory=list)
     docs_page: str = ""  # URI of this validation's Data Docs page
+    docs_warning: str = ""  # why the page is missing or not offline ("" when it is fine)
     run_name: str = ""
 
     def summary_line(self) -> str:
@@ -318,22 +325,47 @@ def validate(
             )
         )
     if build_docs and identifiers:
-        from great_expectations.data_context.types.resource_identifiers import (
-            ExpectationSuiteIdentifier,
-        )
+        warning = _build_docs(where, suites, outcomes, identifiers)
+        if warning:
+            log.warning("Data Docs %s; the validations are recorded and decided", warning)
+            for outcome in outcomes:
+                outcome.docs_warning = warning
+    where.upload(started)
+    return outcomes
 
+
+def _reason(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if isinstance(exc, offline.AssetsNotInstalled) else f"{type(exc).__name__}: {text}"
+
+
+def _build_docs(where: Site, suites: list[Suite], outcomes: list[Outcome], ids: list[Any]) -> str:
+    """Build the validations' pages (and their suites' and the index) and make them work
+    offline; set each outcome's ``docs_page``. Returns what went wrong, or "". Any error
+    here is about pages, not data: it is returned, never raised."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    ctx = where.ctx
+    local_root = f"{where.local}/{DOCS_FOLDER}"
+    try:
         pages = [ExpectationSuiteIdentifier(name=s.name) for s in suites]
-        ctx.build_data_docs(site_names=[SITE], resource_identifiers=[*identifiers, *pages])
-        local_root = f"{where.local}/{DOCS_FOLDER}"
+        ctx.build_data_docs(site_names=[SITE], resource_identifiers=[*ids, *pages])
         written = [f"{local_root}/index.html"]
-        for outcome, identifier in zip(outcomes, identifiers, strict=True):
+        for outcome, identifier in zip(outcomes, ids, strict=True):
             page = _page_uri(ctx, identifier, where.local)
             written.append(page)
             outcome.docs_page = where.remote_uri(page)
         written += [f"{local_root}/expectations/{s.name.replace('.', '/')}.html" for s in suites]
+    except Exception as exc:
+        return f"not rendered ({_reason(exc)})"
+    try:
         offline.localise(local_root, [p for p in written if os.path.exists(p)])
-    where.upload(started)
-    return outcomes
+    except Exception as exc:
+        return f"rendered, not made offline ({_reason(exc)})"
+    return ""
 
 
 def _identifier(suite_name: str, run_id: Any) -> Any:

@@ -34,6 +34,8 @@ def markdown(outcomes: list[Outcome]) -> str:
         for o, f in failures:
             where = f" on `{f.column}`" if f.column else ""
             lines.append(f"- {o.suite} ({f.severity}): `{f.expectation}`{where}: {f.observed}")
+    for warning in sorted({o.docs_warning for o in outcomes if o.docs_warning}):
+        lines += ["", f"Data Docs (warning, not a verdict): {warning}"]
     return "\n".join(lines)
 
 
@@ -47,10 +49,12 @@ def release_index(lake: LakeResource, release_id: str, outcomes: list[Outcome]) 
         link = o.docs_page
         if link.startswith(root + "/"):
             link = "../../" + link[len(root) + 1 :]
+        name = html.escape(o.suite)
+        if link:  # none when the page could not be built
+            name = f"<a href='{html.escape(link)}'>{name}</a>"
         verdict = "passed" if o.success else "FAILED"
         rows.append(
-            f"<tr class='{verdict.lower()}'><td><a href='{html.escape(link)}'>"
-            f"{html.escape(o.suite)}</a></td><td>{html.escape(o.validates)}</td>"
+            f"<tr class='{verdict.lower()}'><td>{name}</td><td>{html.escape(o.validates)}</td>"
             f"<td>{o.rows:,}</td><td>{verdict}</td><td>{o.successful}/{o.evaluated}</td>"
             f"<td>{o.success_percent:.1f}%</td></tr>"
         )
@@ -73,6 +77,10 @@ def release_index(lake: LakeResource, release_id: str, outcomes: list[Outcome]) 
             f"<h1>Release {html.escape(release_id)}: expectation suites</h1>",
             f"<p>Verdict of the blocking suites: <strong>{verdict}</strong>. Run: {run_name}.",
             '<a href="../../index.html">All validations (Data Docs index)</a>.</p>',
+            *(
+                f"<p>Data Docs warning (not a verdict): {html.escape(w)}</p>"
+                for w in sorted({o.docs_warning for o in outcomes if o.docs_warning})
+            ),
             f"<table><thead><tr>{head}</tr></thead><tbody>",
             *rows,
             "</tbody></table></body></html>",

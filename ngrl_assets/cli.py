@@ -1,5 +1,8 @@
 """``ngrl``: one command line for operators. Thin: every subcommand calls the same modules
-the assets call."""
+the assets call. A request the platform refuses (:class:`resources.errors.Refused`: an
+unknown release, batch or participant reference, a freeze date in the future, an unknown
+secrets backend, ...) ends in one line ``ngrl: <rule>: <why>`` and exit 2, from
+:func:`main` alone."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+from resources.errors import Refused
 
 
 def _date(value: str) -> dt.date:
@@ -204,18 +209,14 @@ def cmd_release(args: argparse.Namespace) -> int:
     from resources.lake import LakeResource
 
     lake = LakeResource.from_env()
-    try:
-        if args.release_command == "list":
-            sys.stdout.write(reading.list_text(lake))
-        elif args.release_command == "show":
-            sys.stdout.write(reading.show_text(lake, args.id))
-        elif args.release_command == "diff":
-            sys.stdout.write(reading.diff_text(lake, args.a, args.b))
-        else:
-            return _release_cut(lake, args)
-    except reading.UnknownRelease as exc:
-        print(exc.args[0], file=sys.stderr)
-        return 1
+    if args.release_command == "list":
+        sys.stdout.write(reading.list_text(lake))
+    elif args.release_command == "show":
+        sys.stdout.write(reading.show_text(lake, args.id))
+    elif args.release_command == "diff":
+        sys.stdout.write(reading.diff_text(lake, args.a, args.b))
+    else:
+        return _release_cut(lake, args)
     return 0
 
 
@@ -228,15 +229,12 @@ def _release_cut(lake: Any, args: argparse.Namespace) -> int:
     from ngrl_assets.releases import cut, reading
     from ngrl_assets.releases.partitions import RELEASE_PARTITIONS
 
-    try:
-        cut.validate_release_id(args.id)
-    except cut.ReleaseError as exc:
-        print(f"release {args.id!r}: {exc}", file=sys.stderr)
-        return 2
+    cut.validate_release_id(args.id)
+    cut.validate_freeze_date(args.freeze_date)
+    job = build_definitions(lake).resolve_job_def("release_cut_job")
     instance = dg.DagsterInstance.get()
     if args.id not in instance.get_dynamic_partitions(RELEASE_PARTITIONS):
         instance.add_dynamic_partitions(RELEASE_PARTITIONS, [args.id])
-    job = build_definitions(lake).resolve_job_def("release_cut_job")
     config = {"freeze_date": args.freeze_date.isoformat(), "label": args.label or ""}
     result = job.execute_in_process(
         instance=instance,
@@ -259,7 +257,8 @@ def _release_cut(lake: Any, args: argparse.Namespace) -> int:
 
 def cmd_erasure_scan(args: argparse.Namespace) -> int:
     """Search every object of every zone for a participant's identifiers and pseudonyms;
-    exit 1 when anything is found outside the tombstones."""
+    exit 1 when anything is found outside the tombstones. A reference neither registered
+    nor tombstoned is refused: a clean scan for nobody proves nothing."""
     from ngrl_assets.releases.cut import release_key
     from ngrl_assets.withdrawal.needles import needles_for, render_report
     from ngrl_assets.withdrawal.propagate import residue_scan
@@ -277,14 +276,21 @@ def cmd_erasure_scan(args: argparse.Namespace) -> int:
         keys = key
     except SecretNotFound:
         keys = None
-        print(
-            "no release keys: release pseudonyms of an erased participant not searched",
-            file=sys.stderr,
-        )
     extra = [("NHS number", v) for v in args.nhs_number] + [
         ("sample id", v) for v in args.sample_id
     ]
     needles, kinds = needles_for(lake, args.participant_reference, keys, extra)
+    if "internal id" not in kinds:  # neither the registry nor a tombstone knows it
+        raise Refused(
+            "the participant reference given is not in the participant registry and has no "
+            "withdrawal tombstone: nobody to scan for",
+            "participant_reference_unknown",
+        )
+    if keys is None:
+        print(
+            "no release keys: release pseudonyms of an erased participant not searched",
+            file=sys.stderr,
+        )
     findings, scanned = residue_scan(lake, needles)
     print(f"{scanned} objects scanned", file=sys.stderr)
     sys.stdout.write(render_report(findings, len(needles), kinds))
@@ -293,7 +299,8 @@ def cmd_erasure_scan(args: argparse.Namespace) -> int:
 
 def cmd_withdrawal(args: argparse.Namespace) -> int:
     """List withdrawal batches, or print and file one batch's erasure report (exit 1 when
-    the report is INCOMPLETE, 2 for a malformed or unknown batch id)."""
+    the report is INCOMPLETE), or propagate one batch; a malformed or unknown batch id is
+    refused (exit 2)."""
     from ngrl_assets.withdrawal import audit
     from resources.lake import LakeResource
 
@@ -308,16 +315,11 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
             ids = frame["batch_id"].to_list()[::-1]
             sys.stdout.write("".join(f"{b}\n" for b in ids))
             return 0
-        sys.stdout.write(_withdrawal_list(frame))
+        from ngrl_assets.withdrawal.runs import current_progress
+
+        sys.stdout.write(_withdrawal_list(frame, current_progress(frame)))
         return 0
-    try:
-        md, reasons = audit.render(lake, args.batch)
-    except ValueError as exc:
-        print(f"batch {args.batch!r}: {exc}", file=sys.stderr)
-        return 2
-    except audit.UnknownBatch as exc:
-        print(exc.args[0], file=sys.stderr)
-        return 2
+    md, reasons = audit.render(lake, args.batch)
     md_uri, html_uri = audit.write_report(lake, args.batch, md)
     if args.html:
         from resources import objects
@@ -331,16 +333,11 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
 
 
 def _withdrawal_propagate(lake: Any, batch: str) -> int:
-    from ngrl_assets.consent.tombstones import validate_batch_id
     from ngrl_assets.definitions import build_definitions
-    from ngrl_assets.withdrawal import propagate
+    from ngrl_assets.withdrawal import audit, propagate
     from ngrl_assets.withdrawal.targets import erasure_targets
 
-    try:
-        validate_batch_id(batch)
-    except ValueError as exc:
-        print(f"batch {batch!r}: {exc}", file=sys.stderr)
-        return 2
+    audit.batch(lake, batch)  # a well-formed id of a batch that was opened
     targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
     try:
         result = propagate.propagate(lake, batch, targets)
@@ -355,11 +352,13 @@ def _withdrawal_propagate(lake: Any, batch: str) -> int:
     return 0
 
 
-def _withdrawal_list(df: Any) -> str:
+def _withdrawal_list(df: Any, progress: dict[str, Any]) -> str:
+    """One row per batch; ``status``: complete, running, pending or overdue (``note``: why)."""
     header = ("batch", "reason", "members", "landed", "status", "completed", "end_to_end_s")
-    out = ["\t".join(header)]
+    out = ["\t".join((*header, "note"))]
     for r in df.iter_rows(named=True):
         seconds = r["end_to_end_seconds"]
+        state = progress.get(r["batch_id"])
         out.append(
             "\t".join(
                 [
@@ -367,9 +366,10 @@ def _withdrawal_list(df: Any) -> str:
                     r["reason"] or "-",
                     str(r["members"]) if r["members"] is not None else "-",
                     r["notice_landed_at"].isoformat() if r["notice_landed_at"] else "-",
-                    r["status"] or "-",
+                    state.state if state else r["status"] or "-",
                     r["completed_at"].isoformat() if r["completed_at"] else "-",
                     str(int(seconds)) if seconds is not None else "-",
+                    state.reason if state and state.reason else "-",
                 ]
             )
         )
@@ -547,7 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Refused as exc:
+        print(f"ngrl: {exc.rule}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

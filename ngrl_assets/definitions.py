@@ -17,6 +17,7 @@ from ngrl_assets.releases import jobs as release_jobs
 from ngrl_assets.sequencing import assets as sequencing_assets
 from ngrl_assets.sequencing import jobs as sequencing_jobs
 from ngrl_assets.withdrawal import assets as withdrawal_assets
+from ngrl_assets.withdrawal import checks as withdrawal_checks
 from ngrl_assets.withdrawal import jobs as withdrawal_jobs
 from resources.clinical_feeds import ClinicalFeedsResource
 from resources.lake import LakeResource
@@ -31,7 +32,11 @@ ALL_ASSETS = [
     *release_assets.ASSETS,
     *withdrawal_assets.ASSETS,
 ]
-ALL_CHECKS = [*clinical_checks.CHECKS, *quality_checks.build_checks(ALL_ASSETS)]
+ALL_CHECKS = [
+    *clinical_checks.CHECKS,
+    *withdrawal_checks.CHECKS,
+    *quality_checks.build_checks(ALL_ASSETS),
+]
 JOBS = [
     *consent_jobs.JOBS,
     *sequencing_jobs.JOBS,

@@ -7,10 +7,13 @@ integration tests, so they exercise the sensors themselves, not a second copy of
 logic.
 
 Order of one pass: consent feed -> deliveries -> joint calling -> clinical sources; a pass
-that requested nothing ends the loop."""
+that requested nothing ends the loop. Every run executed here names this process (tag
+``ngrl/worker``); before the first pass, a run an earlier, killed process left ``STARTED``
+is marked failed and its pool slot freed (``common/runs.py``), so it blocks nothing."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +21,26 @@ from typing import Any
 import dagster as dg
 from tqdm import tqdm
 
+from ngrl_assets.common.runs import fail_dead_runs, worker_tags
 from resources.lake import LakeResource
 
 # Console logging of in-process runs: warnings and errors only (the event log in the
 # instance keeps everything; ``make ui`` shows it).
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class _PartitionTimestampFallback(logging.Filter):
+    """Dagster warns on every evaluation that an asset with more than 100 updated
+    partitions (the genome chunks) falls back to the tick's timestamp. That fallback is on
+    the safe side for the timed condition of ``common.freshness`` (a source stamped with
+    the tick is newer than the table: it is rebuilt), so the console keeps the platform's
+    own account instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "per-partition timestamp fetching" not in str(record.msg)
+
+
+logging.getLogger("dagster").addFilter(_PartitionTimestampFallback())
 MAX_PASSES = 10
 
 OnRun = Callable[[str, dg.ExecuteInProcessResult], None]
@@ -98,7 +116,7 @@ def tick(
         result = job.execute_in_process(
             instance=instance,
             partition_key=request.partition_key,
-            tags={**request.tags, "dagster/sensor_name": sensor.name},
+            tags={**request.tags, "dagster/sensor_name": sensor.name, **worker_tags()},
             run_config=_merge_config(dict(request.run_config) if request.run_config else None),
             raise_on_error=False,
         )
@@ -137,7 +155,7 @@ def automation_tick(
         result = job.execute_in_process(
             instance=instance,
             run_config=QUIET,
-            tags={"dagster/sensor_name": "automation_sensor"},
+            tags={"dagster/sensor_name": "automation_sensor", **worker_tags()},
             raise_on_error=False,
         )
         runs.append(result)
@@ -166,6 +184,7 @@ def run_sensors(
     the order the code location lists them) until none requests a run, then run what the
     automation conditions request."""
     result = PipelineResult()
+    fail_dead_runs(instance)  # a killed process's runs: failed, their pool slots freed
     landing = list(sensors) if sensors is not None else landing_sensors(defs)
     automation_cursor = None
     if automation:  # a baseline, so that what changes below counts as an update

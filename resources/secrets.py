@@ -5,28 +5,40 @@ production. Values are returned to the caller only; never logged, never written 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Literal, get_args
 
 import dagster as dg
 from pydantic import Field
+
+from resources.errors import Refused
+
+Backend = Literal["env", "aws"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 class SecretNotFound(KeyError):
     pass
 
 
+class UnknownSecretsBackend(Refused, ValueError):
+    """``NGRL_SECRETS_BACKEND`` names no backend."""
+
+    rule = "secrets_backend_unknown"
+
+
 class SecretsResource(dg.ConfigurableResource):
     """Looks up a named secret. ``backend="env"`` reads ``NGRL_SECRET_<NAME>``;
     ``backend="aws"`` reads the Secrets Manager secret ``<prefix><name>``."""
 
-    backend: Literal["env", "aws"] = Field(default="env")
+    backend: Backend = Field(default="env")
     prefix: str = Field(default="ngrl/", description="Secrets Manager name prefix (aws backend)")
 
     @classmethod
     def from_env(cls) -> SecretsResource:
         backend = os.environ.get("NGRL_SECRETS_BACKEND", "env")
-        if backend not in ("env", "aws"):
-            raise ValueError(f"NGRL_SECRETS_BACKEND must be 'env' or 'aws', not {backend!r}")
+        if backend not in BACKENDS:
+            allowed = " or ".join(repr(b) for b in BACKENDS)
+            raise UnknownSecretsBackend(f"NGRL_SECRETS_BACKEND must be {allowed}, not {backend!r}")
         return cls(backend=backend, prefix=os.environ.get("NGRL_SECRETS_PREFIX", "ngrl/"))  # type: ignore[arg-type]
 
     def get(self, name: str) -> str:

@@ -10,6 +10,7 @@ from ngrl_assets.clinical import diagnoses, intake
 from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
+from ngrl_assets.common.freshness import REBUILD_WHEN_UPSTREAM_CHANGES
 from ngrl_assets.common.specs import table_spec
 from resources.clinical_feeds import ClinicalFeedsResource
 from resources.lake import LakeResource
@@ -94,13 +95,7 @@ diagnoses_spec = table_spec(
 
 @dg.multi_asset(
     name="diagnoses_build",
-    specs=[
-        diagnoses_spec.replace_attributes(
-            automation_condition=dg.AutomationCondition.eager().without(
-                ~dg.AutomationCondition.any_deps_missing()
-            )
-        )
-    ],
+    specs=[diagnoses_spec.replace_attributes(automation_condition=REBUILD_WHEN_UPSTREAM_CHANGES)],
     pool="clinical_diagnoses",
 )
 def diagnoses_build(context: dg.AssetExecutionContext, lake: LakeResource):

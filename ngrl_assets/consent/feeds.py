@@ -1,13 +1,14 @@
 """Parse the consent service's feeds (registrations, withdrawals) into typed rows.
 
 Pure: bytes in, accepted rows and quarantine records out, and never an exception for
-anything the bytes hold. A file-level problem (not UTF-8, NUL bytes, empty, wrong
-columns, a field over :data:`MAX_FIELD_CHARS`, a quoted line break, anything else that
-stops parsing) rejects the whole file with one record at the offending line (0 when there
-is none) and counts every data line it holds as quarantined; a row-level problem rejects
-that row with its line number and rule. Every data row ends in exactly one of the two
-outputs, so ``rows_in == accepted + quarantined``. A leading UTF-8 byte order mark is
-dropped. Rules are listed in docs/landing.md.
+anything the bytes hold. A file-level problem (not UTF-8, NUL bytes, empty, a bad header,
+anything else that stops parsing) rejects the whole file with one record at the offending
+line (0 when there is none) and counts every data line it holds as quarantined; a problem
+of one line (a field over :data:`MAX_FIELD_CHARS` or a line no record can be, a quoted
+line break, a field rule) rejects that line with its number and rule and the other lines
+are taken in. Every data row ends in exactly one of the two outputs, so
+``rows_in == accepted + quarantined``. A leading UTF-8 byte order mark is dropped. Rules
+are listed in docs/landing.md.
 """
 
 from __future__ import annotations
@@ -74,16 +75,14 @@ WITHDRAWAL_SCHEMA: dict[str, Any] = {
 @dataclass
 class ParsedFeed:
     """One file's outcome. ``data_lines`` counts the non-blank lines after the header
-    (what a whole-file reject accounts for in the ledger)."""
+    (what a whole-file reject accounts for in the ledger); ``file_rejected``: the file was
+    rejected as a whole (its one reject says why)."""
 
     source_file: str
     rows: pl.DataFrame
     rejects: list[Reject] = field(default_factory=list)
     data_lines: int = 0
-
-    @property
-    def file_rejected(self) -> bool:
-        return any(r.rule in FILE_RULES for r in self.rejects)
+    file_rejected: bool = False
 
     @property
     def rows_in(self) -> int:
@@ -99,11 +98,11 @@ class ParsedFeed:
 
 
 # Limits, deliberately set (docs/landing.md): no consent field is longer than a name or a
-# date, so 4 KiB is generous; a longer field rejects the file (it is not a consent record,
-# and usually a broken quote that swallowed what follows). A physical line longer than a
-# record of all-maximal fields (every character a doubled quote) can be cannot be a valid
-# record either; it is rejected before the csv module sees it, so csv's own field limit
-# (128 KiB, process-wide) is never what decides.
+# date, so 4 KiB is generous; a longer field rejects its line (it is not a consent record;
+# records never span lines, so a broken quote swallows the rest of its own line only). A
+# physical line longer than a record of all-maximal fields (every character a doubled
+# quote) can be cannot be a valid record either; it is rejected before the csv module
+# sees it, so csv's own field limit (128 KiB, process-wide) is never what decides.
 MAX_FIELD_CHARS = 4096
 
 FILE_RULES = {
@@ -113,14 +112,26 @@ FILE_RULES = {
     "missing_columns",
     "unexpected_columns",
     "duplicate_columns",
+    "unreadable",  # any other failure while parsing the file
+}
+# Rules of one line: the line is quarantined and the others are taken in (on the header
+# line they reject the file, with the same rule).
+LINE_RULES = {
     "field_too_long",  # a field over MAX_FIELD_CHARS (or a line no valid record can have)
     "line_break_in_field",  # a quoted field spanning lines: no consent field has one
-    "unreadable",  # any other failure while parsing the file
 }
 
 
 class FileRejected(Exception):
     """The whole file is rejected at ``line`` (0 = no particular line)."""
+
+    def __init__(self, line: int, rule: str, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.rule, self.reason = line, rule, reason
+
+
+class LineRejected(Exception):
+    """One line is rejected (a rule of :data:`LINE_RULES`); parsing goes on after it."""
 
     def __init__(self, line: int, rule: str, reason: str) -> None:
         super().__init__(reason)
@@ -154,7 +165,8 @@ class _Lines:
 
     def __next__(self) -> str:
         if self._in_record:
-            raise FileRejected(
+            self._in_record = False
+            raise LineRejected(
                 self.line, "line_break_in_field", f"a quoted field on line {self.line} "
                 "runs onto the next line (unbalanced quote?)",
             )  # fmt: skip
@@ -162,19 +174,20 @@ class _Lines:
         self.line += 1
         self._in_record = True
         if len(text.rstrip("\r\n")) > self._max_line:
-            raise FileRejected(
+            self._in_record = False
+            raise LineRejected(
                 self.line, "field_too_long", f"line {self.line} is longer than a record of "
                 f"{self._columns} fields of at most {MAX_FIELD_CHARS} characters can be",
             )  # fmt: skip
         return text
 
 
-def _records(text: str, columns: int) -> Iterator[tuple[int, list[str] | None, str]]:
-    """(line, fields, "") per physical line, or (line, None, reason) for a line that is
-    not valid CSV; raises FileRejected for a problem that condemns the whole file.
+def _records(text: str, columns: int) -> Iterator[tuple[int, list[str] | None, str, str]]:
+    """(line, fields, "", "") per physical line, or (line, None, rule, reason) for a line
+    that is rejected: not valid CSV (``malformed_csv``) or a rule of :data:`LINE_RULES`.
 
-    Records never span lines (refused above), so a syntax error stays local to its line:
-    the reader starts afresh on the next one."""
+    Records never span lines (refused above), so any problem stays local to its line: the
+    reader starts afresh on the next one (``csv.reader`` resets its state on every call)."""
     lines = _Lines(text, columns)
     reader = csv.reader(lines, strict=True)
     while True:
@@ -183,17 +196,19 @@ def _records(text: str, columns: int) -> Iterator[tuple[int, list[str] | None, s
             record = next(reader)
         except StopIteration:
             return
+        except LineRejected as exc:
+            yield exc.line, None, exc.rule, exc.reason
+            continue
         except csv.Error as exc:
             # csv's messages describe the syntax, never the values
-            yield lines.line, None, f"line {lines.line} is not valid CSV: {exc}"
+            yield lines.line, None, "malformed_csv", f"line {lines.line} is not valid CSV: {exc}"
             continue
-        for position, value in enumerate(record, start=1):
-            if len(value) > MAX_FIELD_CHARS:
-                raise FileRejected(
-                    lines.line, "field_too_long", f"field {position} on line {lines.line} is "
-                    f"longer than {MAX_FIELD_CHARS} characters",
-                )  # fmt: skip
-        yield lines.line, record, ""
+        too_long = next((i for i, v in enumerate(record, 1) if len(v) > MAX_FIELD_CHARS), None)
+        if too_long is not None:
+            reason = f"field {too_long} on line {lines.line} is longer than {MAX_FIELD_CHARS} "
+            yield lines.line, None, "field_too_long", reason + "characters"
+            continue
+        yield lines.line, record, "", ""
 
 
 def _registration(row: dict[str, str]) -> dict[str, Any]:
@@ -277,8 +292,10 @@ def _parse_text(
     if not text.strip():
         raise FileRejected(0, "empty_file", "file is empty")
     records = _records(text, len(columns))
-    _, first, error = next(records)
+    _, first, rule, error = next(records)
     if first is None:
+        if rule in LINE_RULES:  # a header that no header can be: the file
+            raise FileRejected(1, rule, error)
         raise FileRejected(1, "missing_columns", f"header is not valid CSV: {error}")
     header = [h.strip() for h in first]
     missing = [c for c in columns if c not in header]
@@ -295,9 +312,9 @@ def _parse_text(
         raise FileRejected(1, "duplicate_columns", "header names a column twice")
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
-    for line, record, error in records:
+    for line, record, rule, error in records:
         if record is None:
-            rejects.append(Reject(source_file, line, "malformed_csv", error))
+            rejects.append(Reject(source_file, line, rule, error))
             continue
         if len(record) <= 1 and not "".join(record).strip():
             continue  # a blank line (not a data line)
@@ -330,12 +347,14 @@ def _parse(
         frame = pl.DataFrame(rows, schema=schema)
     except FileRejected as exc:
         reject = Reject(source_file, exc.line, exc.rule, exc.reason)
-        return ParsedFeed(source_file, pl.DataFrame(schema=schema), [reject], data_lines(data))
+        empty_rows = pl.DataFrame(schema=schema)
+        return ParsedFeed(source_file, empty_rows, [reject], data_lines(data), file_rejected=True)
     except Exception as exc:
         # the exception text may quote the file's content: only its type is kept
         reason = f"file could not be parsed ({type(exc).__name__})"
         reject = Reject(source_file, 0, "unreadable", reason)
-        return ParsedFeed(source_file, pl.DataFrame(schema=schema), [reject], data_lines(data))
+        empty_rows = pl.DataFrame(schema=schema)
+        return ParsedFeed(source_file, empty_rows, [reject], data_lines(data), file_rejected=True)
     return ParsedFeed(source_file, frame, rejects, data_lines(data))
 
 

@@ -181,9 +181,15 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
     )
     lake.overwrite(CONSENT_STATUS, consent)
     # new full withdrawals get tombstones and an opaque batch (the withdrawal sensor's cue);
-    # re-delivered data of tombstoned participants gets a redelivery batch (its purge)
+    # re-delivered data of tombstoned participants gets a redelivery batch (its purge), with
+    # the values the refused lines hold: after erasure only they tell the purge and the
+    # residue scan what to look for in the re-sent files
     tombstones.open_batches(lake, now)
-    tombstones.request_repurge(lake, redelivered | renoticed, now)
+    refused = {
+        p: sorted(redelivered.get(p, set()) | renoticed.get(p, set()))
+        for p in {*redelivered, *renoticed}
+    }
+    tombstones.request_repurge(lake, refused, now)
 
     reg_rejects = _rejects(regs, update.rejects + refused_regs)
     wd_rejects = _rejects(wds, refused_notices)
@@ -215,12 +221,13 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
 
 def _refuse_withdrawn(
     lake: LakeResource, rows: pl.DataFrame
-) -> tuple[pl.DataFrame, list[Reject], set[str]]:
+) -> tuple[pl.DataFrame, list[Reject], dict[str, set[tuple[str, str]]]]:
     """Rows naming a tombstoned participant (by reference, or NHS number when the feed has
     one) are refused with ``participant_withdrawn``: a withdrawal is never undone by a
-    re-delivery. Returns the rows kept, the rejects and the participants concerned."""
+    re-delivery. Returns the rows kept, the rejects and, per participant concerned, the
+    identifying values the refused rows hold (``(kind, value)``: reference, NHS number)."""
     if rows.height == 0:
-        return rows, [], set()
+        return rows, [], {}
     hit = tombstones.withdrawn_by(lake, "reference", rows["participant_reference"].to_list())
     if "nhs_number" in rows.columns:
         hit_nhs = tombstones.withdrawn_by(
@@ -229,9 +236,10 @@ def _refuse_withdrawn(
     else:
         hit_nhs = {}
     if not hit and not hit_nhs:
-        return rows, [], set()
+        return rows, [], {}
     nhs = rows["nhs_number"].to_list() if "nhs_number" in rows.columns else [None] * rows.height
-    keep, rejects, who = [], [], set()
+    keep, rejects = [], []
+    who: dict[str, set[tuple[str, str]]] = {}
     for i, (ref, number, file, line) in enumerate(
         zip(
             rows["participant_reference"],
@@ -245,7 +253,10 @@ def _refuse_withdrawn(
         if owner is None:
             keep.append(i)
             continue
-        who.add(owner)
+        values = who.setdefault(owner, set())
+        values.add(("participant reference", ref))
+        if number:
+            values.add(("NHS number", number))
         reason = "the participant has fully withdrawn; re-delivered data is not taken in"
         rejects.append(Reject(file, line, "participant_withdrawn", reason))
     return rows[keep], rejects, who

@@ -9,7 +9,9 @@ decoded in batches with vectorised polars string ops, on a worker thread while t
 thread parses the next batch; only variant records (a few percent) go through Python one
 by one. Values are therefore exactly what htslib parsed; what htslib coerces silently is
 caught by the byte scan. Every problem raises :class:`GvcfError` naming the path, the
-physical line (1-based, header lines included; 0 = whole file) and the rule.
+physical line (1-based, header lines included; 0 = whole file) and the rule; htslib's own
+messages are off while it parses (they would repeat the problem on stderr, with the
+record's value).
 
 Semantics:
 - reference block: every ALT is ``<NON_REF>``/``<*>`` (or there is none); one block
@@ -23,13 +25,17 @@ Semantics:
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+import cyvcf2.cyvcf2
 import polars as pl
 from cyvcf2 import VCF
 
@@ -72,6 +78,34 @@ class GvcfRead:
     no_call_records: int = 0  # variant records whose GT is all missing
 
 
+# cyvcf2 links its own copy of htslib (not pysam's): its log level is set there
+_HTSLIB = ctypes.CDLL(cyvcf2.cyvcf2.__file__)
+_HTS_LOG_OFF = 0
+_silence = threading.Lock()
+_silenced = [0, 0]  # readers parsing now, the level to restore when the last one ends
+
+
+@contextmanager
+def _htslib_silent() -> Iterator[None]:
+    """htslib's own messages off while gVCFs are parsed (they go straight to the
+    process's stderr, e.g. ``[E::vcf_parse_format_fill5] Invalid character ...`` with the
+    record's value and position; the reader reports the same problem as a GvcfError
+    naming file, line and rule). The level is process-wide: it is restored when the last
+    concurrent reader is done."""
+    with _silence:
+        if _silenced[0] == 0:
+            _silenced[1] = _HTSLIB.hts_get_log_level()
+            _HTSLIB.hts_set_log_level(_HTS_LOG_OFF)
+        _silenced[0] += 1
+    try:
+        yield
+    finally:
+        with _silence:
+            _silenced[0] -= 1
+            if _silenced[0] == 0:
+                _HTSLIB.hts_set_log_level(_silenced[1])
+
+
 def md5_file(path: str | Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as fh:
@@ -89,7 +123,8 @@ def read_gvcf(
     """Validate and decode one single-sample gVCF (see the module docstring)."""
     path = Path(path)
     scan = scan_gvcf(path, contigs=contigs, expected_sample=expected_sample)
-    return _Decoder(path, scan, contigs).run()
+    with _htslib_silent():
+        return _Decoder(path, scan, contigs).run()
 
 
 class _Decoder:

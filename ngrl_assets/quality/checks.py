@@ -9,6 +9,8 @@ descendants), so one step validates many tables and pays GE's import once. They 
 when their asset has been updated (``AutomationCondition.eager()``), in the automation
 run that follows every intake; domain jobs leave them out (:mod:`.keys`). The release
 tables' suites run inside the release cut, as part of its gate (``releases/assets.py``).
+A Data Docs page that could not be built or made offline never changes a verdict: the
+check says so in ``data_docs_warning`` (and the run logs a warning).
 """
 
 from collections.abc import Iterator, Sequence
@@ -56,6 +58,8 @@ def check_results(suite: Suite, outcome: run.Outcome, report: str) -> list[dg.As
         }
         if link is not None:
             metadata["data_docs"] = link
+        if outcome.docs_warning:  # the pages are presentation: never the check's verdict
+            metadata["data_docs_warning"] = dg.MetadataValue.text(outcome.docs_warning)
         blocking = suite.blocking and not distribution
         out.append(
             dg.AssetCheckResult(
@@ -124,6 +128,8 @@ def _build(layer: int, suites: list[Suite]) -> dg.AssetChecksDefinition:
         outcomes = run.validate(lake, chosen, run_name=context.run.run_id)
         report = summaries.markdown(outcomes)
         context.log.info("expectation suites: " + "; ".join(o.summary_line() for o in outcomes))
+        if outcomes and outcomes[0].docs_warning:
+            context.log.warning(f"Data Docs {outcomes[0].docs_warning}")
         for suite, outcome in zip(chosen, outcomes, strict=True):
             for result in check_results(suite, outcome, report):
                 if dg.AssetCheckKey(_key(suite), result.check_name or "") in selected:

@@ -7,22 +7,39 @@ table), so a failed suite publishes nothing. The cut's asset reports them as the
 release assets' ``expectations`` checks (blocking, ERROR) and, for suites with
 distribution bands, ``expectations_distribution`` checks (WARN). The release's Data Docs
 index is ``reports/data_docs/releases/<id>/index.html``.
+
+The blocking suites of the curated inputs run again inside the cut too
+(``inputs_valid_as_cut``): the checks' last results may predate a write to the table, so
+the gate judges the rows it actually cut.
 """
 
 import dagster as dg
 
 from expectations import run, summaries
 from expectations.spec import Suite
-from expectations.suites import catalogue_suites, dictionary_suite, release_suites
+from expectations.suites import (
+    catalogue_suites,
+    curated_suites,
+    dictionary_suite,
+    release_suites,
+)
 from ngrl_assets.quality.checks import check_results
 from ngrl_assets.releases.cut import CutResult, GateFinding
 from resources.lake import LakeResource
 
 RULE = "expectations_passed"
+INPUT_RULE = "inputs_valid_as_cut"
 
 
 def suites(release_id: str) -> list[Suite]:
     return [*release_suites(release_id), dictionary_suite(release_id), *catalogue_suites()]
+
+
+def input_suites() -> list[Suite]:
+    """The blocking suites of the curated tables a release is cut from: the cut validates
+    them again on the tables as it reads them (a check result from before a later write
+    says nothing about the rows being cut)."""
+    return [s for s in curated_suites() if s.blocking]
 
 
 def check_specs() -> list[dg.AssetCheckSpec]:
@@ -54,17 +71,24 @@ class ReleaseExpectations:
 
     def __call__(self, result: CutResult) -> list[GateFinding]:
         chosen = suites(result.release_id)
-        outcomes = run.validate(self.lake, chosen, run_name=f"{result.release_id}-{self.run_name}")
-        self.validated = list(zip(chosen, outcomes, strict=True))
-        self.index_uri = summaries.release_index(self.lake, result.release_id, outcomes)
+        inputs = input_suites()
+        outcomes = run.validate(
+            self.lake, [*chosen, *inputs], run_name=f"{result.release_id}-{self.run_name}"
+        )
+        self.validated = list(zip(chosen, outcomes[: len(chosen)], strict=True))
+        revalidated = list(zip(inputs, outcomes[len(chosen) :], strict=True))
+        self.index_uri = summaries.release_index(
+            self.lake, result.release_id, outcomes[: len(chosen)]
+        )
         return [
             GateFinding(
-                RULE,
+                rule,
                 f"{o.asset_key}:{s.check_name}",
                 o.success or not s.blocking,
                 o.summary_line(),
             )
-            for s, o in self.validated
+            for rule, pairs in ((RULE, self.validated), (INPUT_RULE, revalidated))
+            for s, o in pairs
         ]
 
     def results_for(self, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:

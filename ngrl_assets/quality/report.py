@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from expectations import run, summaries
 from expectations.suites import curated_suites
 from ngrl_assets.quality.releases import suites as release_suites
-from ngrl_assets.releases import registry
+from ngrl_assets.releases import reading, registry
 from resources.lake import LakeResource
 
 
@@ -37,6 +37,11 @@ class Report:
 
 
 def build(lake: LakeResource, release_ids: list[str] | None = None) -> Report:
+    """Validate the curated tables and the given releases (default: every published
+    one); a release id that is not published is :class:`reading.UnknownRelease`, before
+    anything is validated."""
+    for release_id in release_ids or []:
+        reading.published(lake, release_id)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = Report(index=run.docs_root(lake) + "/index.html")
     report.curated = run.validate(lake, curated_suites(), run_name=f"dq-report-{stamp}")

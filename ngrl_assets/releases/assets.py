@@ -10,6 +10,7 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
+from ngrl_assets.common import freshness
 from ngrl_assets.common.graph import full_asset_graph
 from ngrl_assets.common.specs import table_spec
 from ngrl_assets.quality import releases as release_quality
@@ -23,6 +24,13 @@ GROUP = "releases"
 # The curated assets a release is cut from (their checks must have passed).
 INPUTS = [*BUILT, *PROJECTED]
 GATE_CHECK = "release_gate"
+# gate rules about the inputs as a whole: every release table's gate check reports them
+GENERAL_RULES = (
+    "input_checks_passed",
+    "inputs_fresh",
+    "joint_calling_current",
+    release_quality.INPUT_RULE,
+)
 
 
 class ReleaseConfig(dg.Config):
@@ -77,6 +85,14 @@ def input_checks(context: dg.AssetExecutionContext) -> list[tuple[str, str, bool
     return out
 
 
+def stale_inputs(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
+    """The derived inputs (or tables upstream of them) materialised before one of their
+    own upstreams, as (table, why) for the gate's ``inputs_fresh`` rule."""
+    graph = full_asset_graph(context)
+    stale = freshness.stale_tables(context.instance, graph, [dg.AssetKey(n) for n in INPUTS])
+    return [(s.table, s.describe()) for s in stale]
+
+
 @dg.multi_asset(
     name="release_tables",
     specs=SPECS,
@@ -101,6 +117,7 @@ def release_tables(
         dt.date.fromisoformat(config.freeze_date),
         label=config.label or None,
         input_checks=input_checks(context),
+        stale_inputs=stale_inputs(context),
         progress=sys.stderr.isatty(),
         after_tables=notes_step.writer(
             lake, dt.date.fromisoformat(config.freeze_date), config.label or None
@@ -114,7 +131,7 @@ def release_tables(
     )
     for spec in RELEASE_TABLES:
         mine = [g for g in result.gate if g.where in (spec.name,)]
-        general = [g for g in result.gate if g.rule == "input_checks_passed"]
+        general = [g for g in result.gate if g.rule in GENERAL_RULES]
         problems = [g for g in [*mine, *general] if not g.passed]
         key = dg.AssetKey(["releases", spec.name])
         metadata: dict[str, Any] = {

@@ -29,16 +29,22 @@ from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
 from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.tables import CONSENT_STATUS
-from ngrl_assets.genomics.tables import RAW_SEQUENCES
+from ngrl_assets.genomics.joint_store import pending_deliveries
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES, RAW_SEQUENCES
 from ngrl_assets.releases import pseudonyms, registry
 from ngrl_assets.releases.genomics import write_release_genomics
 from ngrl_assets.releases.tables import (
+    AGGREGATE_GVCF_SAMPLE_STATS,
+    JOINT_CALL_COHORTS,
     PARTICIPANT,
     PROJECTED,
+    RELEASE_JOINT_GENOTYPES,
     RELEASE_REGISTRY,
     RELEASE_TABLES,
+    RELEASE_VARIANT_SITES,
 )
 from ngrl_assets.withdrawal import releases as withdrawal_releases
+from resources.errors import Refused
 from resources.lake import LakeResource
 from resources.secrets import SecretNotFound
 from resources.tables import TableSpec
@@ -55,6 +61,10 @@ EVENT_DATE: dict[str, str] = {
 
 class ReleaseError(RuntimeError):
     pass
+
+
+class ReleaseRefused(Refused, ReleaseError):
+    """A cut asked for with an id or a freeze date no release may have."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class CutResult:
     gate: list[GateFinding] = field(default_factory=list)
     eligibility: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    deliveries: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def failed_rules(self) -> list[GateFinding]:
@@ -89,10 +100,24 @@ def _stage(name: str) -> None:
 
 def validate_release_id(release_id: str) -> str:
     if not pseudonyms.RELEASE_ID.match(release_id):
-        raise ReleaseError(f"release id must match {pseudonyms.RELEASE_ID.pattern}")
+        raise ReleaseRefused(
+            f"release id must match {pseudonyms.RELEASE_ID.pattern}", "release_id_invalid"
+        )
     if release_id in (RELEASE_REGISTRY.name,):
-        raise ReleaseError("that name is reserved")
+        raise ReleaseRefused("that name is reserved", "release_id_invalid")
     return release_id
+
+
+def validate_freeze_date(freeze_date: dt.date, today: dt.date | None = None) -> dt.date:
+    """A release is frozen at a date that has happened: refuse one after today (UTC)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    if freeze_date > today:
+        raise ReleaseRefused(
+            f"freeze date {freeze_date.isoformat()} is after today ({today.isoformat()} UTC): "
+            "a release holds data as of a day that has passed",
+            "freeze_date_in_future",
+        )
+    return freeze_date
 
 
 # ---- cohort and pseudonyms -----------------------------------------------------------------
@@ -228,7 +253,70 @@ def write_tables(
     return counts
 
 
+# ---- provenance ----------------------------------------------------------------------------
+GENOMIC_TABLES = (
+    AGGREGATE_GVCF_SAMPLE_STATS,
+    RELEASE_VARIANT_SITES,
+    RELEASE_JOINT_GENOTYPES,
+    JOINT_CALL_COHORTS,
+)
+
+
+def deliveries(
+    lake: LakeResource, freeze_date: dt.date, people: pl.DataFrame, samples: pl.DataFrame
+) -> dict[str, list[str]]:
+    """Which upstream deliveries each release table contains: the clinical extract files
+    its released rows came from, and for the genomic tables the sequencing deliveries of
+    the released genomes (``participant`` comes from the consent feeds, no delivery)."""
+    curated = {s.name: s for s in (*EXTRACTS.values(), DIAGNOSES)}
+    out: dict[str, list[str]] = {PARTICIPANT.name: []}
+    for name in PROJECTED:
+        frame = lake.scan(curated[name]).join(
+            people.lazy().select("participant_id"), on="participant_id", how="inner"
+        )
+        date = EVENT_DATE.get(name)
+        if date:
+            frame = frame.filter(pl.col(date).is_null() | (pl.col(date) <= freeze_date))
+        out[name] = frame.select("delivery").unique().collect()["delivery"].sort().to_list()
+    genomes = (
+        lake.scan(RAW_SEQUENCES)
+        .join(samples.lazy().select("sample_id"), on="sample_id", how="inner")
+        .select("delivery")
+        .unique()
+        .collect()["delivery"]
+        .sort()
+        .to_list()
+    )
+    out.update({spec.name: genomes for spec in GENOMIC_TABLES})
+    return out
+
+
 # ---- gate ----------------------------------------------------------------------------------
+def freshness_findings(
+    lake: LakeResource, stale_inputs: Sequence[tuple[str, str]]
+) -> list[GateFinding]:
+    """``inputs_fresh``: no derived input is older than one of its upstream tables (the
+    wiring reads that from the run history: (table, why) pairs); ``joint_calling_current``:
+    every QC-passed delivery has been joint-called (the genomics' own record)."""
+    findings = [GateFinding("inputs_fresh", table, False, why) for table, why in stale_inputs]
+    if not stale_inputs:
+        findings.append(
+            GateFinding("inputs_fresh", "derived inputs", True, "none older than its upstream")
+        )
+    pending = pending_deliveries(lake)
+    findings.append(
+        GateFinding(
+            "joint_calling_current",
+            JOINT_GENOTYPES.name,
+            not pending,
+            f"{len(pending)} QC-passed deliveries not yet joint-called"
+            if pending
+            else "every QC-passed delivery joint-called",
+        )
+    )
+    return findings
+
+
 def gate(
     lake: LakeResource,
     release_id: str,
@@ -237,9 +325,11 @@ def gate(
     samples: pl.DataFrame,
     counts: dict[str, int],
     input_checks: Sequence[tuple[str, str, bool | None]] = (),
+    stale_inputs: Sequence[tuple[str, str]] = (),
 ) -> list[GateFinding]:
-    """Go/no-go: input checks passed; counts reconcile; no identifier in any table."""
-    findings: list[GateFinding] = []
+    """Go/no-go: inputs fresh and their checks passed; counts reconcile; no identifier in
+    any table."""
+    findings = freshness_findings(lake, stale_inputs)
     for asset, check, passed in input_checks:
         findings.append(
             GateFinding(
@@ -315,6 +405,7 @@ def cut_release(
     freeze_date: dt.date,
     label: str | None = None,
     input_checks: Sequence[tuple[str, str, bool | None]] = (),
+    stale_inputs: Sequence[tuple[str, str]] = (),
     progress: bool = False,
     after_tables: Callable[[CutResult], list[str]] | None = None,
     expectations: Callable[[CutResult], list[GateFinding]] | None = None,
@@ -324,6 +415,7 @@ def cut_release(
     written, before the manifest: a failed suite is a failed gate rule and nothing is
     published."""
     validate_release_id(release_id)
+    validate_freeze_date(freeze_date)
     existing = registry.get(lake, release_id)
     if existing is not None:
         raise registry.ReleaseExists(f"release {release_id} is already published")
@@ -346,7 +438,10 @@ def cut_release(
         result.participants, result.samples = people.height, samples.height
         placed = {s.name: s.in_folder(release_id) for s in RELEASE_TABLES}
         result.tables = {name: lake.read(placed[name]).height for name in result.tables}
-    result.gate = gate(lake, release_id, freeze_date, people, samples, result.tables, input_checks)
+    result.deliveries = deliveries(lake, freeze_date, people, samples)
+    result.gate = gate(
+        lake, release_id, freeze_date, people, samples, result.tables, input_checks, stale_inputs
+    )
     _stage("gated")
     if result.failed_rules:
         return result
@@ -390,7 +485,7 @@ def build_manifest(
     label: str | None,
     parent: registry.Published | None,
 ) -> dict[str, Any]:
-    tables = registry.table_entries(lake, result.release_id)
+    tables = registry.table_entries(lake, result.release_id, result.deliveries)
     now = dt.datetime.now(dt.UTC).isoformat()
     return {
         "release_id": result.release_id,

@@ -339,6 +339,39 @@ def schema_changes(current: Mapping[str, str], previous: Mapping[str, str]) -> l
     return out
 
 
+def delivery_changes(now: Sequence[str], before: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(deliveries new in ``now``, deliveries no longer in it)."""
+    return sorted(set(now) - set(before)), sorted(set(before) - set(now))
+
+
+def provenance_markdown(
+    deliveries: Mapping[str, Sequence[str]],
+    previous_id: str | None,
+    previous: Mapping[str, Sequence[str]] | None,
+) -> str:
+    """The notes' section on which upstream deliveries each table contains."""
+    lines = [
+        "",
+        "## Upstream deliveries",
+        "",
+        "Which deliveries each table's rows come from: clinical extract files (source and "
+        "delivery date) and sequencing deliveries (of the released genomes).",
+        "",
+    ]
+    head, rule = "| table | deliveries |", "|---|---|"
+    if previous_id:
+        head += f" new since {previous_id} |"
+        rule += "---|"
+    lines += [head, rule]
+    for name, names in sorted(deliveries.items()):
+        row = f"| `{name}` | {', '.join(f'`{d}`' for d in names) or '— (consent feeds)'} |"
+        if previous_id:
+            added, _ = delivery_changes(names, (previous or {}).get(name, []))
+            row += f" {', '.join(f'`{d}`' for d in added) or 'none'} |"
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
 # ---- the notes -------------------------------------------------------------------------
 PLOTS = (
     ("variants_per_chromosome.png", "Variant sites per chromosome"),
@@ -526,6 +559,8 @@ def write_notes(
     small_number_threshold: int = 5,
     cohort_change: Mapping[str, int] | None = None,
     specs: Sequence[TableSpec] = RELEASE_TABLES,
+    deliveries: Mapping[str, Sequence[str]] | None = None,
+    previous_deliveries: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """Write ``release_notes.md``, ``release_notes.html`` (self-contained) and the plots
     (PNG) under ``releases/<id>/notes/``; return the URIs written.
@@ -550,6 +585,8 @@ def write_notes(
         PLOTS[3][0]: plot_cohort(lake.scan(PARTICIPANT.in_folder(release_id)), freeze_date, t),
     }
     md = _markdown(release_id, label, freeze_date, previous_id, cohort_change, current, previous, t)
+    if deliveries is not None:
+        md += provenance_markdown(deliveries, previous_id, previous_deliveries)
     page = markdown_to_html(md, images, f"Release notes — {label} ({release_id})")
 
     written: list[str] = []

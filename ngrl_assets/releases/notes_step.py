@@ -29,6 +29,7 @@ def write_documents(
     freeze_date: dt.date,
     label: str | None,
     policy_name: str | None = None,
+    deliveries: dict[str, list[str]] | None = None,
 ) -> list[str]:
     root = lake.zone("releases").rstrip("/") + "/"
     previous = registry.latest(lake, before=release_id)
@@ -40,6 +41,8 @@ def write_documents(
         freeze_date,
         label or release_id,
         cohort_change=change,
+        deliveries=deliveries,
+        previous_deliveries=_deliveries_of(lake, previous.release_id) if previous else None,
     )
     dictionary.write_dictionary(lake, release_id, RELEASE_TABLES)
     written.append(lake.uri("releases", release_id, "notes", "data_dictionary.md"))
@@ -61,10 +64,23 @@ def write_documents(
     return sorted({w.removeprefix(root) for w in written})
 
 
+def _deliveries_of(lake: LakeResource, release_id: str) -> dict[str, list[str]]:
+    """The upstream deliveries each table of a published release contains (its manifest;
+    releases cut before manifests recorded them give none)."""
+    tables = registry.read_manifest(lake, release_id)["tables"]
+    return {name: t.get("deliveries", []) for name, t in tables.items()}
+
+
 def writer(
     lake: LakeResource, freeze_date: dt.date, label: str | None
 ) -> Callable[[object], list[str]]:
     def _write(result: object) -> list[str]:
-        return write_documents(lake, result.release_id, freeze_date, label)  # type: ignore[attr-defined]
+        return write_documents(
+            lake,
+            result.release_id,  # type: ignore[attr-defined]
+            freeze_date,
+            label,
+            deliveries=result.deliveries,  # type: ignore[attr-defined]
+        )
 
     return _write

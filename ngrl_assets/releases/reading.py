@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from ngrl_assets.consent import linkage
 from ngrl_assets.releases import registry
+from ngrl_assets.releases.notes import delivery_changes
+from resources.errors import Refused
 from resources.lake import LakeResource
 
 
-class UnknownRelease(KeyError):
-    pass
+class UnknownRelease(Refused, KeyError):
+    rule = "release_unknown"
 
 
-def _published(lake: LakeResource, release_id: str) -> registry.Published:
+def published(lake: LakeResource, release_id: str) -> registry.Published:
+    """The registry's row of a published release; :class:`UnknownRelease` if none."""
     found = registry.get(lake, release_id)
     if found is None:
         raise UnknownRelease(f"no published release {release_id!r} (see `ngrl release list`)")
@@ -33,7 +36,7 @@ def list_text(lake: LakeResource) -> str:
 
 
 def show_text(lake: LakeResource, release_id: str) -> str:
-    entry = _published(lake, release_id)
+    entry = published(lake, release_id)
     manifest = registry.read_manifest(lake, release_id)
     failed = [g for g in manifest["gate"] if not g["passed"]]
     lines = [
@@ -45,14 +48,17 @@ def show_text(lake: LakeResource, release_id: str) -> str:
         "tables:",
     ]
     for name, t in sorted(manifest["tables"].items()):
-        lines.append(f"  {name}\t{t['rows']} rows\tDelta v{t['delta_version']}")
+        contains = ", ".join(t.get("deliveries", [])) or "-"
+        lines.append(
+            f"  {name}\t{t['rows']} rows\tDelta v{t['delta_version']}\tdeliveries: {contains}"
+        )
     history = manifest.get("history", [])
     lines.append("history: " + ", ".join(f"{h['event']} {h['at'][:19]}" for h in history))
     return "\n".join(lines) + "\n"
 
 
 def diff(lake: LakeResource, a: str, b: str) -> dict[str, object]:
-    _published(lake, a), _published(lake, b)
+    published(lake, a), published(lake, b)
     ma, mb = registry.read_manifest(lake, a), registry.read_manifest(lake, b)
     change = linkage.cohort_change(lake, a, b)
     tables: dict[str, object] = {}
@@ -62,8 +68,11 @@ def diff(lake: LakeResource, a: str, b: str) -> dict[str, object]:
             tables[name] = "added" if ta is None else "removed"
             continue
         sa, sb = ta["schema"], tb["schema"]
+        added, removed = delivery_changes(tb.get("deliveries", []), ta.get("deliveries", []))
         tables[name] = {
             "rows": tb["rows"] - ta["rows"],
+            "deliveries_added": added,
+            "deliveries_removed": removed,
             "columns_added": sorted(set(sb) - set(sa)),
             "columns_removed": sorted(set(sa) - set(sb)),
             "types_changed": sorted(c for c in set(sa) & set(sb) if sa[c] != sb[c]),
@@ -90,7 +99,13 @@ def diff_text(lake: LakeResource, a: str, b: str, threshold: int = 5) -> str:
             lines.append(f"  {name}: table {t}")
             continue
         parts = [f"rows {t['rows']:+d}"]
-        for label in ("columns_added", "columns_removed", "types_changed"):
+        for label in (
+            "deliveries_added",
+            "deliveries_removed",
+            "columns_added",
+            "columns_removed",
+            "types_changed",
+        ):
             if t[label]:
                 parts.append(f"{label.replace('_', ' ')}: {', '.join(t[label])}")
         lines.append(f"  {name}: " + "; ".join(parts))

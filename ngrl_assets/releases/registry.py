@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +84,11 @@ def fingerprint(df: pl.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def table_entries(lake: LakeResource, release_id: str) -> dict[str, Any]:
-    """The manifest's ``tables`` section as the release's tables stand now."""
+def table_entries(
+    lake: LakeResource, release_id: str, deliveries: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The manifest's ``tables`` section as the release's tables stand now; ``deliveries``:
+    the upstream deliveries each table contains, as decided at the cut."""
     tables: dict[str, Any] = {}
     for spec in RELEASE_TABLES:
         placed = spec.in_folder(release_id)
@@ -95,6 +99,7 @@ def table_entries(lake: LakeResource, release_id: str) -> dict[str, Any]:
             "rows": frame.height,
             "schema": {c: str(t) for c, t in frame.schema.items()},
             "fingerprint": fingerprint(frame),
+            "deliveries": list((deliveries or {}).get(spec.name, [])),
         }
     return tables
 

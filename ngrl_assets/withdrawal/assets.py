@@ -6,7 +6,7 @@ import dagster as dg
 
 from ngrl_assets.common.graph import full_asset_graph
 from ngrl_assets.common.specs import table_spec
-from ngrl_assets.withdrawal import checks, propagate
+from ngrl_assets.withdrawal import checks, propagate, runs
 from ngrl_assets.withdrawal.partitions import withdrawal_batches
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
 from ngrl_assets.withdrawal.targets import erasure_targets
@@ -27,6 +27,7 @@ withdrawal_audit_spec = table_spec(WITHDRAWAL_AUDIT, group=GROUP, deps=["consent
 def withdrawal_propagation(context: dg.AssetExecutionContext, lake: LakeResource):
     """Erase one withdrawal batch's participants from every table and live release,
     purge their landing objects, keep only their tombstones, and prove it."""
+    runs.tag_worker(context)  # first: a run killed from here on is found dead and resumed
     batch = context.partition_key
     targets = erasure_targets(full_asset_graph(context))
     try:

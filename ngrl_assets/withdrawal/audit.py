@@ -37,6 +37,7 @@ from ngrl_assets.consent.tables import WITHDRAWAL_BATCHES
 from ngrl_assets.releases.notes import markdown_to_html
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
 from resources import objects
+from resources.errors import Refused
 
 if TYPE_CHECKING:  # resources.lake and withdrawal.erasure import Dagster; this module does not
     from ngrl_assets.withdrawal.erasure import TableErasure
@@ -63,14 +64,23 @@ KEYS = ["batch_id", "step", "target"]
 REPORT_FOLDER = "withdrawals"
 
 
-class UnknownBatch(LookupError):
+class UnknownBatch(Refused, LookupError):
     """No withdrawal batch has this id."""
+
+    rule = "batch_unknown"
+
+
+class MalformedBatchId(Refused, ValueError):
+    """Not a withdrawal batch id."""
+
+    rule = "batch_id_malformed"
 
 
 def validate_batch_id(batch_id: str) -> str:
-    """``batch_id`` if it is ``wd-`` and 12 lower-case hex digits, else ValueError."""
+    """``batch_id`` if it is ``wd-`` and 12 lower-case hex digits, else
+    :class:`MalformedBatchId` (a ValueError)."""
     if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
-        raise ValueError("a withdrawal batch id is 'wd-' and 12 hex digits")
+        raise MalformedBatchId("a withdrawal batch id is 'wd-' and 12 hex digits")
     return batch_id
 
 

@@ -1,7 +1,16 @@
-"""The withdrawal's proof as an asset check: the residue scan of every object of every
-zone found none of the batch's identifying values outside the tombstone."""
+"""The withdrawal's checks on ``withdrawal_audit``: the residue scan of every object of
+every zone found none of the batch's identifying values outside the tombstone (blocking,
+part of each propagation); and no withdrawal batch is overdue (``withdrawals_on_time``:
+recorded by the withdrawal sensor whenever its verdict changes, and after each
+propagation; executable on its own from the UI)."""
+
+import datetime as dt
 
 import dagster as dg
+
+from ngrl_assets.consent import tombstones
+from ngrl_assets.withdrawal import runs
+from resources.lake import LakeResource
 
 RESIDUE_CHECK = "residue_scan_clean"
 
@@ -18,3 +27,24 @@ CHECK_SPECS = [
         ),
     )
 ]
+
+
+@dg.asset_check(
+    asset="withdrawal_audit",
+    name=runs.ON_TIME_CHECK,
+    description=(
+        "no withdrawal batch is overdue: every incomplete batch is younger than its "
+        "deadline (24 h) and has a live propagation run (or is waiting for its first); a "
+        "batch whose run died, failed or never started is overdue (`ngrl withdrawal list`)"
+    ),
+)
+def withdrawals_on_time(
+    context: dg.AssetCheckExecutionContext, lake: LakeResource
+) -> dg.AssetCheckResult:
+    states = runs.progress_by_batch(
+        context.instance, tombstones.batches(lake), dt.datetime.now(dt.UTC)
+    )
+    return runs.on_time(states)
+
+
+CHECKS = [withdrawals_on_time]

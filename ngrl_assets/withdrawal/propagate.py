@@ -57,6 +57,7 @@ from resources.tables import TableSpec
 
 KILL_AT = "NGRL_WITHDRAWAL_KILL_AT"  # tests: SIGKILL this process after the named step
 STEPS = ("captured", "genomics", "releases", "erased", "landing", "identity", "scanned")
+KILL_POINTS = ("leased", *STEPS)  # "leased": the lease just taken, nothing done yet
 
 
 class ResidueFound(RuntimeError):
@@ -120,6 +121,7 @@ def propagate(
     :class:`ResidueFound` when the scan finds anything; rerun to complete."""
     tombstones.validate_batch_id(batch_id)
     with lease.held(lake, batch_id):
+        _stage("leased")
         return _propagate(lake, batch_id, targets, now)
 
 

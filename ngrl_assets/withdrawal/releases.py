@@ -166,7 +166,8 @@ def record_redaction(
     batch: a rerun refreshes the tables section and keeps one history event)."""
     manifest = registry.read_manifest(lake, release_id)
     before = {n: t.get("delta_version") for n, t in manifest.get("tables", {}).items()}
-    tables = registry.table_entries(lake, release_id)
+    kept = {n: t.get("deliveries", []) for n, t in manifest.get("tables", {}).items()}
+    tables = registry.table_entries(lake, release_id, kept)
     history = [h for h in manifest.get("history", []) if h.get("batch_id") != batch_id]
     already = [h for h in manifest.get("history", []) if h.get("batch_id") == batch_id]
     # counts from the tables as they stand: right after a crash half-way, on a rerun,

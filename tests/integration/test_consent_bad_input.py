@@ -12,7 +12,7 @@ import polars as pl
 
 from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.common.quarantine import QUARANTINE
-from ngrl_assets.consent import feeds
+from ngrl_assets.consent import feeds, tombstones
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
 from resources.lake import LakeResource
 from tests.integration.consent_runs import (
@@ -50,7 +50,8 @@ def withdrawal_state(lake: LakeResource, ref: str) -> str:
 
 def test_a_poison_file_is_quarantined_and_a_later_withdrawal_still_applies(lake):
     """The issue: a registrations file with a 1 MiB field made every intake run fail, so a
-    full withdrawal landing after it was never applied."""
+    full withdrawal landing after it was never applied. (The field's line is quarantined;
+    the file's other lines are taken in.)"""
     ann, bo, cy, di = "P000000101", "P000000102", "P000000103", "P000000104"
     with dg.instance_for_test() as instance:
         land(lake, f"{REG}/registrations_20260101.csv", registrations_file(registration(ann)))
@@ -75,13 +76,13 @@ def test_a_poison_file_is_quarantined_and_a_later_withdrawal_still_applies(lake)
         # the withdrawal is applied ...
         assert withdrawal_state(lake, ann) == "full"
         assert all(e.passed for e in result.get_asset_check_evaluations())
-        # ... and the poison file is quarantined whole, with its rule and line
+        # ... and the poison line is quarantined, with its rule and line
         assert quarantined(lake, poison) == [(3, "field_too_long")]
         entry = ledger_row(lake, poison)
-        assert (entry["status"], entry["rows_in"], entry["rows_accepted"]) == ("quarantined", 3, 0)
-        assert entry["rows_quarantined"] == 3
-        # nothing of the poison file reached the registry
-        assert set(lake.read(PARTICIPANT_REGISTRY)["participant_reference"]) == {ann}
+        assert (entry["status"], entry["rows_in"], entry["rows_accepted"]) == ("processed", 3, 2)
+        assert entry["rows_quarantined"] == 1
+        # nothing of the poison line reached the registry; the file's other lines did
+        assert set(lake.read(PARTICIPANT_REGISTRY)["participant_reference"]) == {ann, bo, di}
         entry = ledger_row(lake, withdrawal)
         assert (entry["status"], entry["rows_in"], entry["rows_accepted"]) == ("processed", 1, 1)
 
@@ -91,8 +92,8 @@ def test_a_poison_file_is_quarantined_and_a_later_withdrawal_still_applies(lake)
             for m in result.asset_materializations_for_node("consent_intake")
         }
         reg_meta, wd_meta = meta["participant_registry"], meta["withdrawal_notices"]
-        assert reg_meta["files_quarantined"] == 1
-        assert reg_meta["rows_in"] == 3 and reg_meta["rows_quarantined"] == 3
+        assert reg_meta["files_quarantined"] == 0
+        assert reg_meta["rows_in"] == 3 and reg_meta["rows_quarantined"] == 1
         assert reg_meta["rejects_by_rule"] == {"field_too_long": 1}
         assert wd_meta["rows_accepted"] == 1
 
@@ -133,22 +134,12 @@ FILE_LEVEL = [
         1,
     ),
     (
-        "quote.csv",
-        registrations_file(
-            registration(ref="P2", nhs="4010232137", forename='"Ann'),
-            registration(ref="P3", nhs="9434765870"),
-        ),
-        (2, "line_break_in_field"),
-        2,
-    ),
-    (
         "field.csv",
-        registrations_file(
-            registration(ref="P2", nhs="4010232137"),
-            registration(ref="P3", nhs="9434765870", forename="B" * (feeds.MAX_FIELD_CHARS + 1)),
-        ),
-        (3, "field_too_long"),
-        2,
+        ",".join(["B" * (feeds.MAX_FIELD_CHARS + 1), *feeds.REGISTRATION_COLUMNS]).encode()
+        + b"\n"
+        + registration(ref="P2", nhs="4010232137").encode(),
+        (1, "field_too_long"),  # on the header: the file (on a data line: the line)
+        1,
     ),
 ]
 
@@ -253,7 +244,7 @@ def test_registry_rows_point_at_the_landing_record_in_force(lake):
 def test_every_consent_rule_is_documented():
     doc = (Path(__file__).parents[2] / "docs" / "landing.md").read_text()
     consent = doc.split("## consent/registrations")[1].split("## sequencing/")[0]
-    for rule in (*feeds.FILE_RULES, "malformed_csv", "field_count"):
+    for rule in (*feeds.FILE_RULES, *feeds.LINE_RULES, "malformed_csv", "field_count"):
         assert f"`{rule}`" in consent, rule
     assert f"{feeds.MAX_FIELD_CHARS}" in consent
 
@@ -268,3 +259,31 @@ def test_a_copy_under_another_name_is_a_duplicate_holding_its_rows(lake):
     assert (entry["status"], entry["rows_in"], entry["rows_accepted"]) == ("duplicate", 2, 0)
     assert entry["rows_quarantined"] == 0
     assert ledger_row(lake, f"{REG}/registrations_20260101.csv")["rows_accepted"] == 2
+
+
+def test_one_over_long_line_never_blocks_the_withdrawal_on_the_next_line(lake):
+    """The issue: a withdrawal notice file with one 2 MB line was quarantined whole
+    (``field_too_long``, rows 0/2), so the valid full withdrawal on the next line was never
+    applied. The line is quarantined (file, line, rule); the other line is applied."""
+    ann, bo = "P000000201", "P000000202"
+    notices = f"{WD}/withdrawals_20260301.csv"
+    with dg.instance_for_test() as instance:
+        land(
+            lake,
+            f"{REG}/registrations_20260101.csv",
+            registrations_file(registration(ann), registration(bo, nhs="4010232137")),
+        )
+        run_consent(lake, instance)
+        huge = "B" * (2 << 20)  # one 2 MiB line, no field separator in it
+        land(lake, notices, withdrawals_file(huge, f"{ann},full,2026-03-01"))
+        run_consent(lake, instance)
+    assert withdrawal_state(lake, ann) == "full"
+    assert withdrawal_state(lake, bo) == "none"
+    assert quarantined(lake, notices) == [(2, "field_too_long")]
+    entry = ledger_row(lake, notices)
+    assert (entry["status"], entry["rows_in"], entry["rows_accepted"]) == ("processed", 2, 1)
+    assert entry["rows_quarantined"] == 1
+    # the withdrawal opened its batch (the withdrawal sensor's cue)
+    assert tombstones.batches(lake)["members"].to_list() == [1]
+    reason = lake.read(QUARANTINE).filter(pl.col("source_file") == notices)["reason"].item()
+    assert "BBBB" not in reason and len(reason) < 200

@@ -7,6 +7,7 @@ the release's Data Docs index; a corrupted release table stops its own cut."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ import polars as pl
 import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from expectations import run, suites
+from expectations import offline, run, suites
 from ngrl_assets import catalogue
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
@@ -237,3 +238,37 @@ def test_a_corrupted_release_table_stops_its_own_cut(built, monkeypatch):
     assert not evaluations[("releases/hes_apc", "expectations")].passed
     page = (Path(run.docs_root(lake)) / "releases" / "v1" / "index.html").read_text()
     assert "no-go" in page
+
+
+# ---- Data Docs are presentation ----------------------------------------------------------
+def test_missing_data_docs_assets_are_a_warning_never_a_failed_check(built, tmp_path, monkeypatch):
+    """Without the npm step of the install the Data Docs pages cannot be made offline: the
+    checks still validate and decide on the data alone (pass on good data, fail on bad),
+    and the page problem is a logged warning and the checks' ``data_docs_warning``."""
+    lake, instance = built
+    empty = tmp_path / "no-assets"
+    empty.mkdir()
+    monkeypatch.setenv(offline.ASSETS_ENV, str(empty))
+    key = dg.AssetCheckKey(dg.AssetKey("hes_apc"), "expectations")
+
+    good = _run_checks(lake, instance, [key])
+    assert good.success
+    [evaluation] = good.get_asset_check_evaluations()
+    assert evaluation.passed, evaluation.metadata["failed_expectations"].value
+    warning = evaluation.metadata["data_docs_warning"].value
+    assert warning.startswith("rendered, not made offline (Data Docs assets not installed: ")
+    assert "install-data-docs-assets.sh" in warning
+    assert Path(evaluation.metadata["data_docs"].value.removeprefix("file://")).is_file()
+    logged = [
+        e.user_message
+        for e in instance.all_logs(good.run_id)
+        if e.level == logging.WARNING and "Data Docs" in e.user_message
+    ]
+    assert any("assets not installed" in m for m in logged), logged
+
+    _corrupt_apc(lake)
+    bad = _run_checks(lake, instance, [key])
+    [evaluation] = bad.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "diag_4_01" in evaluation.metadata["failed_expectations"].value
+    assert "not installed" in evaluation.metadata["data_docs_warning"].value

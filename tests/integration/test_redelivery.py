@@ -43,10 +43,16 @@ from ngrl_assets.sequencing import intake as seq_intake
 from ngrl_assets.sequencing.checks import reconcile_with_ledger, sample_rows_mismatch
 from ngrl_assets.synth import generate_cohort
 from ngrl_assets.withdrawal import propagate
+from ngrl_assets.withdrawal.needles import needles_for
 from ngrl_assets.withdrawal.targets import erasure_targets
 from resources import objects
 from resources.lake import LakeResource
-from tests.integration.consent_runs import land, withdrawals_file
+from tests.integration.consent_runs import (
+    land,
+    registration,
+    registrations_file,
+    withdrawals_file,
+)
 from tests.integration.lakes import put_landing, read
 from tests.integration.sequencing_support import manifest_rows, write_manifest
 
@@ -335,3 +341,64 @@ def test_a_redelivery_never_brings_a_withdrawn_participant_back(
     findings, scanned = propagate.residue_scan(lake, needles)
     assert findings == [], sorted({f.uri for f in findings})[:10]
     assert scanned > 20
+
+
+def test_after_a_completed_withdrawal_no_landing_file_keeps_the_participant(where, tmp_path):
+    """The issue: after every batch reported ``complete``, the withdrawn participant's
+    reference and NHS number were still in landing, in a notice re-sent after the
+    withdrawal and in a registrations file re-sent after it (their redelivery batch knew
+    only the internal id, so its purge and its residue scan looked for nothing else). Only
+    the tombstone may remain: the re-sent files are rewritten without their lines (the
+    other lines keep their numbers), on versioned S3 with every old version deleted, and
+    the erasure scan (``ngrl erasure-scan``) of the reference is clean."""
+    lake = where
+    if lake.root_uri.startswith("s3://"):
+        client = objects.s3_client()
+        bucket, _ = objects.split_s3(lake.zone("landing"))
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    ann, bo, cy = "P000000301", "P000000302", "P000000303"
+    nhs = {ann: "9434765919", bo: "4010232137", cy: "9434765870"}
+    registrations = registrations_file(*(registration(r, nhs=n) for r, n in nhs.items()))
+    land(lake, "consent/registrations/registrations_20260101.csv", registrations)
+    consent_intake.run(lake, "consent-1", NOW)
+    land(
+        lake,
+        "consent/withdrawals/withdrawals_20260201.csv",
+        withdrawals_file(f"{ann},full,2026-02-01"),
+    )
+    consent_intake.run(lake, "consent-2", NOW)
+    [withdrawal] = tombstones.batches(lake)["batch_id"].to_list()
+    targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
+    assert propagate.propagate(lake, withdrawal, targets).completed
+
+    # re-sent after the withdrawal: the registrations (all three) and the notice (with a
+    # "no further contact" of another participant on its next line)
+    resent = {
+        "consent/registrations/registrations_20260301_resent.csv": registrations,
+        "consent/withdrawals/withdrawals_20260301_resent.csv": withdrawals_file(
+            f"{ann},full,2026-02-01", f"{bo},no_further_contact,2026-03-01"
+        ),
+    }
+    for key, data in resent.items():
+        land(lake, key, data)
+    summary = consent_intake.run(lake, "consent-3", NOW)
+    assert summary.registrations.rejects_by_rule == {RULE: 1}
+    assert summary.withdrawals.rejects_by_rule == {RULE: 1}
+    pending = propagate.participants_pending(lake)
+    assert len(pending) == 1 and pending != [withdrawal]
+    assert propagate.propagate(lake, pending[0], targets).completed
+    assert set(tombstones.batches(lake)["status"].to_list()) == {"complete"}
+
+    # the re-sent files hold the others' lines at their numbers, theirs blanked
+    for key, data in resent.items():
+        lines = objects.read_bytes(lake.landing(key)).decode().split("\n")
+        before = data.decode().split("\n")
+        assert lines == ["" if ann in line else line for line in before], key
+    # the erasure scan of the reference (with the NHS number the DPO holds) is clean,
+    # landing included, old S3 versions included
+    needles, kinds = needles_for(lake, ann, None, [("NHS number", nhs[ann])])
+    assert {"participant reference", "internal id", "NHS number"} <= set(kinds)
+    findings, scanned = propagate.residue_scan(lake, needles)
+    assert findings == [], sorted({f.uri for f in findings})
+    assert scanned > 10
+    assert lake.read(PARTICIPANT_REGISTRY)["participant_reference"].sort().to_list() == [bo, cy]

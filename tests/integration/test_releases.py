@@ -16,11 +16,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from ngrl_assets.clinical.tables import EXTRACTS
+from ngrl_assets.clinical.partitions import PARTITIONS as CLINICAL_PARTITIONS
+from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, RELEASE_PSEUDONYMS
 from ngrl_assets.definitions import build_definitions
-from ngrl_assets.genomics.tables import RAW_SEQUENCES
-from ngrl_assets.pipeline import QUIET, run_all
+from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
+from ngrl_assets.pipeline import QUIET, automation_tick, run_all
 from ngrl_assets.releases import cut, reading, registry
 from ngrl_assets.releases.partitions import RELEASE_PARTITIONS
 from ngrl_assets.releases.tables import (
@@ -33,6 +34,7 @@ from ngrl_assets.releases.tables import (
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing
+from tests.integration.support_withdrawal import land_notice
 
 FREEZE = dt.date(2026, 9, 30)  # the synthetic library's own date: everything landed by then
 EARLY = dt.date(2026, 3, 1)  # a freeze date with consents, episodes and genomes after it
@@ -229,6 +231,110 @@ def test_a_failed_gate_publishes_nothing_and_names_the_rule(built):
     assert "input_checks_passed at hes_apc:only_consented_participants" in text
     assert registry.list_published(lake) == []
     assert lake.read(RELEASE_REGISTRY).height == 0
+
+
+def test_a_stale_input_is_a_no_go_until_the_automation_rebuilds_it(built):
+    """An av_tumour delivery re-ingested after diagnoses was last built, with no automation
+    evaluation since: diagnoses is older than its upstream and the cut refuses, naming
+    both; once the automation condition has rebuilt diagnoses the cut goes."""
+    lake, instance, _ = built
+    defs = build_definitions(lake)
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    delivery = sorted(instance.get_dynamic_partitions(CLINICAL_PARTITIONS["av_tumour"].name))[0]
+    intake = defs.resolve_job_def("av_tumour_intake_job").execute_in_process(
+        instance=instance, partition_key=delivery, run_config=QUIET
+    )
+    assert intake.success
+    run = cut_in_dagster(lake, instance, "v1")
+    assert not run.success
+    text = failure_text(run)
+    assert "inputs_fresh at diagnoses: diagnoses (materialised" in text, text
+    assert "older than its upstream av_tumour" in text, text
+    assert registry.list_published(lake) == []
+    runs, _ = automation_tick(defs, lake, instance, baseline.cursor)
+    assert [r.success for r in runs] == [True]
+    rebuilt = {e.asset_key for r in runs for e in r.get_asset_materialization_events()}
+    assert dg.AssetKey("diagnoses") in rebuilt
+    assert cut_in_dagster(lake, instance, "v1").success
+    gate = {
+        (g["rule"], g["where"]): g["passed"] for g in registry.read_manifest(lake, "v1")["gate"]
+    }
+    assert gate[("inputs_fresh", "derived inputs")] is True
+    assert gate[("joint_calling_current", "joint_genotypes")] is True
+
+
+def test_diagnoses_takes_in_a_delivery_that_lands_with_a_withdrawal(built):
+    """The demo's wave 2: in one pass of the sensors a withdrawal run rewrites diagnoses
+    (an event on it and on its sources), then a new cancer-registry delivery is ingested;
+    the automation must still rebuild diagnoses, with the new delivery in it, and the
+    release cut from it is fresh."""
+    lake, instance, _ = built
+    assert cut_in_dagster(lake, instance, "v1").success
+    diagnosed = lake.read(DIAGNOSES)["participant_id"].unique().sort()
+    people = lake.read(PARTICIPANT_REGISTRY).filter(
+        pl.col("participant_id").is_in(diagnosed.implode())
+    )
+    land_notice(lake, "withdrawals_20261201.csv", [people["participant_reference"][0]])
+    feed = Path(lake.zone("landing")) / "clinical" / "av_tumour"
+    curated = sorted(set(lake.read(EXTRACTS["av_tumour"])["delivery"]))[-1]
+    header, *lines = (feed / curated).read_text().splitlines()
+    key = header.split("|").index("TUMOURID")
+
+    def renumbered(line: str) -> str:
+        fields = line.split("|")
+        fields[key] = str(int(fields[key]) + 1)
+        return "|".join(fields)
+
+    (feed / "av_tumour_20261130.txt").write_text(
+        "\n".join([header, *map(renumbered, lines)]) + "\n"
+    )
+    result = run_all(build_definitions(lake), lake, instance)
+    assert result.success, result.failures()
+    jobs = [r.dagster_run.job_name for r in result.runs]
+    assert jobs.index("withdrawal_job") < jobs.index("av_tumour_intake_job"), jobs
+    assert "av_tumour_20261130.txt" in set(lake.read(EXTRACTS["av_tumour"])["delivery"])
+    deliveries = set(lake.read(DIAGNOSES)["delivery"])
+    assert "av_tumour_20261130.txt" in deliveries
+    assert cut_in_dagster(lake, instance, "v2").success
+    # the manifest, the notes and the diff say which deliveries each table contains
+    tables = registry.read_manifest(lake, "v2")["tables"]
+    assert "av_tumour_20261130.txt" in tables["diagnoses"]["deliveries"]
+    assert tables["diagnoses"]["deliveries"] == sorted(deliveries)
+    assert tables["aggregate_gvcf_sample_stats"]["deliveries"] == sorted(
+        set(lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == "pass")["delivery"])
+    )
+    diff = reading.diff_text(lake, "v1", "v2")
+    for name in ("diagnoses", "av_tumour"):
+        line = next(x for x in diff.splitlines() if x.strip().startswith(f"{name}:"))
+        assert "deliveries added: av_tumour_20261130.txt" in line, diff
+    notes = (Path(lake.zone("releases")) / "v2" / "notes" / "release_notes.md").read_text()
+    assert "## Upstream deliveries" in notes
+    assert "| `diagnoses` |" in notes and "`av_tumour_20261130.txt`" in notes
+
+
+def test_the_gate_judges_the_rows_it_cuts_not_older_check_results(built):
+    """Rows written after the curated tables' checks last ran: an hes_apc episode of a
+    participant who is not in consent_status, and a variant site with AF 1.5. Every check
+    result on record passed, yet the cut validates the input suites again and refuses."""
+    lake, instance, _ = built
+    apc = EXTRACTS["hes_apc"]
+    episode = lake.read(apc).head(1)
+    stranger = "p" + "f" * 16  # the form of an internal id, registered for nobody
+    assert stranger not in set(lake.read(CONSENT_STATUS)["participant_id"])
+    lake.append(
+        apc,
+        episode.with_columns(
+            pl.lit(stranger).alias("participant_id"), pl.col("epikey") + 10_000_000
+        ),
+    )
+    site = lake.read(VARIANT_SITES).head(1)
+    lake.append(VARIANT_SITES, site.with_columns(pl.col("pos") + 1, pl.lit(1.5).alias("AF")))
+    run = cut_in_dagster(lake, instance, "v1")
+    assert not run.success
+    text = failure_text(run)
+    assert "inputs_valid_as_cut at hes_apc:expectations" in text, text
+    assert "inputs_valid_as_cut at variant_sites:expectations" in text, text
+    assert registry.list_published(lake) == []
 
 
 STAGES = ["pseudonyms_written", "hes_apc_written", "genomics_written", "manifest_written"]

@@ -13,6 +13,8 @@ sensors (v1 cut and published):
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -35,8 +37,10 @@ from ngrl_assets.pipeline import run_all, run_sensors
 from ngrl_assets.releases import cut, registry
 from ngrl_assets.releases.tables import RELEASE_TABLES
 from ngrl_assets.synth import generate_cohort
-from ngrl_assets.withdrawal import propagate
+from ngrl_assets.withdrawal import lease, propagate
+from ngrl_assets.withdrawal.runs import WORKER_TAG, progress_by_batch
 from ngrl_assets.withdrawal.scan import scan
+from ngrl_assets.withdrawal.sensors import BATCH_TAG
 from ngrl_assets.withdrawal.targets import erasure_targets
 from resources import objects
 from resources.lake import LakeResource
@@ -223,14 +227,9 @@ def _different(lake, fresh, people, notices: list[str]) -> list[str]:
 
 # ---- 1. SIGKILL after any step, then a rerun -------------------------------------------
 # every step but "captured" (nothing but the working set written yet; the rerun is then
-# the whole propagation, as in the uninterrupted test)
-# the default run kills mid-erasure (after the rows and landing are gone, before identity
-# and the scan); every other step boundary runs in `make test-all` (CI time)
-KILL_STAGES = [
-    s if s == "landing" else pytest.param(s, marks=pytest.mark.slow)
-    for s in propagate.STEPS
-    if s != "captured"
-]
+# the whole propagation, as in the uninterrupted test); all in `make test-all` (CI time):
+# the default run kills `ngrl materialize` mid-erasure instead (section 1b)
+KILL_STAGES = [pytest.param(s, marks=pytest.mark.slow) for s in propagate.STEPS if s != "captured"]
 
 
 @pytest.mark.parametrize("stage", KILL_STAGES)
@@ -265,6 +264,93 @@ def test_a_propagation_killed_after_any_step_is_completed_by_a_rerun(
     # and a second rerun is a no-op that still completes
     again = propagate.propagate(lake, batch, _targets(lake))
     assert again.completed and sum(again.rows_removed.values()) == 0
+
+
+# ---- 1b. `ngrl materialize` SIGKILLed mid-propagation, then `ngrl materialize` ----------
+# the default run kills mid-erasure (after the rows and landing are gone, before identity
+# and the scan); right after the lease is taken, after the subtraction, after the row
+# erasure and after the scan in `make test-all`
+MATERIALIZE_KILLS = [
+    s if s == "landing" else pytest.param(s, marks=pytest.mark.slow)
+    for s in ("leased", "genomics", "erased", "landing", "scanned")
+    if s in propagate.KILL_POINTS
+]
+NGRL = Path(sys.executable).parent / "ngrl"
+
+
+def _ngrl(lake: LakeResource, home: Path, *args: str, env: dict[str, str] | None = None):
+    """One real ``ngrl`` process on this lake and Dagster home."""
+    full = {
+        **os.environ,
+        **KEY_ENV,
+        "NGRL_LAKE_URI": lake.root_uri,
+        "DAGSTER_HOME": str(home),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [str(NGRL), *args], cwd=REPO, env=full, capture_output=True, text=True, timeout=900
+    )
+
+
+def _listed(lake: LakeResource, home: Path, batch: str) -> dict[str, str]:
+    """The batch's row of ``ngrl withdrawal list``, by column."""
+    out = _ngrl(lake, home, "withdrawal", "list")
+    assert out.returncode == 0, out.stderr[-2000:]
+    header, *rows = [line.split("\t") for line in out.stdout.splitlines()]
+    [row] = [r for r in rows if r[0] == batch]
+    return dict(zip(header, row, strict=True))
+
+
+@pytest.mark.parametrize("stage", MATERIALIZE_KILLS)
+def test_a_killed_materialize_is_finished_by_the_next_one_with_no_manual_step(
+    built, people, scratch_one, stage
+):
+    """The issue: ``ngrl materialize`` SIGKILLed while a withdrawal propagated left its
+    Dagster run STARTED for ever; later ``ngrl materialize`` runs exited 0 and the batch
+    stayed pending (only ``ngrl withdrawal propagate`` finished it). The next evaluation of
+    the withdrawal sensor finds the run's process gone, marks the run failed (and frees its
+    pool slot) and requests a new run, which resumes the batch; meanwhile ``ngrl withdrawal
+    list`` shows it overdue. Real processes, the instance configured as deployed (pools)."""
+    lake, instance, root = built
+    home = root / "dagster"
+    shutil.copy(REPO / "infra" / "dagster" / "dagster.yaml", home / "dagster.yaml")
+    person = people[0]
+    before = set(tombstones.batches(lake)["batch_id"].to_list())
+    land_notice(lake, "kill.csv", [person["reference"]])
+
+    started = time.monotonic()
+    killed = _ngrl(lake, home, "materialize", env={propagate.KILL_AT: stage})
+    assert killed.returncode == -signal.SIGKILL, (stage, killed.returncode, killed.stderr[-2000:])
+    killed_pid = json.loads(objects.read_bytes(lake.uri("audit", *lease.LEASE)))["worker"]
+    killed_pid = int(killed_pid.split("/")[1])  # the lease names the dead process
+    killed_at = time.monotonic() - started
+    [batch] = [b for b in tombstones.batches(lake)["batch_id"].to_list() if b not in before]
+    assert _status(lake, batch) == "pending"
+    [dead] = instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: batch}))
+    assert dead.status == dg.DagsterRunStatus.STARTED
+    listed = _listed(lake, home, batch)
+
+    started = time.monotonic()
+    again = _ngrl(lake, home, "materialize")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _status(lake, batch) == "complete", again.stdout[-3000:]
+    took = time.monotonic() - started
+    print(f"\n{stage}: killed after {killed_at:.1f}s, the next materialize took {took:.1f}s")
+    # while it was incomplete with no live run, the list said so
+    assert listed["status"] == "overdue", listed
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: batch}))
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+    assert runs[1].tags[WORKER_TAG].split("/")[1] == str(killed_pid)  # host/pid/start
+    states = progress_by_batch(instance, tombstones.batches(lake), dt.datetime.now(dt.UTC))
+    assert states[batch].state == "complete"
+    assert not objects.exists(lake.uri("audit", *lease.LEASE))
+
+    _assert_clean(lake, person["needles"])
+    manifest = registry.read_manifest(lake, "v1")
+    events = [h for h in manifest["history"] if h["event"] == "redacted"]
+    assert [(e["batch_id"], e["participants_removed"]) for e in events] == [(batch, 1)]
+    differ = _different(lake, scratch_one, people[:1], ["kill.csv"])
+    assert differ == [], "\n".join(differ)
 
 
 # ---- 2. two batches at the same time ---------------------------------------------------

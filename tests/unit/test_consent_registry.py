@@ -166,19 +166,41 @@ def test_field_limit_is_the_platforms_not_the_csv_modules():
     assert at_limit.rejects == [] and at_limit.rows.height == 1
     over = parse(row(), row(ref="P2", nhs="4010232137", forename="A" * (limit + 1)))
     assert [(r.line, r.rule) for r in over.rejects] == [(3, "field_too_long")]
-    assert over.file_rejected and over.rows.height == 0 and over.rows_in == 2
+    # the line is quarantined, the other line taken in
+    assert not over.file_rejected and over.rows["source_line"].to_list() == [2]
+    assert over.rows_in == 2
     # a field far beyond csv's own limit is the same rule, not a csv error
     import csv
 
     huge = parse(row(forename="A" * (csv.field_size_limit() * 8)), row(ref="P2"))
     assert [(r.line, r.rule) for r in huge.rejects] == [(2, "field_too_long")]
     assert "A" * 10 not in huge.rejects[0].reason
+    assert huge.rows["source_line"].to_list() == [3]
+    # on the header line it is the whole file
+    header = feeds.parse_registrations(("A" * (limit + 1) + "\n" + row()).encode(), "h.csv")
+    assert [(r.line, r.rule) for r in header.rejects] == [(1, "field_too_long")]
+    assert header.file_rejected and header.rows_in == 1
 
 
-def test_broken_quoting_nul_bytes_and_parser_failures_reject_the_file():
+def test_a_two_megabyte_line_quarantines_that_line_and_the_next_withdrawal_applies():
+    data = "\n".join([",".join(feeds.WITHDRAWAL_COLUMNS), "B" * (2 << 20), "P1,full,2026-03-01"])
+    parsed = feeds.parse_withdrawals((data + "\n").encode(), "w.csv")
+    assert [(r.source_file, r.line, r.rule) for r in parsed.rejects] == [
+        ("w.csv", 2, "field_too_long")
+    ]
+    assert not parsed.file_rejected
+    assert parsed.rows.select("participant_reference", "source_line").rows() == [("P1", 3)]
+    assert (parsed.rows_in, parsed.rows_quarantined) == (2, 1)
+
+
+def test_broken_quoting_rejects_its_line_nul_bytes_and_parser_failures_the_file():
     runaway = parse(row(forename='"Ann'), row(ref="P2", nhs="4010232137"))
     assert [(r.line, r.rule) for r in runaway.rejects] == [(2, "line_break_in_field")]
-    assert runaway.rows_in == 2
+    assert runaway.rows_in == 2 and not runaway.file_rejected
+    assert runaway.rows["participant_reference"].to_list() == ["P2"]
+    last = parse(row(), row(ref="P2", nhs="4010232137", forename='"Ann'))
+    assert [(r.line, r.rule) for r in last.rejects] == [(3, "line_break_in_field")]
+    assert last.rows["source_line"].to_list() == [2]
     nul = parse(row(), row(ref="P2", forename="A\x00n"))
     assert [(r.line, r.rule) for r in nul.rejects] == [(3, "nul_bytes")]
     dup = feeds.parse_registrations((HEADER + ",nhs_number\n" + row() + "\n").encode(), "d.csv")

@@ -12,6 +12,8 @@ import itertools
 import json
 import pickle
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -609,3 +611,28 @@ def test_error_is_picklable() -> None:
     assert (again.path, again.line, again.rule, str(again)) == (err.path, 12, "unsorted", str(err))
     assert str(err) == "/x.g.vcf.gz:12: unsorted: POS 5 after 9"
     assert isinstance(err, ValueError)
+
+
+def test_htslib_stays_silent_and_the_platform_reports_the_record(tmp_path: Path) -> None:
+    """htslib prints its own error line (``[E::vcf_parse_format_fill5] Invalid character
+    ...``, with the record's value and position) on the process's stderr when it refuses
+    a record; the reader silences it (the quarantine line names file, line and rule).
+    In a child process: the C library writes to file descriptor 2, not sys.stderr."""
+    bad = block("chr1", 200, 299, dp="1O")
+    path, lines = write(tmp_path, [GOOD[0], bad, GOOD[2]])
+    code = (
+        "import sys\n"
+        "from ngrl_assets.genomics.gvcf import GvcfError, read_gvcf\n"
+        "try:\n"
+        "    read_gvcf(sys.argv[1])\n"
+        "except GvcfError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == (
+        f"{path}:{line_of(lines, bad)}: malformed_record: "
+        "FORMAT/DP is not Integer (htslib refused the record)"
+    )
+    assert "[E::" not in done.stderr and "[W::" not in done.stderr, done.stderr

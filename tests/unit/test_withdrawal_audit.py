@@ -12,7 +12,7 @@ import pytest
 
 from ngrl_assets import cli
 from ngrl_assets.consent.tables import WITHDRAWAL_BATCHES
-from ngrl_assets.withdrawal import audit
+from ngrl_assets.withdrawal import audit, progress
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.scan import Finding
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
@@ -309,15 +309,41 @@ def test_write_report_files_both_in_the_reports_zone(lake):
 
 def test_cli_list(lake, monkeypatch, capsys):
     monkeypatch.setenv("NGRL_LAKE_URI", lake.root_uri)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # no instance: judged by the deadline
     assert cli.main(["withdrawal", "list"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split("\t") == [
-        "batch", "reason", "members", "landed", "status", "completed", "end_to_end_s",
+        "batch", "reason", "members", "landed", "status", "completed", "end_to_end_s", "note",
     ]  # fmt: skip
     rows = {line.split("\t")[0]: line.split("\t") for line in out[1:]}
     assert rows[BATCH][1:3] == ["withdrawal", "3"]
-    assert rows[BATCH][4:] == ["complete", "2026-10-02T11:03:04+00:00", "93784"]
-    assert rows[PENDING][4:] == ["pending", "-", "-"]
+    assert rows[BATCH][4:] == ["complete", "2026-10-02T11:03:04+00:00", "93784", "-"]
+    # opened in October 2026 and still pending: past its deadline
+    assert rows[PENDING][4:] == ["overdue", "-", "-", "open for more than 24 h"]
+
+
+def test_a_batch_is_overdue_past_its_deadline_or_without_a_live_run():
+    opened = T0
+    soon, later = T0 + dt.timedelta(minutes=1), T0 + dt.timedelta(hours=1)
+    late = T0 + progress.DEADLINE + dt.timedelta(seconds=1)
+
+    def state(runs, now=later, status="pending"):
+        return progress.progress(status, opened, runs, now).state
+
+    assert state(progress.Runs(succeeded=1), late, "complete") == "complete"
+    assert state(progress.Runs(live=1)) == "running"
+    assert state(progress.Runs(live=1), late) == "overdue"  # running, but past the deadline
+    assert state(progress.Runs(dead=1)) == "overdue"  # its process is gone
+    assert state(progress.Runs(failed=1)) == "overdue"  # no live run (a retry is due)
+    assert state(progress.Runs(failed=progress.MAX_ATTEMPTS)) == "overdue"
+    assert state(progress.Runs(), soon) == "pending"  # the sensor has not run yet
+    assert state(progress.Runs()) == "overdue"  # ... for too long
+    assert state(None) == "pending" and state(None, late) == "overdue"  # runs unknown
+    reasons = {
+        progress.progress("pending", opened, runs, later).reason
+        for runs in (progress.Runs(dead=1), progress.Runs(failed=1), progress.Runs())
+    }
+    assert len(reasons) == 3 and "" not in reasons
 
 
 def test_cli_report(lake, monkeypatch, capsys):
