@@ -591,7 +591,12 @@ def _ingest_samples(
         except SampleRejected as exc:
             rejects.append(exc.reject)
             reason = f"{exc.reject.rule}: {exc.reject.reason}"
-            raw_rows.append(_raw_row(delivery, row, folder, now, qc_reasons=reason))
+            # a registered participant's rejected sample keeps its owner, so a withdrawal
+            # erases its row and purges its files like any other sample of theirs
+            owner_id = link.participant_id if link is not None else None
+            raw_rows.append(
+                _raw_row(delivery, row, folder, now, participant_id=owner_id, qc_reasons=reason)
+            )
             continue
         seen_samples.add(row.sample_id)
         seen_participants.add(link.participant_id)
