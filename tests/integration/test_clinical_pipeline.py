@@ -229,6 +229,27 @@ def test_diagnoses_is_requested_by_its_automation_condition(ingested):
     assert second.get_requested_partitions(dg.AssetKey(diagnoses.TABLE)) == {None}
 
 
+def test_diagnoses_is_rebuilt_when_it_and_a_source_change_between_evaluations(ingested):
+    """What the demo's wave 2 did in one ``ngrl materialize``: diagnoses is rewritten (by
+    a withdrawal run) and then a source delivery is ingested before the next automation
+    evaluation. Plain ``eager()`` let its reset win that tie (both are OR conditions with
+    no timing in dagster 1.13) and never rebuilt diagnoses; the timed clause does."""
+    _, instance, defs, _, _ = ingested
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    rewrite = dg.define_asset_job("rewrite_diagnoses", selection=[diagnoses.TABLE]).resolve(
+        asset_graph=defs.resolve_asset_graph(), resource_defs=defs.resources
+    )
+    assert rewrite.execute_in_process(instance=instance).success
+    delivery = sorted(instance.get_dynamic_partitions(PARTITIONS["hes_op"].name))[0]
+    assert (
+        defs.resolve_job_def("hes_op_intake_job")
+        .execute_in_process(instance=instance, partition_key=delivery)
+        .success
+    )
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    assert after.get_requested_partitions(dg.AssetKey(diagnoses.TABLE)) == {None}
+
+
 def test_a_withdrawal_after_curation_fails_the_standalone_consent_check(ingested):
     """Curated rows of a participant who withdraws later: materialising consent_status
     requests the standalone only_consented_participants checks (their automation
