@@ -22,6 +22,7 @@ later materialisation wins.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -54,8 +55,6 @@ class Stale:
     upstream_at: float
 
     def describe(self) -> str:
-        import datetime as dt
-
         def when(ts: float | None) -> str:
             if ts is None:
                 return "never"

@@ -204,6 +204,17 @@ def _assert_clean(lake: LakeResource, needles: list[str]) -> int:
     return scanned
 
 
+def _assert_erased_as_scratch(lake, person, batch, scratch_one, people) -> None:
+    """One participant's batch is complete: no residue, v1 redacted once by it, and the
+    library equals a scratch build without that participant."""
+    _assert_clean(lake, person["needles"])
+    manifest = registry.read_manifest(lake, "v1")
+    events = [h for h in manifest["history"] if h["event"] == "redacted"]
+    assert [(e["batch_id"], e["participants_removed"]) for e in events] == [(batch, 1)]
+    differ = _different(lake, scratch_one, people[:1], ["kill.csv"])
+    assert differ == [], "\n".join(differ)
+
+
 def _different(lake, fresh, people, notices: list[str]) -> list[str]:
     """``compare_lakes``, except that the ledger rows of the withdrawal notices are left
     out: the from-scratch library never received a notice, and the purge keeps a rewritten
@@ -255,12 +266,7 @@ def test_a_propagation_killed_after_any_step_is_completed_by_a_rerun(
     assert propagate.participants_pending(lake) == []
     print(f"\n{stage}: killed after {killed_at:.1f}s, rerun {time.monotonic() - started:.1f}s")
 
-    _assert_clean(lake, person["needles"])
-    manifest = registry.read_manifest(lake, "v1")
-    events = [h for h in manifest["history"] if h["event"] == "redacted"]
-    assert [(e["batch_id"], e["participants_removed"]) for e in events] == [(batch, 1)]
-    differ = _different(lake, scratch_one, people[:1], ["kill.csv"])
-    assert differ == [], "\n".join(differ)
+    _assert_erased_as_scratch(lake, person, batch, scratch_one, people)
     # and a second rerun is a no-op that still completes
     again = propagate.propagate(lake, batch, _targets(lake))
     assert again.completed and sum(again.rows_removed.values()) == 0
@@ -345,12 +351,7 @@ def test_a_killed_materialize_is_finished_by_the_next_one_with_no_manual_step(
     assert states[batch].state == "complete"
     assert not objects.exists(lake.uri("audit", *lease.LEASE))
 
-    _assert_clean(lake, person["needles"])
-    manifest = registry.read_manifest(lake, "v1")
-    events = [h for h in manifest["history"] if h["event"] == "redacted"]
-    assert [(e["batch_id"], e["participants_removed"]) for e in events] == [(batch, 1)]
-    differ = _different(lake, scratch_one, people[:1], ["kill.csv"])
-    assert differ == [], "\n".join(differ)
+    _assert_erased_as_scratch(lake, person, batch, scratch_one, people)
 
 
 # ---- 2. two batches at the same time ---------------------------------------------------
