@@ -39,7 +39,7 @@ from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SAMPLES_SCHE
 from ngrl_assets.genomics.joint_store import CHUNK_GROUP, increment_id
 from ngrl_assets.genomics.schemas import SITE_KEY
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
 def read_one(path: str) -> tuple[str, int, pl.DataFrame, pl.DataFrame]:
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. Delta
     args.out.mkdir(parents=True, exist_ok=True)
-    lake = LakeResource(root_uri=str(args.out))
+    lake = Lake(root_uri=str(args.out))
     lake.append(JOINT_GENOTYPES, genotypes)
     lake.append(VARIANT_SITES, sites)
     t_write = time.perf_counter()

@@ -47,7 +47,7 @@ def child_ours(path: str, out: str) -> dict:
     from ngrl_assets.genomics import gvcf as gvcf_module
     from ngrl_assets.genomics.gvcf import read_gvcf
     from ngrl_assets.genomics.tables import SAMPLE_REFERENCE_BLOCKS, SAMPLE_VARIANT_CALLS
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
     scan = gvcf_module.scan_gvcf
     scan_s = 0.0
@@ -69,7 +69,7 @@ def child_ours(path: str, out: str) -> dict:
     blocks = chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True)
     # the intake's write: by declaration (partitioning, sort order, row groups and
     # statistics columns come from the TableSpec), replacing the bench delivery's rows
-    lake = LakeResource(root_uri=out)
+    lake = Lake(root_uri=out)
     for spec, frame in ((SAMPLE_VARIANT_CALLS, calls), (SAMPLE_REFERENCE_BLOCKS, blocks)):
         lake.replace(spec, frame.select(list(spec.schema)), {"delivery": "D-BENCH"})
     t_end = time.perf_counter()

@@ -82,7 +82,7 @@ def build_library(participants: int, seed: int, batch_size: int) -> Path:
     from ngrl_assets.definitions import build_definitions
     from ngrl_assets.pipeline import run_all
     from ngrl_assets.synth import generate_cohort
-    from resources.lake import LakeResource
+    from resources.lake import Lake
     from tests.integration.lakes import put_landing
 
     t0 = time.perf_counter()
@@ -95,7 +95,7 @@ def build_library(participants: int, seed: int, batch_size: int) -> Path:
         batch_size=batch_size,
         real_gvcf_dir=None,
     )
-    lake = LakeResource(root_uri=str(library / "lake"))
+    lake = Lake(root_uri=str(library / "lake"))
     put_landing(lake, source)
     home = library / "dagster"
     home.mkdir()
@@ -128,9 +128,9 @@ def library_facts(library: Path) -> dict:
     from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
     from ngrl_assets.genomics.tables import JOINT_GENOTYPES, RAW_SEQUENCES, VARIANT_SITES
     from ngrl_assets.releases import registry
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
-    lake = LakeResource(root_uri=str(library / "lake"))
+    lake = Lake(root_uri=str(library / "lake"))
     v1 = registry.get(lake, "v1")
     objects = [p for p in (library / "lake").rglob("*") if p.is_file()]
     return {
@@ -147,10 +147,10 @@ def library_facts(library: Path) -> dict:
 
 
 def pick(library: Path, n: int) -> list[str]:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
     from tests.integration.support_withdrawal import rich_participants
 
-    lake = LakeResource(root_uri=str(library / "lake"))
+    lake = Lake(root_uri=str(library / "lake"))
     return [p["reference"] for p in rich_participants(lake, "v1", n)]
 
 
@@ -166,7 +166,7 @@ def child_withdraw(root: str, refs_file: str) -> dict:
     from ngrl_assets.pipeline import run_all
     from ngrl_assets.withdrawal import audit, erasure, landing, propagate
     from ngrl_assets.withdrawal import releases as release_redaction
-    from resources.lake import LakeResource
+    from resources.lake import Lake
     from tests.integration.support_withdrawal import land_notice
 
     spent: dict[str, float] = {}
@@ -192,7 +192,7 @@ def child_withdraw(root: str, refs_file: str) -> dict:
     propagate.propagate = counted("propagate", propagate.propagate)
 
     refs = Path(refs_file).read_text().split()
-    lake = LakeResource(root_uri=f"{root}/lake")
+    lake = Lake(root_uri=f"{root}/lake")
     runs: list[dict] = []
     with dg.instance_for_test(temp_dir=f"{root}/dagster") as instance:
         defs = build_definitions(lake)

@@ -68,11 +68,11 @@ SITE = ["contig", "pos", "ref", "alt"]
 def child_cut(root: str) -> dict:
     os.environ.update(KEY_ENV)
     from ngrl_assets.releases.cut import cut_release
-    from resources.lake import LakeResource
-    from resources.secrets import SecretsResource
+    from resources.lake import Lake
+    from resources.secrets import Secrets
 
-    lake = LakeResource(root_uri=root)
-    secrets = SecretsResource(backend="env")
+    lake = Lake(root_uri=root)
+    secrets = Secrets(backend="env")
     t0 = time.perf_counter()
     result = cut_release(lake, secrets.get_bytes, "v1", dt.date.fromisoformat(FREEZE))
     seconds = time.perf_counter() - t0
@@ -208,7 +208,7 @@ def build_library(participants: int, seed: int, width: int) -> Path:
     from ngrl_assets.definitions import build_definitions
     from ngrl_assets.pipeline import run_all
     from ngrl_assets.synth import generate_cohort
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
     t0 = time.perf_counter()
     source = library / "source"
@@ -218,7 +218,7 @@ def build_library(participants: int, seed: int, width: int) -> Path:
         gen.cohort(source, participants, seed, 50, width)
     else:  # the generator's own windows, as the tests use it
         generate_cohort(source, participants=participants, seed=seed, batch_size=50)
-    lake = LakeResource(root_uri=str(library / "lake"))
+    lake = Lake(root_uri=str(library / "lake"))
     shutil.copytree(source, lake.zone("landing"), dirs_exist_ok=True)
     home = library / "dagster"
     home.mkdir()
@@ -238,9 +238,9 @@ def cut_inputs(lake_root: Path) -> list[str]:
         SAMPLE_REFERENCE_BLOCKS,
         SAMPLE_VARIANT_CALLS,
     )
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
-    lake = LakeResource(root_uri=str(lake_root))
+    lake = Lake(root_uri=str(lake_root))
     specs = [CONSENT_STATUS, RAW_SEQUENCES, SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS]
     specs += [*EXTRACTS.values(), DIAGNOSES]
     return [lake.table_uri(s) for s in specs if Path(lake.table_uri(s)).exists()]

@@ -46,7 +46,7 @@ from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     VARIANT_SITES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 SITE_KEY = ["contig", "pos", "ref", "alt"]
 PAR_X = reference.PARS["chrX"]
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": harness.machine()}
     if args.p1:
         p1 = harness.OUT / "p1"
-        ours = LakeResource(root_uri=str(p1 / "ours"))  # p1_ours.py writes a lake there
+        ours = Lake(root_uri=str(p1 / "ours"))  # p1_ours.py writes a lake there
         sex = sex_from_manifests(p1 / "landing")
         result["p1"] = sizes(
             Path(ours.table_uri(JOINT_GENOTYPES)),
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
     if args.lake:
-        lake = LakeResource(root_uri=str(args.lake))
+        lake = Lake(root_uri=str(args.lake))
         raw = lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == "pass")
         sex = dict(raw.select("participant_id", "inferred_sex").iter_rows())
         genotypes_dir = Path(lake.table_uri(JOINT_GENOTYPES))

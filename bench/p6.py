@@ -41,7 +41,7 @@ JOINT_TABLES = ("joint_genotypes", "variant_sites", "joint_call_increments")
 
 def child(root: str) -> dict:
     from ngrl_assets.genomics import chunks, joint_store
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
     spent: dict[str, float] = {}
 
@@ -51,7 +51,7 @@ def child(root: str) -> dict:
     joint_store._old_cohort = timer("old_cohort", joint_store._old_cohort)
     joint_store.joint_call_increment = timer("compute", joint_store.joint_call_increment)
     joint_store._Outputs.write = timer("write", joint_store._Outputs.write)
-    lake = LakeResource(root_uri=root)
+    lake = Lake(root_uri=root)
     names = chunks.chunk_names()
     t0 = time.perf_counter()
     s = joint_store.joint_call_chunks(lake, names)
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from ngrl_assets.consent import intake as consent_intake
     from ngrl_assets.genomics import chunks, joint_store
     from ngrl_assets.sequencing.intake import ingest_delivery, list_deliveries
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
     work = harness.OUT / "p6"
     root = work / "lake"
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     participants = math.ceil(target / 0.95 * 1.04)
     gen.cohort(root / "landing", participants, args.seed, args.batch, args.width)
     t_gen = time.perf_counter() - t0
-    lake = LakeResource(root_uri=str(root))
+    lake = Lake(root_uri=str(root))
     consent_intake.run(lake, "bench-p6")
     names = chunks.chunk_names()
     pending = sorted(args.n)

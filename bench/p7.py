@@ -82,7 +82,7 @@ def build_base(base: Path, participants: int, seed: int, defect_rate: float) -> 
     shutil.rmtree(base, ignore_errors=True)
     from ngrl_assets.consent import intake as consent_intake
     from ngrl_assets.synth import generate_cohort
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
     t0 = time.perf_counter()
     lake_root = base / "lake"
@@ -94,7 +94,7 @@ def build_base(base: Path, participants: int, seed: int, defect_rate: float) -> 
         real_gvcf_dir=None,
     )
     shutil.rmtree(lake_root / "landing" / "sequencing")  # not needed here: 40 kB/participant
-    summary = consent_intake.run(LakeResource(root_uri=str(lake_root)), "p7-consent")
+    summary = consent_intake.run(Lake(root_uri=str(lake_root)), "p7-consent")
     print(
         f"base lake: {participants} participants, {summary.registry_rows} registered "
         f"({time.perf_counter() - t0:.0f} s)",
@@ -175,7 +175,7 @@ def child_anchor(path: str, out: str) -> dict:
 def child_ours(root: str) -> dict:
     from ngrl_assets.clinical import intake, lines, rows
     from ngrl_assets.clinical.sources import SOURCES
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
     spent: dict[str, float] = {}
     batches = 0
@@ -215,7 +215,7 @@ def child_ours(root: str) -> dict:
     intake._write_quarantine = timer("quarantine_write", intake._write_quarantine)
     intake.ledger.record = timer("ledger", intake.ledger.record)
 
-    lake = LakeResource(root_uri=root)
+    lake = Lake(root_uri=root)
     rss_ready = _vm_kb("VmRSS")
     t0 = time.perf_counter()
     result = intake.ingest_extract(lake, SOURCES["hes_apc"], DELIVERY, RUN_ID, "incremental")

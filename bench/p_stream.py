@@ -71,7 +71,7 @@ def _peak_mb() -> float:
 
 
 def child(mode: str, root: Path, delivery: str) -> dict:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
     base_mb = _peak_mb()
     landing = root / "landing"
@@ -79,7 +79,7 @@ def child(mode: str, root: Path, delivery: str) -> dict:
         from ngrl_assets.sequencing.intake import ingest_delivery
 
         _pin_linkage(landing)
-        lake = LakeResource(root_uri=str(root))
+        lake = Lake(root_uri=str(root))
         t0 = time.perf_counter()
         res = ingest_delivery(lake, delivery, "bench-stream")
         seconds = time.perf_counter() - t0

@@ -29,7 +29,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_VARIANT_CALLS,
     VARIANT_SITES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lake", type=Path)
     p.add_argument("--top", type=int, default=20)
     args = p.parse_args(argv)
-    lake = LakeResource(root_uri=str(args.lake))
+    lake = Lake(root_uri=str(args.lake))
     samples = joint_store.passed_samples(lake)
     deliveries = sorted(set(samples["delivery"].to_list()))
     sizes = samples.group_by("delivery").len()

@@ -41,7 +41,7 @@ from ngrl_assets.clinical import intake, lines, rows, validate
 from ngrl_assets.clinical.sources import SOURCES
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.consent.linkage import nhs_number_linkage
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 SOURCE = SOURCES["hes_apc"]
 DELIVERED = dt.date(2026, 8, 31)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.work / "extracts" / f"{base.name}_{args.rows}" / "hes_apc_20260831.txt"
     if not path.exists():
         sys.exit(f"{path} missing: run bench/p7.py with the same arguments first")
-    linkage = nhs_number_linkage(LakeResource(root_uri=str(base / "lake")))
+    linkage = nhs_number_linkage(Lake(root_uri=str(base / "lake")))
     r = args.repeat
 
     def row(name: str, seconds: float) -> None:

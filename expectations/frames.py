@@ -34,13 +34,13 @@ from resources.tables import TableSpec
 if TYPE_CHECKING:
     import pandas as pd
 
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 MAX_ROWS = 500_000  # larger tables are validated on a deterministic sample of ~this size
 FILTERS = ("missingness", "depth", "GQ", "ABratio", "completeGTRatio", "phwe")
 TRANSITIONS = (("A", "G"), ("G", "A"), ("C", "T"), ("T", "C"))
 
-Derive = Callable[["LakeResource", TableSpec, pl.LazyFrame], pl.LazyFrame]
+Derive = Callable[["Lake", TableSpec, pl.LazyFrame], pl.LazyFrame]
 
 
 def ge_type(dtype: pl.DataType) -> str:
@@ -79,12 +79,10 @@ def _sampled(lf: pl.LazyFrame, key: tuple[str, ...]) -> pl.LazyFrame:
     return lf.filter(pl.struct(list(key)).hash(seed=20261202) % every == 0)
 
 
-def rows(
-    key: tuple[str, ...] = (), *derive: Derive
-) -> Callable[[LakeResource, TableSpec], pl.DataFrame]:
+def rows(key: tuple[str, ...] = (), *derive: Derive) -> Callable[[Lake, TableSpec], pl.DataFrame]:
     """Every row of the table (sampled by ``key`` above MAX_ROWS), with derived columns."""
 
-    def build(lake: LakeResource, spec: TableSpec) -> pl.DataFrame:
+    def build(lake: Lake, spec: TableSpec) -> pl.DataFrame:
         lf = _sampled(lake.scan(spec), key)
         for step in derive:
             lf = step(lake, spec, lf)
@@ -94,7 +92,7 @@ def rows(
 
 
 # ---- derived columns -----------------------------------------------------------------
-def _participants(lake: LakeResource, spec: TableSpec) -> pl.LazyFrame:
+def _participants(lake: Lake, spec: TableSpec) -> pl.LazyFrame:
     """The participant table a row's participant must be in: ``consent_status`` for a
     curated table, the release's own ``participant`` table for a release table."""
     if spec.zone == "releases":
@@ -102,7 +100,7 @@ def _participants(lake: LakeResource, spec: TableSpec) -> pl.LazyFrame:
     return lake.scan(CONSENT_STATUS).select("participant_id")
 
 
-def participant_known(lake: LakeResource, spec: TableSpec, lf: pl.LazyFrame) -> pl.LazyFrame:
+def participant_known(lake: Lake, spec: TableSpec, lf: pl.LazyFrame) -> pl.LazyFrame:
     """``dq_participant_known``: the row's participant is in the participant table."""
     column = spec.participant_column or "participant_id"
     known = _participants(lake, spec).with_columns(dq_participant_known=pl.lit(True))
@@ -111,7 +109,7 @@ def participant_known(lake: LakeResource, spec: TableSpec, lf: pl.LazyFrame) -> 
     ).with_columns(pl.col("dq_participant_known").fill_null(False))
 
 
-def af_checks(_lake: LakeResource, _spec: TableSpec, lf: pl.LazyFrame) -> pl.LazyFrame:
+def af_checks(_lake: Lake, _spec: TableSpec, lf: pl.LazyFrame) -> pl.LazyFrame:
     """``dq_af_minus_ac_over_an`` (0 where AN > 0) and one ``dq_fails_<filter>`` flag
     per aggV2 FILTER."""
     flags = {
@@ -129,7 +127,7 @@ def af_checks(_lake: LakeResource, _spec: TableSpec, lf: pl.LazyFrame) -> pl.Laz
 # ---- statistics frames -----------------------------------------------------------------
 def genotype_statistics(
     call_rate: bool = False,
-) -> Callable[[LakeResource, TableSpec], pl.DataFrame]:
+) -> Callable[[Lake, TableSpec], pl.DataFrame]:
     """Per participant of a genotype table (``ref``, ``alt``, ``a1``, ``a2``, ``ad_ref``,
     ``ad_alt``): counts of carrier calls, SNVs, transitions and transversions, hets and
     hom-alts, Ti/Tv, het/hom ratio, mean allele balance of 0/1 hets, invalid allele codes
@@ -139,7 +137,7 @@ def genotype_statistics(
     ``variant_sites``. ``dq_in_sample_stats`` (release tables): the participant has a row
     in the release's ``aggregate_gvcf_sample_stats``."""
 
-    def build(lake: LakeResource, spec: TableSpec) -> pl.DataFrame:
+    def build(lake: Lake, spec: TableSpec) -> pl.DataFrame:
         ref, alt = pl.col("ref").str.to_uppercase(), pl.col("alt").str.to_uppercase()
         a1, a2 = pl.col("a1"), pl.col("a2")
         carries = (a1 == 1) | (a2 == 1).fill_null(False)
@@ -203,7 +201,7 @@ def genotype_statistics(
     return build
 
 
-def reference_block_statistics(lake: LakeResource, spec: TableSpec) -> pl.DataFrame:
+def reference_block_statistics(lake: Lake, spec: TableSpec) -> pl.DataFrame:
     """Per participant of ``sample_reference_blocks``: blocks, bases covered, blocks
     whose end precedes their start, negative depths or qualities."""
     stats = (

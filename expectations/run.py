@@ -33,7 +33,7 @@ from expectations.spec import Suite
 from resources import objects
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _backend(folder: str) -> dict[str, Any]:
     return {"class_name": "TupleFilesystemStoreBackend", "base_directory": folder}
 
 
-def docs_root(lake: LakeResource) -> str:
+def docs_root(lake: Lake) -> str:
     """The Data Docs site of the lake (``index.html`` under it)."""
     return lake.uri("reports", DOCS_FOLDER)
 
@@ -256,7 +256,7 @@ def _page_uri(ctx: Any, identifier: Any, local_root: str) -> str:
 
 
 def validate(
-    lake: LakeResource, suites: list[Suite], run_name: str, build_docs: bool = True
+    lake: Lake, suites: list[Suite], run_name: str, build_docs: bool = True
 ) -> list[Outcome]:
     """Validate each suite's frame, store the results and update the Data Docs (one
     index rebuild for the whole call). ``run_name`` (a Dagster run id or a release id)

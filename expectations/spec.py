@@ -20,7 +20,7 @@ import polars as pl
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 # A value that looks like an NHS number (10 digits, optionally spaced 3-3-4), standing
 # alone or inside a longer text but not inside a longer run of letters and digits (so a
@@ -35,7 +35,7 @@ PSEUDONYM_PARTICIPANT = r"^P[0-9A-F]{20}$"
 PSEUDONYM_SAMPLE = r"^S[0-9A-F]{20}$"
 INTERNAL_PARTICIPANT_ID = r"^p[0-9a-f]{16}$"
 
-Frame = Callable[["LakeResource", TableSpec], pl.DataFrame]
+Frame = Callable[["Lake", TableSpec], pl.DataFrame]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from expectations.run import Outcome, docs_root
 from resources import objects
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 
 def markdown(outcomes: list[Outcome]) -> str:
@@ -39,7 +39,7 @@ def markdown(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def release_index(lake: LakeResource, release_id: str, outcomes: list[Outcome]) -> str:
+def release_index(lake: Lake, release_id: str, outcomes: list[Outcome]) -> str:
     """``reports/data_docs/releases/<id>/index.html``: the release's validations (each
     linking to its Data Docs page), written beside GE's own site index. Returns its URI."""
     root = docs_root(lake)

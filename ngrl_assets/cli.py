@@ -58,22 +58,22 @@ def _truth_dir(args: argparse.Namespace) -> Path:
     and a withdrawal must erase people from every object of the lake): ``--truth-dir``,
     else ``NGRL_SYNTH_TRUTH``, else ``synth-truth/`` beside a local lake root (or under
     ``./.ngrl/`` for a lake on S3)."""
-    from resources.lake import LakeResource, is_s3
+    from resources.lake import Lake, is_s3
 
     if args.truth_dir:
         return Path(args.truth_dir)
     if os.environ.get("NGRL_SYNTH_TRUTH"):
         return Path(os.environ["NGRL_SYNTH_TRUTH"])
-    root = LakeResource.from_env().root_uri
+    root = Lake.from_env().root_uri
     return Path(".ngrl/synth-truth") if is_s3(root) else Path(root).parent / "synth-truth"
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from ngrl_assets.synth import generate_cohort
     from resources import objects
-    from resources.lake import LakeResource, is_s3
+    from resources.lake import Lake, is_s3
 
-    landing = args.landing or LakeResource.from_env().zone("landing")
+    landing = args.landing or Lake.from_env().zone("landing")
     kwargs = dict(
         participants=args.participants,
         seed=args.seed,
@@ -152,9 +152,9 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
     from ngrl_assets.definitions import build_definitions
     from ngrl_assets.pipeline import run_all
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
-    lake = LakeResource.from_env()
+    lake = Lake.from_env()
     result = run_all(
         build_definitions(lake),
         lake,
@@ -206,9 +206,9 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from ngrl_assets.releases import reading
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
-    lake = LakeResource.from_env()
+    lake = Lake.from_env()
     if args.release_command == "list":
         sys.stdout.write(reading.list_text(lake))
     elif args.release_command == "show":
@@ -262,11 +262,11 @@ def cmd_erasure_scan(args: argparse.Namespace) -> int:
     from ngrl_assets.releases.cut import release_key
     from ngrl_assets.withdrawal.needles import needles_for, render_report
     from ngrl_assets.withdrawal.propagate import residue_scan
-    from resources.lake import LakeResource
-    from resources.secrets import SecretNotFound, SecretsResource
+    from resources.lake import Lake
+    from resources.secrets import SecretNotFound, Secrets
 
-    lake = LakeResource.from_env()
-    secrets = SecretsResource.from_env()
+    lake = Lake.from_env()
+    secrets = Secrets.from_env()
 
     def key(release_id: str) -> bytes:
         return release_key(secrets.get_bytes, release_id)
@@ -302,9 +302,9 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
     the report is INCOMPLETE), or propagate one batch; a malformed or unknown batch id is
     refused (exit 2)."""
     from ngrl_assets.withdrawal import audit
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
-    lake = LakeResource.from_env()
+    lake = Lake.from_env()
     if args.withdrawal_command == "propagate":
         return _withdrawal_propagate(lake, args.batch)
     if args.withdrawal_command == "list":
@@ -389,9 +389,9 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
 
 def cmd_dq_report(args: argparse.Namespace) -> int:
     from ngrl_assets.quality import report
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
-    built = report.build(LakeResource.from_env(), args.release or None)
+    built = report.build(Lake.from_env(), args.release or None)
     print(built.markdown())
     print()
     for release_id, (_, index) in built.releases.items():
@@ -401,9 +401,9 @@ def cmd_dq_report(args: argparse.Namespace) -> int:
 
 
 def cmd_lake(args: argparse.Namespace) -> int:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
-    for zone, uri in LakeResource.from_env().describe().items():
+    for zone, uri in Lake.from_env().describe().items():
         print(f"{zone}\t{uri}")
     return 0
 

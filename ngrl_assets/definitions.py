@@ -19,9 +19,9 @@ from ngrl_assets.sequencing import jobs as sequencing_jobs
 from ngrl_assets.withdrawal import assets as withdrawal_assets
 from ngrl_assets.withdrawal import checks as withdrawal_checks
 from ngrl_assets.withdrawal import jobs as withdrawal_jobs
-from resources.clinical_feeds import ClinicalFeedsResource
-from resources.lake import LakeResource
-from resources.secrets import SecretsResource
+from resources.clinical_feeds import ClinicalFeeds
+from resources.lake import Lake
+from resources.secrets import Secrets
 from sensors import ALL_SENSORS
 
 ALL_ASSETS = [
@@ -48,17 +48,24 @@ JOBS = [
 
 
 def build_definitions(
-    lake: LakeResource | None = None, clinical: ClinicalFeedsResource | None = None
+    lake: Lake | None = None, clinical: ClinicalFeeds | None = None
 ) -> dg.Definitions:
+    """The code location: every domain's assets, checks, jobs and sensors, and the three
+    resources they use. The lake, the clinical feeds' delivery modes and the secrets are
+    plain objects built from the environment (``NGRL_*``); each is wrapped once as a Dagster
+    resource, so every job of the location binds the same definition."""
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
         jobs=JOBS,
         sensors=ALL_SENSORS,
         resources={
-            "lake": lake or LakeResource.from_env(),
-            "clinical": clinical or ClinicalFeedsResource.from_env(),
-            "secrets": SecretsResource.from_env(),
+            name: dg.ResourceDefinition.hardcoded_resource(value)
+            for name, value in {
+                "lake": lake or Lake.from_env(),
+                "clinical": clinical or ClinicalFeeds.from_env(),
+                "secrets": Secrets.from_env(),
+            }.items()
         },
     )
 

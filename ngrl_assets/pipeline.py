@@ -22,7 +22,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from ngrl_assets.common.runs import fail_dead_runs, worker_tags
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 # Console logging of in-process runs: warnings and errors only (the event log in the
 # instance keeps everything; ``make ui`` shows it).
@@ -32,7 +32,7 @@ QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNIN
 class _PartitionTimestampFallback(logging.Filter):
     """Dagster warns on every evaluation that an asset with more than 100 updated
     partitions (the genome chunks) falls back to the tick's timestamp. That fallback is on
-    the safe side for the timed condition of ``common.freshness`` (a source stamped with
+    the safe side for the timed condition of ``common.automation`` (a source stamped with
     the tick is newer than the table: it is rebuilt), so the console keeps the platform's
     own account instead."""
 
@@ -87,7 +87,7 @@ def _as_result(returned: Any, cursor: str | None) -> dg.SensorResult:
 def tick(
     defs: dg.Definitions,
     sensor: dg.SensorDefinition,
-    lake: LakeResource,
+    lake: Lake,
     instance: dg.DagsterInstance,
     cursor: str | None,
     on_run: OnRun | None = None,
@@ -128,7 +128,7 @@ def tick(
 
 def automation_tick(
     defs: dg.Definitions,
-    lake: LakeResource,
+    lake: Lake,
     instance: dg.DagsterInstance,
     cursor: Any,
     on_run: OnRun | None = None,
@@ -173,7 +173,7 @@ def landing_sensors(defs: dg.Definitions) -> list[dg.SensorDefinition]:
 
 def run_sensors(
     defs: dg.Definitions,
-    lake: LakeResource,
+    lake: Lake,
     instance: dg.DagsterInstance,
     sensors: Sequence[dg.SensorDefinition] | None = None,
     on_run: OnRun | None = None,
@@ -209,7 +209,7 @@ def run_sensors(
 
 def run_all(
     defs: dg.Definitions,
-    lake: LakeResource,
+    lake: Lake,
     instance: dg.DagsterInstance,
     on_run: OnRun | None = None,
     progress: bool = False,
@@ -219,7 +219,7 @@ def run_all(
 
 
 def run_clinical(
-    defs: dg.Definitions, lake: LakeResource, instance: dg.DagsterInstance
+    defs: dg.Definitions, lake: Lake, instance: dg.DagsterInstance
 ) -> list[dg.ExecuteInProcessResult]:
     """Every clinical file not yet a partition (through the clinical sensors), then what
     the automation conditions request (diagnoses)."""

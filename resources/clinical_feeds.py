@@ -7,20 +7,22 @@ source names, e.g. ``av_tumour,ons_mortality``)."""
 from __future__ import annotations
 
 import os
-
-import dagster as dg
-from pydantic import Field
+from dataclasses import dataclass
 
 KNOWN_SOURCES = ("hes_apc", "hes_op", "hes_ae", "ons_mortality", "av_tumour")
 
 
-class ClinicalFeedsResource(dg.ConfigurableResource):
-    full_refresh_sources: list[str] = Field(default_factory=list)
+@dataclass(frozen=True)
+class ClinicalFeeds:
+    """The delivery mode of each clinical source (a plain class, handed to assets as a
+    resource)."""
+
+    full_refresh_sources: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(cls) -> ClinicalFeedsResource:
+    def from_env(cls) -> ClinicalFeeds:
         raw = os.environ.get("NGRL_CLINICAL_FULL_REFRESH", "")
-        return cls(full_refresh_sources=[s.strip() for s in raw.split(",") if s.strip()])
+        return cls(full_refresh_sources=tuple(s.strip() for s in raw.split(",") if s.strip()))
 
     def mode(self, source: str) -> str:
         unknown = sorted(set(self.full_refresh_sources) - set(KNOWN_SOURCES))

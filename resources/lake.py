@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import dagster as dg
 import polars as pl
 from deltalake import DeltaTable, WriterProperties
-from pydantic import Field
 
 from resources import delta
 from resources.predicates import Match, render
@@ -46,23 +45,21 @@ _AWS_ENV = (
 )
 
 
-class LakeResource(dg.ConfigurableResource):
+@dataclass(frozen=True)
+class Lake:
     """Knows where every zone of the lake lives and how to reach it.
 
-    ``root_uri`` defaults to ``NGRL_LAKE_URI`` or ``./.ngrl/lake``; a zone override such as
-    ``NGRL_IDENTITY_URI`` moves that zone elsewhere (another bucket, another key).
+    ``root_uri`` is the lake root (a folder or ``s3://bucket/prefix``); ``zone_uris`` moves
+    single zones elsewhere, e.g. ``{"identity": "s3://id-bucket/x"}`` (another bucket,
+    another key). A plain class: domain code takes a ``Lake``, and the Dagster definitions
+    hand the same object to assets as a resource (``dg.ResourceParam[Lake]``).
     """
 
-    root_uri: str = Field(
-        default=DEFAULT_ROOT, description="Lake root: folder or s3://bucket/prefix"
-    )
-    zone_uris: dict[str, str] = Field(
-        default_factory=dict,
-        description="Per-zone overrides, e.g. {'identity': 's3://id-bucket/x'}",
-    )
+    root_uri: str = DEFAULT_ROOT
+    zone_uris: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> LakeResource:
+    def from_env(cls) -> Lake:
         """Build from ``NGRL_LAKE_URI`` and ``NGRL_<ZONE>_URI`` environment variables."""
         overrides = {
             zone: os.environ[f"NGRL_{zone.upper()}_URI"]

@@ -5,10 +5,8 @@ production. Values are returned to the caller only; never logged, never written 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Literal, get_args
-
-import dagster as dg
-from pydantic import Field
 
 from resources.errors import Refused
 
@@ -26,15 +24,17 @@ class UnknownSecretsBackend(Refused, ValueError):
     rule = "secrets_backend_unknown"
 
 
-class SecretsResource(dg.ConfigurableResource):
+@dataclass(frozen=True)
+class Secrets:
     """Looks up a named secret. ``backend="env"`` reads ``NGRL_SECRET_<NAME>``;
-    ``backend="aws"`` reads the Secrets Manager secret ``<prefix><name>``."""
+    ``backend="aws"`` reads the Secrets Manager secret ``<prefix><name>`` (``prefix``: the
+    Secrets Manager name prefix). A plain class, handed to assets as a resource."""
 
-    backend: Backend = Field(default="env")
-    prefix: str = Field(default="ngrl/", description="Secrets Manager name prefix (aws backend)")
+    backend: Backend = "env"
+    prefix: str = "ngrl/"
 
     @classmethod
-    def from_env(cls) -> SecretsResource:
+    def from_env(cls) -> Secrets:
         backend = os.environ.get("NGRL_SECRETS_BACKEND", "env")
         if backend not in BACKENDS:
             allowed = " or ".join(repr(b) for b in BACKENDS)

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> LakeResource:
-    return LakeResource(root_uri=str(tmp_path / "lake"))
+def lake(tmp_path: Path) -> Lake:
+    return Lake(root_uri=str(tmp_path / "lake"))
 
 
 def _free_port() -> int:
@@ -74,7 +74,7 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def s3_lake(aws_env: str) -> LakeResource:
+def s3_lake(aws_env: str) -> Lake:
     """A lake in a fresh bucket, with the identity zone in a bucket of its own."""
     import boto3
 
@@ -84,6 +84,6 @@ def s3_lake(aws_env: str) -> LakeResource:
         client.create_bucket(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
         )
-    return LakeResource(
+    return Lake(
         root_uri=f"s3://{name}/lake", zone_uris={"identity": f"s3://{name}-identity/identity"}
     )

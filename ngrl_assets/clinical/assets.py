@@ -10,10 +10,10 @@ from ngrl_assets.clinical import diagnoses, intake
 from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
-from ngrl_assets.common.freshness import REBUILD_WHEN_UPSTREAM_CHANGES
-from ngrl_assets.common.specs import table_spec
-from resources.clinical_feeds import ClinicalFeedsResource
-from resources.lake import LakeResource
+from ngrl_assets.common.assets import table_spec
+from ngrl_assets.common.automation import REBUILD_WHEN_UPSTREAM_CHANGES
+from resources.clinical_feeds import ClinicalFeeds
+from resources.lake import Lake
 
 GROUP = "clinical"
 LINKAGE_DEPS = ["participant_registry", "consent_status"]
@@ -34,7 +34,7 @@ def _checks(source: ClinicalSource) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _unique_check(lake: LakeResource, source: ClinicalSource) -> dg.AssetCheckResult:
+def _unique_check(lake: Lake, source: ClinicalSource) -> dg.AssetCheckResult:
     column = _unique_column(source)
     repeated = (
         lake.scan(EXTRACTS[source.name])
@@ -62,7 +62,9 @@ def build_extract_asset(source: ClinicalSource) -> dg.AssetsDefinition:
         pool=f"clinical_{source.name}",
     )
     def _intake(
-        context: dg.AssetExecutionContext, lake: LakeResource, clinical: ClinicalFeedsResource
+        context: dg.AssetExecutionContext,
+        lake: dg.ResourceParam[Lake],
+        clinical: dg.ResourceParam[ClinicalFeeds],
     ):
         result = intake.ingest_extract(
             lake, source, context.partition_key, context.run_id, mode=clinical.mode(source.name)
@@ -98,7 +100,7 @@ diagnoses_spec = table_spec(
     specs=[diagnoses_spec.replace_attributes(automation_condition=REBUILD_WHEN_UPSTREAM_CHANGES)],
     pool="clinical_diagnoses",
 )
-def diagnoses_build(context: dg.AssetExecutionContext, lake: LakeResource):
+def diagnoses_build(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]):
     """Rebuild the long diagnoses table from the curated clinical tables."""
     counts = diagnoses.build(lake)
     context.log.info(f"diagnoses rebuilt: {sum(counts.values())} rows")

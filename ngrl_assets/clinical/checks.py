@@ -18,8 +18,8 @@ from ngrl_assets.clinical.reconcile import reconcile
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.consent.linkage import nhs_number_linkage
-from resources.clinical_feeds import ClinicalFeedsResource
-from resources.lake import LakeResource
+from resources.clinical_feeds import ClinicalFeeds
+from resources.lake import Lake
 
 CONSENT_ASSET = "consent_status"
 CONSENT_CHANGED = dg.AutomationCondition.any_deps_updated().allow(
@@ -27,7 +27,7 @@ CONSENT_CHANGED = dg.AutomationCondition.any_deps_updated().allow(
 )
 
 
-def barred_rows(lake: LakeResource, source: ClinicalSource) -> int:
+def barred_rows(lake: Lake, source: ClinicalSource) -> int:
     """Curated rows of participants whose consent (now) bars curation, by the rules
     intake applies (through the linkage door: consent_status joined to the registry;
     only the internal ids leave this function's memory)."""
@@ -58,7 +58,7 @@ def build_consent_check(source: ClinicalSource) -> dg.AssetChecksDefinition:
         additional_deps=[CONSENT_ASSET],
         automation_condition=CONSENT_CHANGED,
     )
-    def _consent(lake: LakeResource) -> dg.AssetCheckResult:
+    def _consent(lake: dg.ResourceParam[Lake]) -> dg.AssetCheckResult:
         rows = barred_rows(lake, source)
         return dg.AssetCheckResult(passed=rows == 0, metadata={"rows_of_barred_participants": rows})
 
@@ -75,7 +75,9 @@ def build_ledger_check(source: ClinicalSource) -> dg.AssetChecksDefinition:
             "registrations may have been replaced), and no row of any other delivery"
         ),
     )
-    def _ledger(lake: LakeResource, clinical: ClinicalFeedsResource) -> dg.AssetCheckResult:
+    def _ledger(
+        lake: dg.ResourceParam[Lake], clinical: dg.ResourceParam[ClinicalFeeds]
+    ) -> dg.AssetCheckResult:
         result = reconcile(lake, source, clinical.mode(source.name))
         return dg.AssetCheckResult(passed=result.passed, metadata=result.metadata())
 

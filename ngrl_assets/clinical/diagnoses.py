@@ -21,7 +21,7 @@ import polars as pl
 from ngrl_assets.clinical import validate
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.clinical.tables import DIAGNOSES, DIAGNOSES_SCHEMA, DIAGNOSES_TABLE, EXTRACTS
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 TABLE = DIAGNOSES_TABLE
 SCHEMA = DIAGNOSES_SCHEMA
@@ -80,7 +80,7 @@ def from_source(frame: pl.LazyFrame, source: ClinicalSource) -> pl.LazyFrame:
     )
 
 
-def build(lake: LakeResource) -> dict[str, int]:
+def build(lake: Lake) -> dict[str, int]:
     """Rewrite ``curated/diagnoses`` from the curated source tables; rows per source."""
     parts = []
     for name in FED_BY:

@@ -44,7 +44,7 @@ from ngrl_assets.common.quarantine import QUARANTINE_SCHEMA, Reject
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.linkage import nhs_number_linkage
 from resources import objects
-from resources.lake import LakeResource, is_s3
+from resources.lake import Lake, is_s3
 
 BATCH_ROWS = 100_000
 DELIVERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -150,7 +150,7 @@ def delivery_date(delivery: str, today: dt.date) -> dt.date:
     return today
 
 
-def _landed(lake: LakeResource, source: ClinicalSource) -> list[ledger.LandingFile]:
+def _landed(lake: Lake, source: ClinicalSource) -> list[ledger.LandingFile]:
     """Visible objects under ``landing/clinical/<source>/`` (names starting ``_`` or
     ``.`` are in-flight uploads or markers, skipped for every feed)."""
     prefix = source.feed + "/"
@@ -161,7 +161,7 @@ def _name(source: ClinicalSource, file: ledger.LandingFile) -> str:
     return file.key.removeprefix(source.feed + "/")
 
 
-def list_deliveries(lake: LakeResource, source: ClinicalSource) -> list[str]:
+def list_deliveries(lake: Lake, source: ClinicalSource) -> list[str]:
     """The partition key of every object under ``landing/clinical/<source>/``: delivery
     file names in order, then ``unrecognised-<hash>`` for every other name."""
     names = [_name(source, f) for f in _landed(lake, source)]
@@ -182,7 +182,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _duplicate_of(lake: LakeResource, source: ClinicalSource, key: str, digest: str) -> str | None:
+def _duplicate_of(lake: Lake, source: ClinicalSource, key: str, digest: str) -> str | None:
     done = ledger.read(lake).filter(
         (pl.col("feed") == source.feed)
         & (pl.col("sha256") == digest)
@@ -215,7 +215,7 @@ def _file_problem(
 
 
 def _write_stream(
-    lake: LakeResource,
+    lake: Lake,
     source: ClinicalSource,
     delivery: str,
     mode: str,
@@ -225,12 +225,12 @@ def _write_stream(
     lake.write_batches(EXTRACTS[source.name], batches, where=where)
 
 
-def _table_rows(lake: LakeResource, source: ClinicalSource) -> int:
+def _table_rows(lake: Lake, source: ClinicalSource) -> int:
     return int(lake.scan(EXTRACTS[source.name]).select(pl.len()).collect().item())
 
 
 def ingest_extract(
-    lake: LakeResource,
+    lake: Lake,
     source: ClinicalSource,
     delivery: str,
     run_id: str,
@@ -326,7 +326,7 @@ def _fetch_safely(uri: str, workdir: Path) -> Path:
 
 
 def ingest_unrecognised(
-    lake: LakeResource, source: ClinicalSource, partition: str, run_id: str, mode: str
+    lake: Lake, source: ClinicalSource, partition: str, run_id: str, mode: str
 ) -> ExtractResult:
     """Record the object standing behind ``unrecognised-<hash>`` as quarantined: one
     file-level quarantine record (``unrecognised_file_name``), rows in = its data lines
@@ -374,7 +374,7 @@ def ingest_unrecognised(
 
 
 def _ingest_rows(
-    lake: LakeResource,
+    lake: Lake,
     source: ClinicalSource,
     delivery: str,
     mode: str,
@@ -412,9 +412,7 @@ def _ingest_rows(
     return splitter.rejected, found
 
 
-def _refuse_stale(
-    lake: LakeResource, source: ClinicalSource, delivery: str, today: dt.date
-) -> None:
+def _refuse_stale(lake: Lake, source: ClinicalSource, delivery: str, today: dt.date) -> None:
     held = lake.scan(EXTRACTS[source.name]).select(pl.col(DELIVERY_COLUMN).unique()).collect()
     order = (delivery_date(delivery, today), delivery)
     newer = sorted(d for d in held.to_series().to_list() if (delivery_date(d, today), d) > order)
@@ -425,7 +423,7 @@ def _refuse_stale(
         )
 
 
-def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> int:
+def _rows_not_in(lake: Lake, source: ClinicalSource, delivery: str) -> int:
     return int(
         lake.scan(EXTRACTS[source.name])
         .filter(pl.col(DELIVERY_COLUMN) != delivery)
@@ -436,7 +434,7 @@ def _rows_not_in(lake: LakeResource, source: ClinicalSource, delivery: str) -> i
 
 
 def _write_quarantine(
-    lake: LakeResource,
+    lake: Lake,
     source: ClinicalSource,
     batch: str,
     key: str,

@@ -4,7 +4,7 @@ import dagster as dg
 
 from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES
-from ngrl_assets.common.checks_selection import without_expectations
+from ngrl_assets.common.checks import without_expectations
 
 INTAKE_JOBS = {
     name: dg.define_asset_job(

@@ -14,7 +14,7 @@ import polars as pl
 from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.common.quarantine import Reject
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 SUPERSEDED = "superseded_registration"
 
@@ -34,7 +34,7 @@ class Outcome:
 
 
 def write(
-    lake: LakeResource,
+    lake: Lake,
     source: ClinicalSource,
     delivery: str,
     mode: str,

@@ -25,7 +25,7 @@ import polars as pl
 from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.common import ledger
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Reconciliation:
         }
 
 
-def reconcile(lake: LakeResource, source: ClinicalSource, mode: str) -> Reconciliation:
+def reconcile(lake: Lake, source: ClinicalSource, mode: str) -> Reconciliation:
     prefix = source.feed + "/"
     entries = ledger.read(lake).filter(pl.col("feed") == source.feed)
     latest = entries.sort("processed_at").group_by("landing_key", maintain_order=True).last()

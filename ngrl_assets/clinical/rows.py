@@ -24,7 +24,7 @@ from ngrl_assets.clinical import lines, validate
 from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.common.quarantine import Reject
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "line": pl.Int64,
@@ -101,7 +101,7 @@ def lazy_rows(
     )
 
 
-def earlier_keys(lake: LakeResource, source: ClinicalSource, delivery: str) -> pl.Series:
+def earlier_keys(lake: Lake, source: ClinicalSource, delivery: str) -> pl.Series:
     """Record keys already curated from other deliveries (none for a keyless source)."""
     spec = EXTRACTS[source.name]
     if not source.key or not lake.exists(spec):

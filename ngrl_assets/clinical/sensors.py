@@ -11,7 +11,7 @@ from ngrl_assets.clinical.intake import landing_key, list_deliveries, unrecognis
 from ngrl_assets.clinical.jobs import INTAKE_JOBS
 from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
 def build_sensor(source: ClinicalSource) -> dg.SensorDefinition:
@@ -24,7 +24,9 @@ def build_sensor(source: ClinicalSource) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"New file in landing/{source.feed}/ -> partition + intake run.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+    def _sensor(
+        context: dg.SensorEvaluationContext, lake: dg.ResourceParam[Lake]
+    ) -> dg.SensorResult:
         known = set(context.instance.get_dynamic_partitions(partitions.name or ""))
         new = [d for d in list_deliveries(lake, source) if d not in known]
         if not new:

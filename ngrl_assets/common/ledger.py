@@ -20,7 +20,7 @@ from resources import objects
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "landing_key": pl.String,
@@ -92,7 +92,7 @@ def _hidden(key: str) -> bool:
     return any(part.startswith(("_", ".")) for part in key.split("/"))
 
 
-def list_landing(lake: LakeResource, prefix: str) -> list[LandingFile]:
+def list_landing(lake: Lake, prefix: str) -> list[LandingFile]:
     """Visible files under ``landing/<prefix>`` (names starting ``_`` or ``.`` are skipped)."""
     root = lake.zone("landing").rstrip("/") + "/"
     files = []
@@ -103,23 +103,23 @@ def list_landing(lake: LakeResource, prefix: str) -> list[LandingFile]:
     return files
 
 
-def read(lake: LakeResource) -> pl.DataFrame:
+def read(lake: Lake) -> pl.DataFrame:
     return lake.read(LEDGER)
 
 
-def pending(lake: LakeResource, prefix: str) -> list[LandingFile]:
+def pending(lake: Lake, prefix: str) -> list[LandingFile]:
     """Files under ``landing/<prefix>`` that the ledger has not recorded yet, in key order."""
     done = set(read(lake).get_column("landing_key").to_list())
     return [f for f in list_landing(lake, prefix) if f.key not in done]
 
 
-def ingested_hashes(lake: LakeResource, feed: str) -> set[str]:
+def ingested_hashes(lake: Lake, feed: str) -> set[str]:
     ledger = read(lake)
     rows = ledger.filter((pl.col("feed") == feed) & (pl.col("status") == "processed"))
     return set(rows.get_column("sha256").to_list())
 
 
-def record(lake: LakeResource, entries: list[LedgerEntry], run_id: str) -> None:
+def record(lake: Lake, entries: list[LedgerEntry], run_id: str) -> None:
     if not entries:
         return
     now = dt.datetime.now(dt.UTC)

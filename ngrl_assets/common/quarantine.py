@@ -13,7 +13,7 @@ import polars as pl
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "feed": pl.String,
@@ -89,7 +89,7 @@ def count_by_rule(rejects: list[Reject]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def replace_batches(lake: LakeResource, feed: str, batches: list[str], frame: pl.DataFrame) -> None:
+def replace_batches(lake: Lake, feed: str, batches: list[str], frame: pl.DataFrame) -> None:
     """Replace the quarantine records of ``batches`` of ``feed`` with ``frame`` (exact
     match on feed and batch, so re-running an intake never duplicates or loses records,
     and never touches another batch's)."""

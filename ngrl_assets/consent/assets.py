@@ -3,10 +3,10 @@ registry and withdrawal notices (identity zone) and consent status (curated zone
 
 import dagster as dg
 
-from ngrl_assets.common.specs import table_spec
+from ngrl_assets.common.assets import table_spec
 from ngrl_assets.consent import checks, intake
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 GROUP = "consent"
 
@@ -23,7 +23,7 @@ consent_status_spec = table_spec(
     check_specs=checks.CHECK_SPECS,
     pool="consent_intake",
 )
-def consent_intake(context: dg.AssetExecutionContext, lake: LakeResource):
+def consent_intake(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]):
     """Ingest new consent-service registration and withdrawal files from landing."""
     summary = intake.run(lake, context.run_id)
     reg, wd = summary.registrations, summary.withdrawals

@@ -8,7 +8,7 @@ import polars as pl
 
 from ngrl_assets.consent import nhs_number
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 CHECK_SPECS = [
     dg.AssetCheckSpec(
@@ -34,7 +34,7 @@ CHECK_SPECS = [
 ]
 
 
-def evaluate(lake: LakeResource) -> list[dg.AssetCheckResult]:
+def evaluate(lake: Lake) -> list[dg.AssetCheckResult]:
     """Every check on the tables as written (a missing table reads as empty)."""
     registry = (
         lake.scan(PARTICIPANT_REGISTRY)

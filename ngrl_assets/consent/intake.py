@@ -30,7 +30,7 @@ from ngrl_assets.consent.registry import (
 )
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 # (ledger/quarantine feed name, landing prefix)
 REGISTRATIONS = ("consent_registrations", "consent/registrations")
@@ -70,7 +70,7 @@ class _Loaded:
 
 
 def _load(
-    lake: LakeResource, feed: tuple[str, str], parse: Callable[[bytes, str], feeds.ParsedFeed]
+    lake: Lake, feed: tuple[str, str], parse: Callable[[bytes, str], feeds.ParsedFeed]
 ) -> _Loaded:
     """Read and parse every pending file of a feed. Parsing never raises (a file that
     cannot be read is one whole-file reject), so one bad file never blocks the others; a
@@ -133,9 +133,7 @@ def _entries(
     return entries, counts
 
 
-def _quarantine(
-    lake: LakeResource, name: str, rejects: dict[str, list[Reject]], run_id: str
-) -> None:
+def _quarantine(lake: Lake, name: str, rejects: dict[str, list[Reject]], run_id: str) -> None:
     """Replace exactly these files' quarantine records (a re-run never duplicates them)."""
     if not rejects:
         return
@@ -143,7 +141,7 @@ def _quarantine(
     replace_batches(lake, name, sorted(rejects), pl.concat(frames, how="vertical"))
 
 
-def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> IntakeSummary:
+def run(lake: Lake, run_id: str, now: dt.datetime | None = None) -> IntakeSummary:
     """Ingest every pending consent feed file and rebuild consent status."""
     now = now or dt.datetime.now(dt.UTC)
     regs = _load(lake, REGISTRATIONS, feeds.parse_registrations)
@@ -220,7 +218,7 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
 
 
 def _refuse_withdrawn(
-    lake: LakeResource, rows: pl.DataFrame
+    lake: Lake, rows: pl.DataFrame
 ) -> tuple[pl.DataFrame, list[Reject], dict[str, set[tuple[str, str]]]]:
     """Rows naming a tombstoned participant (by reference, or NHS number when the feed has
     one) are refused with ``participant_withdrawn``: a withdrawal is never undone by a

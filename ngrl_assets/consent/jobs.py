@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ngrl_assets.common.checks_selection import without_expectations
+from ngrl_assets.common.checks import without_expectations
 
 CONSENT_ASSETS = ["participant_registry", "withdrawal_notices", "consent_status"]
 

@@ -18,7 +18,7 @@ from ngrl_assets.consent.tables import (
     RELEASE_PSEUDONYMS,
     WITHDRAWAL_NOTICES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 
@@ -28,7 +28,7 @@ class Linked:
     withdrawal: str  # none | no_further_contact | full
 
 
-def link_references(lake: LakeResource, references: list[str]) -> dict[str, Linked]:
+def link_references(lake: Lake, references: list[str]) -> dict[str, Linked]:
     """Registered references -> internal id and withdrawal state; unknown ones are absent."""
     wanted = pl.Series(sorted(set(references)), dtype=pl.String).implode()
     registry = (
@@ -50,7 +50,7 @@ def link_references(lake: LakeResource, references: list[str]) -> dict[str, Link
     return {ref: Linked(pid, strongest.get(ref, "none")) for ref, pid in registry.iter_rows()}
 
 
-def nhs_number_linkage(lake: LakeResource) -> pl.DataFrame:
+def nhs_number_linkage(lake: Lake) -> pl.DataFrame:
     """Registered NHS numbers with what clinical intake needs to link a row: the internal
     id, the registered date of birth (to confirm the extract's DOB and derive ages),
     whether consent allows research use and the withdrawal state. Identifiers stay in
@@ -81,7 +81,7 @@ def nhs_number_linkage(lake: LakeResource) -> pl.DataFrame:
     )
 
 
-def release_cohort(lake: LakeResource, freeze_date: dt.date) -> pl.DataFrame:
+def release_cohort(lake: Lake, freeze_date: dt.date) -> pl.DataFrame:
     """Every registered participant's release decision at ``freeze_date`` by the GMS rules
     (:func:`ngrl_assets.consent.eligibility.evaluate`), decided here because it needs the
     exact date of birth: ``participant_id``, ``eligible``, ``reason`` and the registered
@@ -114,7 +114,7 @@ def release_cohort(lake: LakeResource, freeze_date: dt.date) -> pl.DataFrame:
     return out.join(registry.select("participant_id", "sex"), on="participant_id", how="left")
 
 
-def identifiers_among(lake: LakeResource, values: pl.Series) -> int:
+def identifiers_among(lake: Lake, values: pl.Series) -> int:
     """How many of ``values`` are a registered direct identifier or reference (NHS number,
     consent-service reference, forename, surname, postcode, date of birth as ISO text).
     The release gate passes every value of its tables through here so that identifiers
@@ -132,13 +132,13 @@ def identifiers_among(lake: LakeResource, values: pl.Series) -> int:
     return int(strings.is_in(pl.Series(sorted(known), dtype=pl.String).implode()).sum())
 
 
-def record_pseudonyms(lake: LakeResource, release_id: str, frame: pl.DataFrame) -> None:
+def record_pseudonyms(lake: Lake, release_id: str, frame: pl.DataFrame) -> None:
     """Keep a release's internal id <-> pseudonym map (identity zone; replaced whole, so a
     re-run of a cut converges)."""
     lake.replace(RELEASE_PSEUDONYMS, frame, {"release_id": release_id})
 
 
-def cohort_change(lake: LakeResource, previous: str | None, current: str) -> dict[str, int]:
+def cohort_change(lake: Lake, previous: str | None, current: str) -> dict[str, int]:
     """Participants added, removed and kept between two releases, as counts (pseudonyms
     differ between releases; only this map can compare them)."""
     rows = lake.scan(RELEASE_PSEUDONYMS).filter(pl.col("kind") == "participant")
@@ -152,7 +152,7 @@ def cohort_change(lake: LakeResource, previous: str | None, current: str) -> dic
 
 
 def participant_needles(
-    lake: LakeResource, participant_reference: str, sample_table: TableSpec
+    lake: Lake, participant_reference: str, sample_table: TableSpec
 ) -> list[tuple[str, str]]:
     """Every value that identifies one participant anywhere in the lake, as ``(kind, value)``
     pairs, for the erasure residue scan only: the consent-service reference itself, each
@@ -212,20 +212,20 @@ def participant_needles(
     return out
 
 
-def withdrawn_references(lake: LakeResource, references: list[str]) -> dict[str, str]:
+def withdrawn_references(lake: Lake, references: list[str]) -> dict[str, str]:
     """Of these consent-service references, those of fully withdrawn (tombstoned)
     participants -> internal id. Re-delivered data for them is quarantined
     ``participant_withdrawn`` and :func:`request_repurge` is called."""
     return tombstones.withdrawn_by(lake, "reference", references)
 
 
-def withdrawn_nhs_numbers(lake: LakeResource, nhs_numbers: list[str]) -> dict[str, str]:
+def withdrawn_nhs_numbers(lake: Lake, nhs_numbers: list[str]) -> dict[str, str]:
     """Of these NHS numbers, those of tombstoned participants -> internal id."""
     return tombstones.withdrawn_by(lake, "nhs_number", nhs_numbers)
 
 
 def request_repurge(
-    lake: LakeResource,
+    lake: Lake,
     participants: Mapping[str, Iterable[tuple[str, str]]] | Iterable[str],
     now: dt.datetime | None = None,
 ) -> str | None:
@@ -238,7 +238,7 @@ def request_repurge(
 
 
 def members_needles(
-    lake: LakeResource, participant_ids: list[str], sample_table: TableSpec
+    lake: Lake, participant_ids: list[str], sample_table: TableSpec
 ) -> pl.DataFrame:
     """For withdrawal propagation: every identifying value of these participants as rows
     ``participant_id, kind, value`` (kinds: ``internal id``, ``participant reference``,

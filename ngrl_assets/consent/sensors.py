@@ -14,7 +14,7 @@ import dagster as dg
 
 from ngrl_assets.common import ledger
 from ngrl_assets.consent.jobs import consent_job
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 CONSENT_PREFIXES = ("consent/registrations", "consent/withdrawals")
 
@@ -33,7 +33,9 @@ def fingerprint(files: list[ledger.LandingFile]) -> str:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="New consent-service feed files in landing/consent/ -> consent intake run.",
 )
-def consent_feed_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+def consent_feed_sensor(
+    context: dg.SensorEvaluationContext, lake: dg.ResourceParam[Lake]
+) -> dg.SensorResult:
     pending = [f for prefix in CONSENT_PREFIXES for f in ledger.pending(lake, prefix)]
     if not pending:
         return dg.SensorResult(skip_reason="no new consent feed files", cursor=context.cursor)

@@ -34,8 +34,8 @@ from ngrl_assets.consent.tables import (
     WITHDRAWAL_WORK,
 )
 from resources import objects
-from resources.lake import LakeResource
-from resources.secrets import SecretNotFound, SecretsResource
+from resources.lake import Lake
+from resources.secrets import SecretNotFound, Secrets
 
 BATCH_ID = re.compile(r"^wd-[0-9a-f]{12}$")
 KEY_OBJECT = ("keys", "tombstone.key")
@@ -51,10 +51,10 @@ def validate_batch_id(batch_id: str) -> str:
     return batch_id
 
 
-def tombstone_key(lake: LakeResource) -> bytes:
+def tombstone_key(lake: Lake) -> bytes:
     """The tombstone hash key (see the module docstring)."""
     try:
-        return SecretsResource.from_env().get_bytes("tombstone-key")
+        return Secrets.from_env().get_bytes("tombstone-key")
     except SecretNotFound:
         pass
     uri = lake.uri("identity", *KEY_OBJECT)
@@ -77,12 +77,12 @@ def _hashes(key: bytes, kind: str, values: Iterable[str]) -> dict[str, str]:
     return {v: keyed_hash(key, kind, v) for v in set(values) if v}
 
 
-def tombstoned(lake: LakeResource) -> pl.DataFrame:
+def tombstoned(lake: Lake) -> pl.DataFrame:
     lake.ensure(WITHDRAWAL_TOMBSTONES)
     return lake.read(WITHDRAWAL_TOMBSTONES)
 
 
-def withdrawn_by(lake: LakeResource, kind: str, values: Iterable[str]) -> dict[str, str]:
+def withdrawn_by(lake: Lake, kind: str, values: Iterable[str]) -> dict[str, str]:
     """Of ``values`` (NHS numbers or references), those that belong to a tombstoned
     participant -> that participant's internal id."""
     values = [v for v in values if v]
@@ -97,7 +97,7 @@ def withdrawn_by(lake: LakeResource, kind: str, values: Iterable[str]) -> dict[s
     return {v: owner[h] for v, h in hashed.items() if h in owner}
 
 
-def open_batches(lake: LakeResource, now: dt.datetime) -> list[str]:
+def open_batches(lake: Lake, now: dt.datetime) -> list[str]:
     """Tombstone every fully withdrawn participant not tombstoned yet, as one new batch;
     then make sure every batch with members has its audit row. Idempotent."""
     consent = lake.read(CONSENT_STATUS).filter(pl.col("withdrawal_state") == "full")
@@ -136,7 +136,7 @@ def open_batches(lake: LakeResource, now: dt.datetime) -> list[str]:
 
 
 def request_repurge(
-    lake: LakeResource,
+    lake: Lake,
     participants: Mapping[str, Iterable[tuple[str, str]]] | Iterable[str],
     now: dt.datetime,
 ) -> str | None:
@@ -175,18 +175,18 @@ def request_repurge(
     return batch
 
 
-def members(lake: LakeResource, batch_id: str) -> list[str]:
+def members(lake: Lake, batch_id: str) -> list[str]:
     lake.ensure(WITHDRAWAL_BATCH_MEMBERS)
     rows = lake.scan(WITHDRAWAL_BATCH_MEMBERS).filter(pl.col("batch_id") == batch_id)
     return sorted(set(rows.select("participant_id").collect()["participant_id"].to_list()))
 
 
-def batches(lake: LakeResource) -> pl.DataFrame:
+def batches(lake: Lake) -> pl.DataFrame:
     lake.ensure(WITHDRAWAL_BATCHES)
     return lake.read(WITHDRAWAL_BATCHES).sort("opened_at", "batch_id")
 
 
-def mark(lake: LakeResource, batch_id: str, status: str, now: dt.datetime) -> None:
+def mark(lake: Lake, batch_id: str, status: str, now: dt.datetime) -> None:
     row = batches(lake).filter(pl.col("batch_id") == batch_id)
     if row.height == 0:
         raise KeyError("no such withdrawal batch")
@@ -198,7 +198,7 @@ def mark(lake: LakeResource, batch_id: str, status: str, now: dt.datetime) -> No
     lake.merge(WITHDRAWAL_BATCHES, updated, ["batch_id"])
 
 
-def _pending_members(lake: LakeResource) -> dict[str, str]:
+def _pending_members(lake: Lake) -> dict[str, str]:
     """Members of batches not complete yet -> their (latest) batch."""
     lake.ensure(WITHDRAWAL_BATCH_MEMBERS)
     open_ids = batches(lake).filter(pl.col("status") != "complete")["batch_id"].implode()
@@ -208,7 +208,7 @@ def _pending_members(lake: LakeResource) -> dict[str, str]:
 
 
 def _add_members(
-    lake: LakeResource, batch: str, participant_ids: list[str], reason: str, now: dt.datetime
+    lake: Lake, batch: str, participant_ids: list[str], reason: str, now: dt.datetime
 ) -> None:
     frame = pl.DataFrame(
         {
@@ -222,7 +222,7 @@ def _add_members(
     lake.merge(WITHDRAWAL_BATCH_MEMBERS, frame, ["batch_id", "participant_id"])
 
 
-def _open_missing_batches(lake: LakeResource, now: dt.datetime) -> list[str]:
+def _open_missing_batches(lake: Lake, now: dt.datetime) -> list[str]:
     """An audit row for every batch that has members but none yet (a run that died between
     the two writes is completed here). Returns the batches opened."""
     lake.ensure(WITHDRAWAL_BATCH_MEMBERS)
@@ -257,7 +257,7 @@ def _open_missing_batches(lake: LakeResource, now: dt.datetime) -> list[str]:
     return sorted(out)
 
 
-def _notice_landed_at(lake: LakeResource, participant_ids: list[str]) -> dict[str, dt.datetime]:
+def _notice_landed_at(lake: Lake, participant_ids: list[str]) -> dict[str, dt.datetime]:
     registry = lake.read(PARTICIPANT_REGISTRY).select("participant_id", "participant_reference")
     registry = registry.filter(
         pl.col("participant_id").is_in(pl.Series(participant_ids, dtype=pl.String).implode())

@@ -5,11 +5,11 @@ with every QC-passed delivery."""
 import dagster as dg
 from pydantic import Field
 
-from ngrl_assets.common.specs import table_spec
+from ngrl_assets.common.assets import table_spec
 from ngrl_assets.genomics import checks, joint_store
 from ngrl_assets.genomics.partitions import genome_chunks
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 GROUP = "genomics"
 
@@ -36,7 +36,9 @@ class JointCallConfig(dg.Config):
     pool="joint_calling",
     check_specs=checks.CHECK_SPECS,
 )
-def joint_calling(context: dg.AssetExecutionContext, config: JointCallConfig, lake: LakeResource):
+def joint_calling(
+    context: dg.AssetExecutionContext, config: JointCallConfig, lake: dg.ResourceParam[Lake]
+):
     """Fold every pending delivery into each chunk of the run's partition range."""
     names = list(context.partition_keys)
     summary = joint_store.joint_call_chunks(lake, names, min_dp=config.min_dp)

@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 CHECK_SPECS = [
     dg.AssetCheckSpec(
@@ -23,7 +23,7 @@ CHECK_SPECS = [
 KEY = ["contig", "pos", "ref", "alt"]
 
 
-def evaluate(lake: LakeResource, chunk_names: list[str]) -> list[dg.AssetCheckResult]:
+def evaluate(lake: Lake, chunk_names: list[str]) -> list[dg.AssetCheckResult]:
     wanted = pl.Series(chunk_names, dtype=pl.String).implode()
     sites = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(wanted)).collect()
     genotypes = lake.scan(JOINT_GENOTYPES).filter(pl.col("chunk").is_in(wanted)).collect()

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ngrl_assets.common.checks_selection import without_expectations
+from ngrl_assets.common.checks import without_expectations
 from ngrl_assets.genomics.partitions import genome_chunks
 
 JOINT_ASSETS = ["joint_genotypes", "variant_sites"]

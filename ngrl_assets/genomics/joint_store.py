@@ -32,7 +32,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_VARIANT_CALLS,
     VARIANT_SITES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 
@@ -52,7 +52,7 @@ class JointCallSummary:
     increments: dict[str, list[str]] = field(default_factory=dict)
 
 
-def passed_samples(lake: LakeResource) -> pl.DataFrame:
+def passed_samples(lake: Lake) -> pl.DataFrame:
     """QC-passed samples: participant_id, delivery, sex."""
     return (
         lake.scan(RAW_SEQUENCES)
@@ -63,7 +63,7 @@ def passed_samples(lake: LakeResource) -> pl.DataFrame:
 
 
 def _old_cohort(
-    lake: LakeResource, samples: pl.DataFrame, deliveries: list[str], new_sites: pl.DataFrame
+    lake: Lake, samples: pl.DataFrame, deliveries: list[str], new_sites: pl.DataFrame
 ) -> Cohort:
     """Already joint-called samples' calls and blocks overlapping the new sites."""
     if samples.height == 0 or not deliveries:
@@ -91,7 +91,7 @@ CHUNK_GROUP = 64  # chunks whose pending per-sample rows are read in one scan
 
 
 def joint_call_chunks(
-    lake: LakeResource, chunk_names: list[str], min_dp: int = 1, now: dt.datetime | None = None
+    lake: Lake, chunk_names: list[str], min_dp: int = 1, now: dt.datetime | None = None
 ) -> JointCallSummary:
     """Bring every named chunk up to date with all QC-passed deliveries."""
     now = now or dt.datetime.now(dt.UTC)
@@ -187,7 +187,7 @@ def _marker(chunk: str, inc: str, delivery: str, samples: int, now: dt.datetime)
     }
 
 
-def genome_done(lake: LakeResource) -> list[str]:
+def genome_done(lake: Lake) -> list[str]:
     """Deliveries a whole-genome joint-calling run has folded in."""
     markers = lake.scan(JOINT_CALL_INCREMENTS).filter(pl.col("chunk") == GENOME)
     return sorted(set(markers.select("delivery").collect()["delivery"].to_list()))
@@ -209,7 +209,7 @@ class _Outputs:
             result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES.schema))
         )
 
-    def write(self, lake: LakeResource, todo: list[str]) -> None:
+    def write(self, lake: Lake, todo: list[str]) -> None:
         """genotypes -> variant_sites -> increments (the commit marker), each idempotent:
         a re-run replaces exactly the rows an earlier attempt of the same increment wrote."""
         if not todo and not self.markers:
@@ -244,7 +244,7 @@ def _distinct(frame: pl.DataFrame, column: str) -> list[str]:
 
 
 def _load(
-    lake: LakeResource,
+    lake: Lake,
     spec: TableSpec,
     group: list[str],
     deliveries: list[str],
@@ -264,7 +264,7 @@ def _load(
 
 
 def load_sample_rows(
-    lake: LakeResource,
+    lake: Lake,
     spec: TableSpec,
     group: list[str],
     deliveries: list[str],
@@ -275,7 +275,7 @@ def load_sample_rows(
     return _load(lake, spec, group, deliveries, samples)
 
 
-def pending_deliveries(lake: LakeResource) -> list[str]:
+def pending_deliveries(lake: Lake) -> list[str]:
     """QC-passed deliveries that no whole-genome joint-calling run has folded in yet."""
     delivered = set(passed_samples(lake)["delivery"].to_list())
     return sorted(delivered - set(genome_done(lake)))

@@ -14,7 +14,7 @@ from dagster._core.storage.tags import (
 from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.jobs import joint_calling_job
 from ngrl_assets.genomics.joint_store import pending_deliveries
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
 def range_tags() -> dict[str, str]:
@@ -30,7 +30,7 @@ def range_tags() -> dict[str, str]:
     description="QC-passed deliveries not yet joint-called -> one run over every chunk.",
 )
 def joint_calling_sensor(
-    context: dg.SensorEvaluationContext, lake: LakeResource
+    context: dg.SensorEvaluationContext, lake: dg.ResourceParam[Lake]
 ) -> dg.SensorResult:
     pending = pending_deliveries(lake)
     if not pending:

@@ -47,7 +47,7 @@ from ngrl_assets.genomics.tables import (
     VARIANT_SITES,
 )
 from ngrl_assets.genomics.withdraw import carried_sites, contribution, dropped_sites, subtract
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 BATCH_KEY = "ngrl.withdrawal_batch"  # commit metadata entry naming the withdrawal batch
@@ -77,7 +77,7 @@ class _Redacted:
 
 
 def withdraw_from_library(
-    lake: LakeResource, participant_ids: list[str], marker: str, min_dp: int = 1
+    lake: Lake, participant_ids: list[str], marker: str, min_dp: int = 1
 ) -> GenomicsRedaction:
     """Take the participants' samples out of the library's ``variant_sites`` (aggregates,
     site QC, FILTER; sites only they carried dropped) and delete every ``joint_genotypes``
@@ -134,7 +134,7 @@ def withdraw_from_library(
 
 
 def withdraw_from_release(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     participant_ids: list[str],
     pseudonyms: list[str],
@@ -266,7 +266,7 @@ def release_copies(release_id: str) -> tuple[TableSpec, TableSpec, TableSpec]:
 
 
 def _redact(
-    lake: LakeResource,
+    lake: Lake,
     state: pl.DataFrame,
     withdrawn: pl.DataFrame,
     others: pl.DataFrame,
@@ -330,7 +330,7 @@ def _redact(
 
 
 def _own_rows(
-    lake: LakeResource, spec: TableSpec, group: list[str], withdrawn: pl.DataFrame
+    lake: Lake, spec: TableSpec, group: list[str], withdrawn: pl.DataFrame
 ) -> pl.DataFrame:
     """The withdrawn samples' rows (their QC-passed deliveries only) in these chunks."""
     deliveries = sorted(set(withdrawn["delivery"].to_list()))
@@ -343,7 +343,7 @@ def _own_rows(
 
 
 def _carriers(
-    lake: LakeResource,
+    lake: Lake,
     candidates: pl.DataFrame,
     sites: pl.DataFrame,
     others: pl.DataFrame,
@@ -385,7 +385,7 @@ def _check_marker(marker: str) -> None:
         raise ValueError("a withdrawal marker is 1-64 letters, digits or . _ : -")
 
 
-def _withdrawn(lake: LakeResource, participant_ids: list[str]) -> pl.DataFrame:
+def _withdrawn(lake: Lake, participant_ids: list[str]) -> pl.DataFrame:
     """The participants' QC-passed samples as joint calling knows them."""
     if not participant_ids:
         return passed_samples(lake).clear()
@@ -393,7 +393,7 @@ def _withdrawn(lake: LakeResource, participant_ids: list[str]) -> pl.DataFrame:
     return passed_samples(lake).filter(pl.col("participant_id").is_in(ids))
 
 
-def _library_applied(lake: LakeResource, marker: str) -> bool:
+def _library_applied(lake: Lake, marker: str) -> bool:
     """The marker is in ``variant_sites``' rows or in its commit history."""
     rows = lake.scan(VARIANT_SITES).filter(pl.col("increment") == marker).select("chunk")
     if rows.head(1).collect().height:
@@ -401,7 +401,7 @@ def _library_applied(lake: LakeResource, marker: str) -> bool:
     return marker in lake.commit_metadata_values(VARIANT_SITES, BATCH_KEY)
 
 
-def _refuse_unfinished_increments(lake: LakeResource) -> None:
+def _refuse_unfinished_increments(lake: Lake) -> None:
     """A joint-calling run that wrote ``variant_sites`` but not its markers is completed
     by the next run through ``variant_sites.increment``; rewriting that column first
     would make the next run fold the increment in twice."""
@@ -421,7 +421,7 @@ def _refuse_unfinished_increments(lake: LakeResource) -> None:
         )
 
 
-def _carried_candidates(lake: LakeResource, withdrawn: pl.DataFrame) -> pl.DataFrame:
+def _carried_candidates(lake: Lake, withdrawn: pl.DataFrame) -> pl.DataFrame:
     """Site keys the withdrawn samples' own calls carry (anywhere), for recovery."""
     if withdrawn.height == 0:
         return _empty_keys().drop("chunk")
@@ -445,7 +445,7 @@ def _carried_candidates(lake: LakeResource, withdrawn: pl.DataFrame) -> pl.DataF
     return carried_sites(rows)
 
 
-def _carrier_rows(lake: LakeResource, spec: TableSpec, participants: list[str]) -> pl.DataFrame:
+def _carrier_rows(lake: Lake, spec: TableSpec, participants: list[str]) -> pl.DataFrame:
     """Site keys where these participants' joint genotype rows carry the ALT."""
     ids = pl.Series(participants, dtype=pl.String).implode()
     carrier = (pl.col("a1") == 1) | (pl.col("a2") == 1).fill_null(False)
@@ -454,7 +454,7 @@ def _carrier_rows(lake: LakeResource, spec: TableSpec, participants: list[str]) 
 
 
 def _finish_dropped(
-    lake: LakeResource, sites_spec: TableSpec, genotypes_spec: TableSpec, candidates: pl.DataFrame
+    lake: Lake, sites_spec: TableSpec, genotypes_spec: TableSpec, candidates: pl.DataFrame
 ) -> int:
     """Delete the genotype rows at candidate sites the sites table no longer holds; with
     no candidate left to go by (the withdrawn rows already erased), at every such site."""
@@ -472,9 +472,7 @@ def _finish_dropped(
     return lake.delete_matching(genotypes_spec, orphans) if orphans.height else 0
 
 
-def _drop_empty_cohort_chunks(
-    lake: LakeResource, sites_spec: TableSpec, cohorts_spec: TableSpec
-) -> None:
+def _drop_empty_cohort_chunks(lake: Lake, sites_spec: TableSpec, cohorts_spec: TableSpec) -> None:
     """A release's ``joint_call_cohorts`` lists only chunks with sites."""
     listed = lake.scan(cohorts_spec).select("chunk").unique().collect()
     holding = lake.scan(sites_spec).select("chunk").unique().collect()

@@ -21,7 +21,7 @@ import dagster as dg
 from expectations import run, summaries
 from expectations.spec import Suite
 from expectations.suites import curated_suites
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 POOL = "expectations"
 
@@ -117,7 +117,7 @@ def _build(layer: int, suites: list[Suite]) -> dg.AssetChecksDefinition:
         description="Great Expectations suites of the curated tables at this depth of the graph",
     )
     def _suites(
-        context: dg.AssetCheckExecutionContext, lake: LakeResource
+        context: dg.AssetCheckExecutionContext, lake: dg.ResourceParam[Lake]
     ) -> Iterator[dg.AssetCheckResult]:
         selected = context.selected_asset_check_keys
         chosen = [

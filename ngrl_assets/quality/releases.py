@@ -25,7 +25,7 @@ from expectations.suites import (
 )
 from ngrl_assets.quality.checks import check_results
 from ngrl_assets.releases.cut import CutResult, GateFinding
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 RULE = "expectations_passed"
 INPUT_RULE = "inputs_valid_as_cut"
@@ -63,7 +63,7 @@ def check_specs() -> list[dg.AssetCheckSpec]:
 class ReleaseExpectations:
     """The cut's ``expectations`` hook; keeps the outcomes for the asset's check results."""
 
-    def __init__(self, lake: LakeResource, run_name: str) -> None:
+    def __init__(self, lake: Lake, run_name: str) -> None:
         self.lake = lake
         self.run_name = run_name
         self.validated: list[tuple[Suite, run.Outcome]] = []

@@ -15,7 +15,7 @@ from expectations import run, summaries
 from expectations.suites import curated_suites
 from ngrl_assets.quality.releases import suites as release_suites
 from ngrl_assets.releases import reading, registry
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Report:
         return "\n".join(parts)
 
 
-def build(lake: LakeResource, release_ids: list[str] | None = None) -> Report:
+def build(lake: Lake, release_ids: list[str] | None = None) -> Report:
     """Validate the curated tables and the given releases (default: every published
     one); a release id that is not published is :class:`reading.UnknownRelease`, before
     anything is validated."""

@@ -10,15 +10,14 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
-from ngrl_assets.common import freshness
-from ngrl_assets.common.graph import full_asset_graph
-from ngrl_assets.common.specs import table_spec
+from ngrl_assets.common import automation
+from ngrl_assets.common.assets import full_asset_graph, table_spec
 from ngrl_assets.quality import releases as release_quality
 from ngrl_assets.releases import cut, notes_step
 from ngrl_assets.releases.partitions import releases
 from ngrl_assets.releases.tables import BUILT, PROJECTED, RELEASE_TABLES
-from resources.lake import LakeResource
-from resources.secrets import SecretsResource
+from resources.lake import Lake
+from resources.secrets import Secrets
 
 GROUP = "releases"
 # The curated assets a release is cut from (their checks must have passed).
@@ -89,7 +88,7 @@ def stale_inputs(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
     """The derived inputs (or tables upstream of them) materialised before one of their
     own upstreams, as (table, why) for the gate's ``inputs_fresh`` rule."""
     graph = full_asset_graph(context)
-    stale = freshness.stale_tables(context.instance, graph, [dg.AssetKey(n) for n in INPUTS])
+    stale = automation.stale_tables(context.instance, graph, [dg.AssetKey(n) for n in INPUTS])
     return [(s.table, s.describe()) for s in stale]
 
 
@@ -103,8 +102,8 @@ def stale_inputs(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
 def release_tables(
     context: dg.AssetExecutionContext,
     config: ReleaseConfig,
-    lake: LakeResource,
-    secrets: SecretsResource,
+    lake: dg.ResourceParam[Lake],
+    secrets: dg.ResourceParam[Secrets],
 ):
     """Cut one release: cohort at the freeze date, pseudonymised tables, gate, notes,
     manifest, registry."""

@@ -45,7 +45,7 @@ from ngrl_assets.releases.tables import (
 )
 from ngrl_assets.withdrawal import releases as withdrawal_releases
 from resources.errors import Refused
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.secrets import SecretNotFound
 from resources.tables import TableSpec
 
@@ -122,7 +122,7 @@ def validate_freeze_date(freeze_date: dt.date, today: dt.date | None = None) -> 
 
 # ---- cohort and pseudonyms -----------------------------------------------------------------
 def cohort(
-    lake: LakeResource, release_id: str, freeze_date: dt.date, key: bytes
+    lake: Lake, release_id: str, freeze_date: dt.date, key: bytes
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """(participants, samples, decisions by reason). Participants: internal id, pseudonym,
     sex; samples: internal participant id, participant and sample pseudonyms (QC-passed
@@ -151,7 +151,7 @@ def cohort(
 
 
 def write_pseudonym_map(
-    lake: LakeResource, release_id: str, people: pl.DataFrame, samples: pl.DataFrame
+    lake: Lake, release_id: str, people: pl.DataFrame, samples: pl.DataFrame
 ) -> None:
     frame = pl.concat(
         [
@@ -173,9 +173,7 @@ def write_pseudonym_map(
 
 
 # ---- tables --------------------------------------------------------------------------------
-def _participant_table(
-    lake: LakeResource, people: pl.DataFrame, freeze_date: dt.date
-) -> pl.DataFrame:
+def _participant_table(lake: Lake, people: pl.DataFrame, freeze_date: dt.date) -> pl.DataFrame:
     consent = lake.read(CONSENT_STATUS).select(
         "participant_id", "year_of_birth", "programme", "consent_category", "life_status"
     )
@@ -203,7 +201,7 @@ def _participant_table(
 
 
 def released_rows(
-    lake: LakeResource, curated: TableSpec, people: pl.DataFrame, freeze_date: dt.date
+    lake: Lake, curated: TableSpec, people: pl.DataFrame, freeze_date: dt.date
 ) -> pl.LazyFrame:
     """A curated table's rows that go into the release: eligible participants, dated by
     the freeze date, with the participant as the pseudonym and only release columns."""
@@ -219,7 +217,7 @@ def released_rows(
 
 
 def write_tables(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     freeze_date: dt.date,
     people: pl.DataFrame,
@@ -263,7 +261,7 @@ GENOMIC_TABLES = (
 
 
 def deliveries(
-    lake: LakeResource, freeze_date: dt.date, people: pl.DataFrame, samples: pl.DataFrame
+    lake: Lake, freeze_date: dt.date, people: pl.DataFrame, samples: pl.DataFrame
 ) -> dict[str, list[str]]:
     """Which upstream deliveries each release table contains: the clinical extract files
     its released rows came from, and for the genomic tables the sequencing deliveries of
@@ -292,9 +290,7 @@ def deliveries(
 
 
 # ---- gate ----------------------------------------------------------------------------------
-def freshness_findings(
-    lake: LakeResource, stale_inputs: Sequence[tuple[str, str]]
-) -> list[GateFinding]:
+def freshness_findings(lake: Lake, stale_inputs: Sequence[tuple[str, str]]) -> list[GateFinding]:
     """``inputs_fresh``: no derived input is older than one of its upstream tables (the
     wiring reads that from the run history: (table, why) pairs); ``joint_calling_current``:
     every QC-passed delivery has been joint-called (the genomics' own record)."""
@@ -318,7 +314,7 @@ def freshness_findings(
 
 
 def gate(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     freeze_date: dt.date,
     people: pl.DataFrame,
@@ -399,7 +395,7 @@ def release_key(get_secret: Callable[[str], bytes], release_id: str) -> bytes:
 
 
 def cut_release(
-    lake: LakeResource,
+    lake: Lake,
     get_secret: Callable[[str], bytes],
     release_id: str,
     freeze_date: dt.date,
@@ -479,7 +475,7 @@ def code_version() -> str:
 
 
 def build_manifest(
-    lake: LakeResource,
+    lake: Lake,
     result: CutResult,
     freeze_date: dt.date,
     label: str | None,

@@ -13,7 +13,7 @@ Examples are disclosure-controlled, column by column:
   ``k`` participants (rows) have a value;
 - free text and high-cardinality strings show "—".
 
-No Dagster: lake I/O goes through the :class:`~resources.lake.LakeResource` methods only.
+No Dagster: lake I/O goes through the :class:`~resources.lake.Lake` methods only.
 Tables are handled as lazy frames, so :func:`write_dictionary` never loads a whole release
 table (projection pushdown reads one or two columns per query).
 """
@@ -32,7 +32,7 @@ from resources import objects
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 NONE = "—"
 K_MIN = 5  # the small-number threshold: a value must be held by >= 5 participants (rows)
@@ -254,7 +254,7 @@ def dictionary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def write_dictionary(lake: LakeResource, release_id: str, specs: Sequence[TableSpec]) -> int:
+def write_dictionary(lake: Lake, release_id: str, specs: Sequence[TableSpec]) -> int:
     """Build the release's dictionary from its tables (read lazily), write the Delta table
     ``releases/<id>/data_dictionary`` (overwrite) and ``releases/<id>/notes/
     data_dictionary.md``; return the number of rows (columns described)."""

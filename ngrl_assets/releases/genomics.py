@@ -53,7 +53,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_JOINT_GENOTYPES,
     RELEASE_VARIANT_SITES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 SAMPLE_COLUMNS = ("participant_id", "participant_pseudonym", "sample_pseudonym")
@@ -70,7 +70,7 @@ GENOMIC_TABLES = (
 
 
 def write_release_genomics(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     samples: pl.DataFrame,
     min_dp: int = 1,
@@ -125,7 +125,7 @@ def _check_samples(samples: pl.DataFrame) -> None:
             raise ValueError(f"released samples: {repeated} repeated value(s) in {column}")
 
 
-def released_cohort(lake: LakeResource, samples: pl.DataFrame) -> pl.DataFrame:
+def released_cohort(lake: Lake, samples: pl.DataFrame) -> pl.DataFrame:
     """The released genomes as joint calling knows them: participant_id, delivery, sex
     (as ``passed_samples``) with their pseudonyms. Each must have one QC-passed sample."""
     chosen = samples.select(pl.col(c).cast(pl.String) for c in SAMPLE_COLUMNS)
@@ -141,7 +141,7 @@ def released_cohort(lake: LakeResource, samples: pl.DataFrame) -> pl.DataFrame:
 
 
 def _joint_call(
-    lake: LakeResource, cohort: pl.DataFrame, min_dp: int, spill: Path, show: bool
+    lake: Lake, cohort: pl.DataFrame, min_dp: int, spill: Path, show: bool
 ) -> list[pl.DataFrame]:
     """Joint-call the cohort alone over the whole genome, chunk group by chunk group as
     ``joint_call_chunks`` does on a lake holding only these samples; spill each chunk's
@@ -220,7 +220,7 @@ def _cohorts(chunk_names: list[str], pseudonyms: list[str]) -> Iterator[pl.DataF
 
 
 def _write(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     spec: TableSpec,
     batches: Iterable[pl.DataFrame],
@@ -323,7 +323,7 @@ def call_statistics(counts: pl.DataFrame) -> pl.DataFrame:
 
 
 def sample_stats_table(
-    lake: LakeResource, cohort: pl.DataFrame, counts: list[pl.DataFrame]
+    lake: Lake, cohort: pl.DataFrame, counts: list[pl.DataFrame]
 ) -> pl.DataFrame:
     """aggregate_gvcf_sample_stats: provider QC from raw_sequences and statistics of each
     released sample's own calls, under the pseudonyms (a sample without calls has 0)."""

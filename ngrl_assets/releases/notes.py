@@ -11,7 +11,7 @@ shows one participant's extreme value. Pseudonyms never appear (only counts).
 
 Participants added and removed are counted by the caller from the identity-zone map
 (pseudonyms differ between releases) and handed in as ``cohort_change``; this module
-never reads the identity zone. No Dagster; lake I/O through the LakeResource methods.
+never reads the identity zone. No Dagster; lake I/O through the Lake methods.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from resources import objects
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 QC_COLUMNS = (
     ("mean_coverage", "mean coverage (x)"),
@@ -314,7 +314,7 @@ class TableFacts:
     schema: dict[str, str]
 
 
-def table_facts(lake: LakeResource, spec: TableSpec) -> TableFacts:
+def table_facts(lake: Lake, spec: TableSpec) -> TableFacts:
     if not lake.exists(spec):
         return TableFacts(spec.name, False, 0, None, {})
     lf = lake.scan(spec)
@@ -551,7 +551,7 @@ def markdown_to_html(md: str, images: Mapping[str, bytes], title: str) -> str:
 
 
 def write_notes(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     previous_id: str | None,
     freeze_date: date,

@@ -18,13 +18,13 @@ from ngrl_assets.releases.tables import (
     RELEASE_VARIANT_SITES,
 )
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 POLICY_ENV = "NGRL_AIRLOCK_POLICY"
 
 
 def write_documents(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     freeze_date: dt.date,
     label: str | None,
@@ -64,16 +64,14 @@ def write_documents(
     return sorted({w.removeprefix(root) for w in written})
 
 
-def _deliveries_of(lake: LakeResource, release_id: str) -> dict[str, list[str]]:
+def _deliveries_of(lake: Lake, release_id: str) -> dict[str, list[str]]:
     """The upstream deliveries each table of a published release contains (its manifest;
     releases cut before manifests recorded them give none)."""
     tables = registry.read_manifest(lake, release_id)["tables"]
     return {name: t.get("deliveries", []) for name, t in tables.items()}
 
 
-def writer(
-    lake: LakeResource, freeze_date: dt.date, label: str | None
-) -> Callable[[object], list[str]]:
+def writer(lake: Lake, freeze_date: dt.date, label: str | None) -> Callable[[object], list[str]]:
     def _write(result: object) -> list[str]:
         return write_documents(
             lake,

@@ -7,14 +7,14 @@ from ngrl_assets.consent import linkage
 from ngrl_assets.releases import registry
 from ngrl_assets.releases.notes import delivery_changes
 from resources.errors import Refused
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
 class UnknownRelease(Refused, KeyError):
     rule = "release_unknown"
 
 
-def published(lake: LakeResource, release_id: str) -> registry.Published:
+def published(lake: Lake, release_id: str) -> registry.Published:
     """The registry's row of a published release; :class:`UnknownRelease` if none."""
     found = registry.get(lake, release_id)
     if found is None:
@@ -22,7 +22,7 @@ def published(lake: LakeResource, release_id: str) -> registry.Published:
     return found
 
 
-def list_text(lake: LakeResource) -> str:
+def list_text(lake: Lake) -> str:
     rows = registry.list_published(lake)
     if not rows:
         return "no published releases\n"
@@ -35,7 +35,7 @@ def list_text(lake: LakeResource) -> str:
     return "\n".join(lines) + "\n"
 
 
-def show_text(lake: LakeResource, release_id: str) -> str:
+def show_text(lake: Lake, release_id: str) -> str:
     entry = published(lake, release_id)
     manifest = registry.read_manifest(lake, release_id)
     failed = [g for g in manifest["gate"] if not g["passed"]]
@@ -57,7 +57,7 @@ def show_text(lake: LakeResource, release_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diff(lake: LakeResource, a: str, b: str) -> dict[str, object]:
+def diff(lake: Lake, a: str, b: str) -> dict[str, object]:
     published(lake, a), published(lake, b)
     ma, mb = registry.read_manifest(lake, a), registry.read_manifest(lake, b)
     change = linkage.cohort_change(lake, a, b)
@@ -80,7 +80,7 @@ def diff(lake: LakeResource, a: str, b: str) -> dict[str, object]:
     return {"participants": change, "tables": tables}
 
 
-def diff_text(lake: LakeResource, a: str, b: str, threshold: int = 5) -> str:
+def diff_text(lake: Lake, a: str, b: str, threshold: int = 5) -> str:
     d = diff(lake, a, b)
     change = d["participants"]
     assert isinstance(change, dict)

@@ -20,7 +20,7 @@ import polars as pl
 
 from ngrl_assets.releases.tables import RELEASE_REGISTRY, RELEASE_TABLES
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 MANIFEST = "manifest.json"
 PUBLISHED = "published"
@@ -47,7 +47,7 @@ def manifest_key(release_id: str) -> str:
     return f"{release_id}/{MANIFEST}"
 
 
-def list_published(lake: LakeResource) -> list[Published]:
+def list_published(lake: Lake) -> list[Published]:
     rows = lake.read(RELEASE_REGISTRY).sort("published_at")
     return [
         Published(
@@ -65,11 +65,11 @@ def list_published(lake: LakeResource) -> list[Published]:
     ]
 
 
-def get(lake: LakeResource, release_id: str) -> Published | None:
+def get(lake: Lake, release_id: str) -> Published | None:
     return next((p for p in list_published(lake) if p.release_id == release_id), None)
 
 
-def latest(lake: LakeResource, before: str | None = None) -> Published | None:
+def latest(lake: Lake, before: str | None = None) -> Published | None:
     """The newest published release (other than ``before``)."""
     found = [p for p in list_published(lake) if p.release_id != before]
     return found[-1] if found else None
@@ -85,7 +85,7 @@ def fingerprint(df: pl.DataFrame) -> str:
 
 
 def table_entries(
-    lake: LakeResource, release_id: str, deliveries: Mapping[str, list[str]] | None = None
+    lake: Lake, release_id: str, deliveries: Mapping[str, list[str]] | None = None
 ) -> dict[str, Any]:
     """The manifest's ``tables`` section as the release's tables stand now; ``deliveries``:
     the upstream deliveries each table contains, as decided at the cut."""
@@ -104,20 +104,20 @@ def table_entries(
     return tables
 
 
-def write_manifest(lake: LakeResource, release_id: str, manifest: dict[str, Any]) -> str:
+def write_manifest(lake: Lake, release_id: str, manifest: dict[str, Any]) -> str:
     """Write the manifest (as the last object of a cut); returns its SHA-256."""
     data = (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode()
     objects.write_bytes(lake.uri("releases", manifest_key(release_id)), data)
     return hashlib.sha256(data).hexdigest()
 
 
-def read_manifest(lake: LakeResource, release_id: str) -> dict[str, Any]:
+def read_manifest(lake: Lake, release_id: str) -> dict[str, Any]:
     data = objects.read_bytes(lake.uri("releases", manifest_key(release_id)))
     manifest: dict[str, Any] = json.loads(data)
     return manifest
 
 
-def publish(lake: LakeResource, manifest: dict[str, Any], manifest_sha256: str) -> None:
+def publish(lake: Lake, manifest: dict[str, Any], manifest_sha256: str) -> None:
     """The one atomic step that makes a release visible: its registry row."""
     row = {
         "release_id": manifest["release_id"],
@@ -136,9 +136,7 @@ def publish(lake: LakeResource, manifest: dict[str, Any], manifest_sha256: str) 
     )
 
 
-def update_after_redaction(
-    lake: LakeResource, manifest: dict[str, Any], manifest_sha256: str
-) -> None:
+def update_after_redaction(lake: Lake, manifest: dict[str, Any], manifest_sha256: str) -> None:
     """A withdrawal redacted a published release: its registry row takes the new manifest
     digest and counts; it stays published, with its original publication time."""
     current = get(lake, manifest["release_id"])

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ngrl_assets.common.specs import table_spec
+from ngrl_assets.common.assets import table_spec
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, SAMPLE_REFERENCE_BLOCKS, SAMPLE_VARIANT_CALLS
 from ngrl_assets.sequencing import checks, intake
 from ngrl_assets.sequencing.partitions import deliveries
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 GROUP = "sequencing"
 
@@ -32,7 +32,7 @@ sample_reference_blocks_spec = table_spec(
     pool="sequencing_intake",
 )
 def delivery_intake(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Check every sample of one delivery and store its calls and blocks, sample by sample."""
     result = intake.ingest_delivery(lake, context.partition_key, context.run_id)

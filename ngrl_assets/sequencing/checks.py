@@ -29,7 +29,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_VARIANT_CALLS,
 )
 from ngrl_assets.sequencing.intake import FEED, manifest_key, valid_delivery_id
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 RECONCILE = "samples_reconcile_with_ledger"
 SAMPLE_ROWS = "sample_rows_match_raw_sequences"
@@ -50,7 +50,7 @@ CHECK_SPECS = [
 ]
 
 
-def _latest_ledger(lake: LakeResource, deliveries: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _latest_ledger(lake: Lake, deliveries: Sequence[str]) -> dict[str, dict[str, Any]]:
     keys = {manifest_key(d): d for d in deliveries}
     rows = (
         lake.scan(LEDGER)
@@ -61,9 +61,7 @@ def _latest_ledger(lake: LakeResource, deliveries: Sequence[str]) -> dict[str, d
     return {keys[r["landing_key"]]: r for r in rows.iter_rows(named=True)}  # latest wins
 
 
-def reconcile_with_ledger(
-    lake: LakeResource, deliveries: Sequence[str] | None = None
-) -> dict[str, str]:
+def reconcile_with_ledger(lake: Lake, deliveries: Sequence[str] | None = None) -> dict[str, str]:
     """Deliveries that do not reconcile -> why (``deliveries`` None: every delivery in
     raw_sequences or in the ledger)."""
     raw = lake.scan(RAW_SEQUENCES)
@@ -119,7 +117,7 @@ def reconcile_with_ledger(
     return problems
 
 
-def sample_rows_mismatch(lake: LakeResource, deliveries: Sequence[str]) -> dict[str, str]:
+def sample_rows_mismatch(lake: Lake, deliveries: Sequence[str]) -> dict[str, str]:
     """Deliveries whose per-sample tables disagree with raw_sequences -> why."""
     wanted = list(deliveries)
     expected = (
@@ -145,7 +143,7 @@ def sample_rows_mismatch(lake: LakeResource, deliveries: Sequence[str]) -> dict[
     return problems
 
 
-def evaluate(lake: LakeResource, deliveries: Sequence[str]) -> list[dg.AssetCheckResult]:
+def evaluate(lake: Lake, deliveries: Sequence[str]) -> list[dg.AssetCheckResult]:
     """Both checks over ``deliveries`` (the run's own delivery, inside the asset)."""
     out = []
     for name, asset, problems in (

@@ -61,7 +61,7 @@ from ngrl_assets.sequencing.manifest import (
     parse_manifest,
 )
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 from resources.uris import is_s3
 
@@ -124,7 +124,7 @@ def manifest_key(delivery: str) -> str:
     return f"{PREFIX}/{require_delivery_id(delivery)}/{MANIFEST}"
 
 
-def _manifests(lake: LakeResource) -> Iterator[tuple[str, ledger.LandingFile]]:
+def _manifests(lake: Lake) -> Iterator[tuple[str, ledger.LandingFile]]:
     """(folder name, manifest) for every ``sequencing/<folder>/manifest.tsv`` that landed."""
     for f in ledger.list_landing(lake, PREFIX):
         parts = f.key.split("/")
@@ -132,7 +132,7 @@ def _manifests(lake: LakeResource) -> Iterator[tuple[str, ledger.LandingFile]]:
             yield parts[1], f
 
 
-def scan_landing(lake: LakeResource) -> tuple[list[str], list[ledger.LandingFile]]:
+def scan_landing(lake: Lake) -> tuple[list[str], list[ledger.LandingFile]]:
     """Deliveries whose manifest has landed (the manifest is uploaded last), and the
     manifests of folders whose name is not a valid delivery id."""
     valid, invalid = [], []
@@ -144,12 +144,12 @@ def scan_landing(lake: LakeResource) -> tuple[list[str], list[ledger.LandingFile
     return sorted(valid), sorted(invalid, key=lambda f: f.key)
 
 
-def list_deliveries(lake: LakeResource) -> list[str]:
+def list_deliveries(lake: Lake) -> list[str]:
     """Valid delivery ids whose manifest has landed: the only possible partition keys."""
     return scan_landing(lake)[0]
 
 
-def pending_invalid_manifests(lake: LakeResource) -> list[ledger.LandingFile]:
+def pending_invalid_manifests(lake: Lake) -> list[ledger.LandingFile]:
     """Manifests of invalidly named folders that the ledger does not record yet."""
     invalid = scan_landing(lake)[1]
     if not invalid:
@@ -191,9 +191,7 @@ def _digest_and_lines(path: Path) -> tuple[str, int]:
     return h.hexdigest(), lines
 
 
-def read_manifest(
-    lake: LakeResource, key: str, workdir: Path
-) -> tuple[Manifest, ledger.LandingFile, str]:
+def read_manifest(lake: Lake, key: str, workdir: Path) -> tuple[Manifest, ledger.LandingFile, str]:
     """The parsed manifest, its landing object and its SHA-256 (never raises on content)."""
     uri = lake.landing(key)
     path = objects.fetch(uri, workdir)
@@ -213,7 +211,7 @@ def read_manifest(
     return manifest, ledger.LandingFile(key, uri, size), digest
 
 
-def quarantine_invalid_deliveries(lake: LakeResource, run_id: str) -> int:
+def quarantine_invalid_deliveries(lake: Lake, run_id: str) -> int:
     """Quarantine, as whole files, the manifests of folders whose name is not a valid
     delivery id and that the ledger does not record yet; returns how many.
 
@@ -268,7 +266,7 @@ def qc_reasons(row: ManifestRow) -> list[str]:
     return reasons
 
 
-def _previous_samples(lake: LakeResource, delivery: str) -> pl.DataFrame:
+def _previous_samples(lake: Lake, delivery: str) -> pl.DataFrame:
     return (
         lake.scan(RAW_SEQUENCES)
         .filter((pl.col("delivery") != delivery) & (pl.col("qc_verdict") != "quarantined"))
@@ -340,7 +338,7 @@ def _digests(path: Path) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
-def _sha256_object(lake: LakeResource, file: ledger.LandingFile, workdir: Path) -> str:
+def _sha256_object(lake: Lake, file: ledger.LandingFile, workdir: Path) -> str:
     path = objects.fetch(file.uri, workdir)
     try:
         return _digests(path)[1]
@@ -350,7 +348,7 @@ def _sha256_object(lake: LakeResource, file: ledger.LandingFile, workdir: Path) 
 
 
 def record_objects(
-    lake: LakeResource,
+    lake: Lake,
     delivery: str,
     raw: pl.DataFrame,
     hashes: dict[str, str],
@@ -413,7 +411,7 @@ def record_objects(
 
 
 def _read_sample(
-    lake: LakeResource,
+    lake: Lake,
     row: ManifestRow,
     folder: str,
     manifest: str,
@@ -449,12 +447,12 @@ def _read_sample(
 
 
 # ---- writes ------------------------------------------------------------------------------
-def _has_delivery(lake: LakeResource, spec: TableSpec, delivery: str) -> bool:
+def _has_delivery(lake: Lake, spec: TableSpec, delivery: str) -> bool:
     rows = lake.scan(spec).filter(pl.col("delivery") == delivery).select(pl.len()).collect()
     return bool(rows.item())
 
 
-def clear_delivery(lake: LakeResource, delivery: str) -> None:
+def clear_delivery(lake: Lake, delivery: str) -> None:
     """Remove a delivery's rows: raw_sequences first (joint calling then no longer sees the
     delivery), then the per-sample tables. Values travel as data (merge-delete)."""
     for spec in (RAW_SEQUENCES, *SAMPLE_TABLES):
@@ -463,7 +461,7 @@ def clear_delivery(lake: LakeResource, delivery: str) -> None:
 
 
 def _store_sample(
-    lake: LakeResource, parsed: GvcfRead, participant_id: str, delivery: str
+    lake: Lake, parsed: GvcfRead, participant_id: str, delivery: str
 ) -> tuple[int, int, set[str]]:
     """Append one sample's calls and blocks (the lake sorts each frame by the table's
     sort order); returns the row counts and the chunks written."""
@@ -480,7 +478,7 @@ def _store_sample(
 
 
 def ingest_delivery(
-    lake: LakeResource, delivery: str, run_id: str, now: dt.datetime | None = None
+    lake: Lake, delivery: str, run_id: str, now: dt.datetime | None = None
 ) -> DeliveryResult:
     """Check and store one delivery (see the module docstring for order and idempotency)."""
     key = manifest_key(delivery)  # refuses an invalid id before any I/O
@@ -535,7 +533,7 @@ def ingest_delivery(
 
 
 def _ingest_samples(
-    lake: LakeResource,
+    lake: Lake,
     manifest: Manifest,
     delivery: str,
     folder: str,

@@ -5,10 +5,10 @@ from typing import Any
 
 import dagster as dg
 
-from ngrl_assets.common.checks_selection import without_expectations
+from ngrl_assets.common.checks import without_expectations
 from ngrl_assets.sequencing import intake
 from ngrl_assets.sequencing.partitions import deliveries
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 DELIVERY_ASSETS = ["raw_sequences", "sample_variant_calls", "sample_reference_blocks"]
 
@@ -21,7 +21,9 @@ delivery_job = dg.define_asset_job(
 
 
 @dg.op(name="quarantine_invalid_deliveries", pool="sequencing_intake")
-def quarantine_invalid_deliveries_op(context: dg.OpExecutionContext, lake: LakeResource) -> int:
+def quarantine_invalid_deliveries_op(
+    context: dg.OpExecutionContext, lake: dg.ResourceParam[Lake]
+) -> int:
     """Record every manifest of a folder whose name is not a delivery id as quarantined
     (ledger + file-level quarantine record); the folder never becomes a partition."""
     count = intake.quarantine_invalid_deliveries(lake, context.run_id)

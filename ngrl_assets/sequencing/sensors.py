@@ -14,7 +14,7 @@ import dagster as dg
 from ngrl_assets.sequencing.intake import fingerprint, pending_invalid_manifests, scan_landing
 from ngrl_assets.sequencing.jobs import delivery_job, invalid_delivery_job
 from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS, deliveries
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
 @dg.sensor(
@@ -25,7 +25,9 @@ from resources.lake import LakeResource
     description="New delivery manifest in landing/sequencing/ -> partition + intake run; "
     "a manifest in an invalidly named folder -> a quarantine run.",
 )
-def delivery_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+def delivery_sensor(
+    context: dg.SensorEvaluationContext, lake: dg.ResourceParam[Lake]
+) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(DELIVERY_PARTITIONS))
     valid, invalid = scan_landing(lake)
     new = [d for d in valid if d not in known]

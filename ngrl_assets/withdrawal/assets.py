@@ -4,13 +4,12 @@ asset it redacted; the residue scan is its blocking check."""
 
 import dagster as dg
 
-from ngrl_assets.common.graph import full_asset_graph
-from ngrl_assets.common.specs import table_spec
+from ngrl_assets.common.assets import full_asset_graph, table_spec
 from ngrl_assets.withdrawal import checks, propagate, runs
 from ngrl_assets.withdrawal.partitions import withdrawal_batches
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
 from ngrl_assets.withdrawal.targets import erasure_targets
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 GROUP = "withdrawal"
 
@@ -24,7 +23,7 @@ withdrawal_audit_spec = table_spec(WITHDRAWAL_AUDIT, group=GROUP, deps=["consent
     partitions_def=withdrawal_batches,
     pool="withdrawal",
 )
-def withdrawal_propagation(context: dg.AssetExecutionContext, lake: LakeResource):
+def withdrawal_propagation(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]):
     """Erase one withdrawal batch's participants from every table and live release,
     purge their landing objects, keep only their tombstones, and prove it."""
     runs.tag_worker(context)  # first: a run killed from here on is found dead and resumed

@@ -41,7 +41,7 @@ from resources.errors import Refused
 
 if TYPE_CHECKING:  # resources.lake and withdrawal.erasure import Dagster; this module does not
     from ngrl_assets.withdrawal.erasure import TableErasure
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 # ngrl_assets.consent.tombstones.BATCH_ID (that module reads secrets, a Dagster resource).
 BATCH_ID = re.compile(r"^wd-[0-9a-f]{12}$")
@@ -188,7 +188,7 @@ def scan_detail(
 
 
 # ---- the ledger ----------------------------------------------------------------------------
-def record(lake: LakeResource, rows: Sequence[AuditRow]) -> None:
+def record(lake: Lake, rows: Sequence[AuditRow]) -> None:
     """Upsert ``rows`` on (batch_id, step, target): a rerun replaces its own rows."""
     if not rows:
         return
@@ -205,7 +205,7 @@ def _step_order() -> pl.Expr:
     )
 
 
-def rows(lake: LakeResource, batch_id: str) -> pl.DataFrame:
+def rows(lake: Lake, batch_id: str) -> pl.DataFrame:
     """The batch's ledger rows in step order (then release, target)."""
     validate_batch_id(batch_id)
     return (
@@ -216,7 +216,7 @@ def rows(lake: LakeResource, batch_id: str) -> pl.DataFrame:
     )
 
 
-def batches(lake: LakeResource) -> pl.DataFrame:
+def batches(lake: Lake) -> pl.DataFrame:
     """Every withdrawal batch, most recently opened first, with ``end_to_end_seconds``
     (completed_at - notice_landed_at; null while pending)."""
     df = lake.read(WITHDRAWAL_BATCHES)
@@ -225,7 +225,7 @@ def batches(lake: LakeResource) -> pl.DataFrame:
     ).sort(["opened_at", "batch_id"], descending=True, nulls_last=True)
 
 
-def batch(lake: LakeResource, batch_id: str) -> dict[str, Any]:
+def batch(lake: Lake, batch_id: str) -> dict[str, Any]:
     """The batch's row from :data:`WITHDRAWAL_BATCHES`; :class:`UnknownBatch` if none."""
     validate_batch_id(batch_id)
     found = lake.scan(WITHDRAWAL_BATCHES).filter(pl.col("batch_id") == batch_id).collect()
@@ -424,7 +424,7 @@ def _details(df: pl.DataFrame) -> list[str]:
     return [*out, ""] if out else []
 
 
-def report_markdown(lake: LakeResource, batch_id: str) -> str:
+def report_markdown(lake: Lake, batch_id: str) -> str:
     """The erasure record of one batch for the data protection officer (Markdown).
 
     Raises ValueError for a malformed batch id and :class:`UnknownBatch` for an unknown one.
@@ -433,7 +433,7 @@ def report_markdown(lake: LakeResource, batch_id: str) -> str:
     return render(lake, batch_id)[0]
 
 
-def render(lake: LakeResource, batch_id: str) -> tuple[str, list[str]]:
+def render(lake: Lake, batch_id: str) -> tuple[str, list[str]]:
     """``(markdown, reasons)``: the report and why it is INCOMPLETE (empty when complete)."""
     info = batch(lake, batch_id)
     ledger = rows(lake, batch_id)
@@ -619,18 +619,18 @@ def render(lake: LakeResource, batch_id: str) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", reasons
 
 
-def report_html(lake: LakeResource, batch_id: str) -> str:
+def report_html(lake: Lake, batch_id: str) -> str:
     """:func:`report_markdown` as one self-contained HTML page."""
     md = report_markdown(lake, batch_id)
     return markdown_to_html(md, {}, f"Withdrawal erasure report {batch_id}")
 
 
-def report_uri(lake: LakeResource, batch_id: str, suffix: str) -> str:
+def report_uri(lake: Lake, batch_id: str, suffix: str) -> str:
     validate_batch_id(batch_id)
     return lake.uri("reports", REPORT_FOLDER, batch_id, f"report.{suffix}")
 
 
-def write_report(lake: LakeResource, batch_id: str, markdown: str | None = None) -> tuple[str, str]:
+def write_report(lake: Lake, batch_id: str, markdown: str | None = None) -> tuple[str, str]:
     """Write ``reports/withdrawals/<batch_id>/report.md`` and ``.html`` (from ``markdown``
     when given, else rendered now); their URIs."""
     md = report_markdown(lake, batch_id) if markdown is None else markdown
@@ -641,6 +641,6 @@ def write_report(lake: LakeResource, batch_id: str, markdown: str | None = None)
     return md_uri, html_uri
 
 
-def is_complete(lake: LakeResource, batch_id: str) -> bool:
+def is_complete(lake: Lake, batch_id: str) -> bool:
     """Whether the batch's report carries no INCOMPLETE banner."""
     return not render(lake, batch_id)[1]

@@ -10,7 +10,7 @@ import dagster as dg
 
 from ngrl_assets.consent import tombstones
 from ngrl_assets.withdrawal import runs
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 RESIDUE_CHECK = "residue_scan_clean"
 
@@ -39,7 +39,7 @@ CHECK_SPECS = [
     ),
 )
 def withdrawals_on_time(
-    context: dg.AssetCheckExecutionContext, lake: LakeResource
+    context: dg.AssetCheckExecutionContext, lake: dg.ResourceParam[Lake]
 ) -> dg.AssetCheckResult:
     states = runs.progress_by_batch(
         context.instance, tombstones.batches(lake), dt.datetime.now(dt.UTC)

@@ -7,7 +7,7 @@ noncurrent versions of every object that was removed. The recipe measured in the
 notes ("Erasure on Delta") leaves nothing:
 
 1. delete through a merge whose source frame holds the keys (the commit records column
-   names, never values): :meth:`resources.lake.LakeResource.delete_matching`;
+   names, never values): :meth:`resources.lake.Lake.delete_matching`;
 2. set ``delta.logRetentionDuration`` and ``delta.deletedFileRetentionDuration`` to
    ``interval 0 seconds``;
 3. ``vacuum(retention_hours=0, enforce_retention_duration=False, full=True)`` (the lite
@@ -54,7 +54,7 @@ from resources.tables import TableSpec
 from resources.uris import is_s3
 
 if TYPE_CHECKING:  # resources.lake imports Dagster; erasure itself does not
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 ZERO_RETENTION = {
     "delta.logRetentionDuration": "interval 0 seconds",
@@ -83,7 +83,7 @@ class TableErasure:
 
 
 def erase_participants(
-    lake: LakeResource,
+    lake: Lake,
     spec: TableSpec,
     participant_ids: Sequence[str],
     column: str | None = None,
@@ -103,7 +103,7 @@ def erase_participants(
     return erase_rows_where(lake, spec, keys)
 
 
-def erase_rows_where(lake: LakeResource, spec: TableSpec, keys: pl.DataFrame) -> TableErasure:
+def erase_rows_where(lake: Lake, spec: TableSpec, keys: pl.DataFrame) -> TableErasure:
     """Physically remove every row equal on ``keys``' columns to one of its rows (e.g. the
     pseudonym map by ``internal_id``), with the same purge as :func:`erase_participants`.
 
@@ -140,7 +140,7 @@ def erase_rows_where(lake: LakeResource, spec: TableSpec, keys: pl.DataFrame) ->
     )
 
 
-def purge(lake: LakeResource, spec: TableSpec) -> TableErasure:
+def purge(lake: Lake, spec: TableSpec) -> TableErasure:
     """Steps 2-6 of the recipe on a table as it stands, when it is not clean: e.g. after an
     update merge whose replaced rows still sit in old files and earlier commits. A table
     that is clean (or absent) is left alone, so a rerun changes nothing.
@@ -168,7 +168,7 @@ def purge(lake: LakeResource, spec: TableSpec) -> TableErasure:
 # ---- the purge steps (each one repeatable) ----------------------------------------------
 
 
-def _purge(lake: LakeResource, spec: TableSpec) -> int:
+def _purge(lake: Lake, spec: TableSpec) -> int:
     """Steps 2-5 of the recipe; returns the bytes removed outside the log."""
     _set_zero_retention(lake, spec)
     removed = _vacuum(lake, spec)
@@ -177,14 +177,14 @@ def _purge(lake: LakeResource, spec: TableSpec) -> int:
     return removed
 
 
-def _set_zero_retention(lake: LakeResource, spec: TableSpec) -> None:
+def _set_zero_retention(lake: Lake, spec: TableSpec) -> None:
     dt = lake.delta_table(spec)
     config = dt.metadata().configuration
     if any(config.get(k) != v for k, v in ZERO_RETENTION.items()):
         dt.alter.set_table_properties(dict(ZERO_RETENTION))
 
 
-def _vacuum(lake: LakeResource, spec: TableSpec) -> int:
+def _vacuum(lake: Lake, spec: TableSpec) -> int:
     """Full vacuum with zero retention, then remove every other unreferenced object
     outside the log (hidden files vacuum skips). Returns the bytes removed."""
     uri = lake.table_uri(spec)
@@ -198,11 +198,11 @@ def _vacuum(lake: LakeResource, spec: TableSpec) -> int:
     return sum(size for u, size in sizes.items() if u not in left and not _in_log(uri, u))
 
 
-def _checkpoint(lake: LakeResource, spec: TableSpec) -> None:
+def _checkpoint(lake: Lake, spec: TableSpec) -> None:
     lake.delta_table(spec).create_checkpoint()
 
 
-def _cleanup_log(lake: LakeResource, spec: TableSpec) -> None:
+def _cleanup_log(lake: Lake, spec: TableSpec) -> None:
     """``cleanup_metadata()``, then everything else in the log below the newest checkpoint
     (older commits, checkpoints, ``.crc``, temporary commits). The second part is what
     makes the log clean: ``cleanup_metadata`` spares files younger than the retention by
@@ -224,7 +224,7 @@ def _in_log(table_uri: str, uri: str) -> bool:
     return _relative(table_uri, uri).startswith(_LOG + "/")
 
 
-def _unreferenced(lake: LakeResource, spec: TableSpec) -> list[objects.ObjectInfo]:
+def _unreferenced(lake: Lake, spec: TableSpec) -> list[objects.ObjectInfo]:
     """Objects under the table's folder, outside the log, the current version does not use."""
     uri = lake.table_uri(spec)
     live = {_relative(uri, f) for f in lake.delta_table(spec).file_uris()}
@@ -250,7 +250,7 @@ def _stale_log_files(table_uri: str, version: int) -> list[objects.ObjectInfo]:
     return out
 
 
-def _is_clean(lake: LakeResource, spec: TableSpec) -> bool:
+def _is_clean(lake: Lake, spec: TableSpec) -> bool:
     """True when nothing could still hold an erased value: the log keeps only the current
     version (its commit and checkpoint), no object is unreferenced and, on S3, there is no
     noncurrent version or delete marker under the table's prefix."""

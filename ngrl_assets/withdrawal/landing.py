@@ -72,7 +72,7 @@ from resources import objects
 from resources.uris import is_s3
 
 if TYPE_CHECKING:  # resources.lake imports Dagster; this module does not
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def _head(uri: str) -> bytes:
 
 
 def _plan(
-    lake: LakeResource,
+    lake: Lake,
     matcher: _Matcher,
     object_keys: Iterable[str],
     workdir: Path,
@@ -369,7 +369,7 @@ def _ledger_updates(rows: pl.DataFrame, plan: _Plan, records: pl.DataFrame) -> p
     return pl.DataFrame(updated, schema=LEDGER.schema)
 
 
-def _tables(lake: LakeResource, plan: _Plan, matcher: _Matcher, listed: set[str]) -> tuple:
+def _tables(lake: Lake, plan: _Plan, matcher: _Matcher, listed: set[str]) -> tuple:
     """Ledger and quarantine: updates, removals, then the physical purge of both."""
     gone = plan.delete | listed
     records = lake.read(QUARANTINE) if lake.exists(QUARANTINE) else QUARANTINE.empty()
@@ -468,7 +468,7 @@ def _purge_versions(uri: str, cache: dict[str, bool]) -> int:
 
 # ---- the purge ----------------------------------------------------------------------------
 def purge_landing(
-    lake: LakeResource, needles: Sequence[str], object_keys: Sequence[str] = ()
+    lake: Lake, needles: Sequence[str], object_keys: Sequence[str] = ()
 ) -> LandingPurge:
     """Remove a withdrawn participant from the landing zone, the ledger and the quarantine
     (see the module docstring). ``needles``: their identifying values; ``object_keys``:
@@ -491,7 +491,7 @@ def purge_landing(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(lake: LakeResource, matcher: _Matcher, listed: set[str], workdir: Path) -> LandingPurge:
+def _run(lake: Lake, matcher: _Matcher, listed: set[str], workdir: Path) -> LandingPurge:
     plan = _plan(lake, matcher, listed, workdir)
     if plan.empty and not _table_residue(lake, matcher, listed):
         log.info("landing purge: nothing to do")
@@ -529,7 +529,7 @@ def _run(lake: LakeResource, matcher: _Matcher, listed: set[str], workdir: Path)
     return result
 
 
-def _table_residue(lake: LakeResource, matcher: _Matcher, listed: set[str]) -> bool:
+def _table_residue(lake: Lake, matcher: _Matcher, listed: set[str]) -> bool:
     """Whether the ledger or the quarantine still has a row naming a key to remove (the
     objects were deleted by an earlier run that stopped before the tables)."""
     checks: list[tuple[Any, pl.Expr]] = [

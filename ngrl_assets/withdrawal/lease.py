@@ -28,7 +28,7 @@ from ngrl_assets.common import liveness
 from resources import objects
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 LEASE = ("locks", "withdrawal.lease")
 WAIT_S = 900.0
@@ -50,7 +50,7 @@ def _read(uri: str) -> dict[str, str] | None:
 
 @contextmanager
 def held(
-    lake: LakeResource, holder: str, wait_s: float = WAIT_S, stale_s: float = STALE_S
+    lake: Lake, holder: str, wait_s: float = WAIT_S, stale_s: float = STALE_S
 ) -> Iterator[None]:
     uri = lake.uri("audit", *LEASE)
     token = secrets.token_hex(8)

@@ -18,11 +18,11 @@ from ngrl_assets.releases import pseudonyms, registry
 from ngrl_assets.withdrawal.scan import Finding
 
 if TYPE_CHECKING:
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 
 def needles_for(
-    lake: LakeResource,
+    lake: Lake,
     participant_reference: str,
     release_key: Callable[[str], bytes] | None = None,
     extra: Sequence[tuple[str, str]] = (),

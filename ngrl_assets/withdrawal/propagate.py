@@ -52,7 +52,7 @@ from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.scan import Finding, exclude_prefixes, scan
 from ngrl_assets.withdrawal.steps import audit_row, genomics_detail, purge_table
 from ngrl_assets.withdrawal.targets import Target
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 KILL_AT = "NGRL_WITHDRAWAL_KILL_AT"  # tests: SIGKILL this process after the named step
@@ -90,7 +90,7 @@ def _stage(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def capture(lake: LakeResource, batch_id: str, member_ids: list[str]) -> pl.DataFrame:
+def capture(lake: Lake, batch_id: str, member_ids: list[str]) -> pl.DataFrame:
     """The batch's identifying values: what the identity door still knows of its members,
     plus what an earlier attempt (or an intake that refused a re-delivery) stored in the
     work table; whatever is new is stored, so a rerun after the identifiers were erased
@@ -112,7 +112,7 @@ def _values(work: pl.DataFrame, *kinds: str) -> list[str]:
 
 
 def propagate(
-    lake: LakeResource,
+    lake: Lake,
     batch_id: str,
     targets: Sequence[Target],
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -126,7 +126,7 @@ def propagate(
 
 
 def _propagate(
-    lake: LakeResource,
+    lake: Lake,
     batch_id: str,
     targets: Sequence[Target],
     now: Callable[[], dt.datetime],
@@ -304,7 +304,7 @@ def _kind_counts(kinds: dict[str, int]) -> dict[str, int]:
 
 
 def _redact_published(
-    lake: LakeResource,
+    lake: Lake,
     batch_id: str,
     work: pl.DataFrame,
     redacted: set[str],
@@ -325,7 +325,7 @@ def _redact_published(
         record(result.audit)
 
 
-def residue_scan(lake: LakeResource, needles: list[str]) -> tuple[list[Finding], int]:
+def residue_scan(lake: Lake, needles: list[str]) -> tuple[list[Finding], int]:
     """Every object of every zone, except what the tombstone is (tombstones, batch
     membership, the batch's own working set and the tombstone key)."""
     exempt = exclude_prefixes(
@@ -348,12 +348,12 @@ def residue_scan(lake: LakeResource, needles: list[str]) -> tuple[list[Finding],
     return findings, len(seen)
 
 
-def participants_pending(lake: LakeResource) -> list[str]:
+def participants_pending(lake: Lake) -> list[str]:
     """Batches not complete yet (what the sensor and the release cut look at)."""
     frame = tombstones.batches(lake)
     return frame.filter(pl.col("status") != "complete")["batch_id"].to_list()
 
 
-def tombstoned_ids(lake: LakeResource) -> set[str]:
+def tombstoned_ids(lake: Lake) -> set[str]:
     lake.ensure(WITHDRAWAL_TOMBSTONES)
     return set(lake.read(WITHDRAWAL_TOMBSTONES)["participant_id"].to_list())

@@ -30,7 +30,7 @@ from ngrl_assets.releases.tables import RELEASE_TABLES
 from ngrl_assets.withdrawal import audit, erasure, lease
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.steps import audit_row, genomics_detail, purge_table
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 
@@ -49,7 +49,7 @@ def pseudonyms_in(work: pl.DataFrame, release_id: str, kind: str = "pseudonym") 
     )
 
 
-def remaining_cohort(lake: LakeResource, release_id: str) -> list[str]:
+def remaining_cohort(lake: Lake, release_id: str) -> list[str]:
     """Internal ids of the release's participants that are not tombstoned."""
     lake.ensure(WITHDRAWAL_TOMBSTONES)
     gone = lake.read(WITHDRAWAL_TOMBSTONES)["participant_id"].implode()
@@ -67,7 +67,7 @@ def remaining_cohort(lake: LakeResource, release_id: str) -> list[str]:
 
 
 def redact(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     batch_id: str,
     work: pl.DataFrame,
@@ -145,7 +145,7 @@ def redact(
     return out
 
 
-def _done(lake: LakeResource, batch_id: str, step: str, target: str) -> bool:
+def _done(lake: Lake, batch_id: str, step: str, target: str) -> bool:
     rows = audit.rows(lake, batch_id)
     return bool(rows.filter((pl.col("step") == step) & (pl.col("target") == target)).height)
 
@@ -156,7 +156,7 @@ def _placed(name: str, release_id: str) -> Any:
 
 
 def record_redaction(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     batch_id: str,
     redaction: ReleaseRedaction,
@@ -209,7 +209,7 @@ def record_redaction(
 
 
 def apply_to_cut(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     people: pl.DataFrame,
     samples: pl.DataFrame,
@@ -235,7 +235,7 @@ def apply_to_cut(
 
 
 def _apply(
-    lake: LakeResource,
+    lake: Lake,
     release_id: str,
     hit: pl.DataFrame,
     samples: pl.DataFrame,

@@ -31,7 +31,7 @@ A :class:`Finding` never carries a needle: it points at it by index into the cal
 list, and an object key that holds a needle is reported with the needle masked, so a report
 can be printed, logged or filed without re-exposing what was erased.
 
-No Dagster here: lake access is only :meth:`LakeResource.zone` and
+No Dagster here: lake access is only :meth:`Lake.zone` and
 :mod:`resources.objects`, so the same code scans a local folder or ``s3://``.
 """
 
@@ -55,7 +55,7 @@ from resources import objects
 if TYPE_CHECKING:  # resources.lake imports Dagster; the scanner itself does not
     import pyarrow as pa
 
-    from resources.lake import LakeResource
+    from resources.lake import Lake
 
 # The lake's zones (resources.lake.ZONES; a test keeps the two equal).
 ALL_ZONES: tuple[str, ...] = (
@@ -405,7 +405,7 @@ def _relative(uri: str, zone_uri: str) -> str:
 
 
 def scan(
-    lake: LakeResource,
+    lake: Lake,
     needles: Collection[str],
     zones: Iterable[str] = ALL_ZONES,
     exclude: Callable[[str], bool] | None = None,

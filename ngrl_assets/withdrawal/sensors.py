@@ -22,7 +22,7 @@ from ngrl_assets.withdrawal import runs
 from ngrl_assets.withdrawal.jobs import withdrawal_job
 from ngrl_assets.withdrawal.partitions import WITHDRAWAL_BATCH_PARTITIONS
 from ngrl_assets.withdrawal.progress import MAX_ATTEMPTS
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 BATCH_TAG = runs.BATCH_TAG
 
@@ -35,7 +35,9 @@ BATCH_TAG = runs.BATCH_TAG
     description="A new full withdrawal (an opaque batch) -> propagation and erasure run; "
     "a run whose process died is marked failed and its batch resumed.",
 )
-def withdrawal_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+def withdrawal_sensor(
+    context: dg.SensorEvaluationContext, lake: dg.ResourceParam[Lake]
+) -> dg.SensorResult:
     instance = context.instance
     dead = runs.fail_dead_runs(instance)
     if dead:

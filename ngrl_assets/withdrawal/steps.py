@@ -9,11 +9,11 @@ from typing import Any
 
 from ngrl_assets.withdrawal import erasure
 from ngrl_assets.withdrawal.audit import AuditRow
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 
-def purge_table(lake: LakeResource, spec: TableSpec) -> erasure.TableErasure:
+def purge_table(lake: Lake, spec: TableSpec) -> erasure.TableErasure:
     """Purge a table's history and unreferenced files (an aggregate table rewritten
     without the withdrawn participants' share: its old files still hold it)."""
     return erasure.purge(lake, spec)

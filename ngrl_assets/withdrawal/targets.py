@@ -1,7 +1,7 @@
 """What a full withdrawal must reach, derived, never listed by hand: every asset downstream
 of consent in the code location's asset graph whose table (its ``ngrl/table`` metadata,
 set from the catalogue declaration) holds participants. An asset added later is covered
-the day it is added, provided it is declared the usual way (``common.specs.table_spec``)."""
+the day it is added, provided it is declared the usual way (``common.assets.table_spec``)."""
 
 from __future__ import annotations
 

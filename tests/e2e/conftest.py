@@ -34,7 +34,7 @@ from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.pipeline import QUIET, run_all
 from ngrl_assets.synth import generate_cohort
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ FORGED_DELIVERY = "hes_op_20200101.txt"
 class DemoLake:
     root: Path  # lake root (NGRL_LAKE_URI)
     home: Path  # DAGSTER_HOME
-    lake: LakeResource
+    lake: Lake
     corrupted_asset: str
     failed_check: str
 
@@ -75,7 +75,7 @@ class DemoLake:
 @dataclass(frozen=True)
 class UI:
     base_url: str  # http://127.0.0.1:<port>, no trailing slash
-    lake: LakeResource
+    lake: Lake
     lake_root: Path
     demo: DemoLake
 
@@ -89,7 +89,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def corrupt(lake: LakeResource) -> None:
+def corrupt(lake: Lake) -> None:
     """Append a copy of one curated row under a delivery file the ledger never processed
     (a fresh record key, so only the reconciliation can notice)."""
     spec = EXTRACTS[CORRUPTED_ASSET]
@@ -118,7 +118,7 @@ def build_demo_lake(base: Path, participants: int = 20, seed: int = 41) -> DemoL
     source = base / "landing"
     generate_cohort(source, participants=participants, seed=seed, defect_rate=0.02, batch_size=10)
     root = base / "lake"
-    lake = LakeResource(root_uri=str(root))
+    lake = Lake(root_uri=str(root))
     put_landing(lake, source)
     home = base / "dagster"
     home.mkdir(parents=True)

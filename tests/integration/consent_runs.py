@@ -8,18 +8,18 @@ import dagster as dg
 from ngrl_assets.consent import feeds
 from ngrl_assets.definitions import build_definitions
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 REGISTRATION_HEADER = ",".join(feeds.REGISTRATION_COLUMNS)
 WITHDRAWAL_HEADER = ",".join(feeds.WITHDRAWAL_COLUMNS)
 
 
-def consent_definitions(lake: LakeResource) -> dg.Definitions:
+def consent_definitions(lake: Lake) -> dg.Definitions:
     """The whole code location on ``lake`` (the consent job and sensor as deployed)."""
     return build_definitions(lake)
 
 
-def run_consent(lake: LakeResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def run_consent(lake: Lake, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     """One real run of the consent intake job; it must succeed."""
     job = consent_definitions(lake).resolve_job_def("consent_intake_job")
     result = job.execute_in_process(instance=instance, raise_on_error=False)
@@ -63,5 +63,5 @@ def withdrawals_file(*rows: str) -> bytes:
     return ("\n".join([WITHDRAWAL_HEADER, *rows]) + "\n").encode()
 
 
-def land(lake: LakeResource, key: str, data: bytes) -> None:
+def land(lake: Lake, key: str, data: bytes) -> None:
     objects.write_bytes(lake.landing(key), data)

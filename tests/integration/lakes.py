@@ -6,10 +6,10 @@ from pathlib import Path
 import polars as pl
 
 from resources import objects
-from resources.lake import LakeResource, is_s3
+from resources.lake import Lake, is_s3
 
 
-def put_landing(lake: LakeResource, source: Path, only: str = "") -> None:
+def put_landing(lake: Lake, source: Path, only: str = "") -> None:
     """Copy a synthetic landing folder (or one sub-folder of it) into the lake."""
     target = lake.zone("landing")
     src = source / only if only else source
@@ -20,7 +20,7 @@ def put_landing(lake: LakeResource, source: Path, only: str = "") -> None:
         shutil.copytree(src, dest, dirs_exist_ok=True)
 
 
-def read(lake: LakeResource, zone: str, name: str) -> pl.DataFrame:
+def read(lake: Lake, zone: str, name: str) -> pl.DataFrame:
     """A catalogue table, read the way the code reads it (by its declaration)."""
     from ngrl_assets import catalogue
 

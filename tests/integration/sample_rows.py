@@ -16,7 +16,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -60,7 +60,7 @@ def block(pid: str, contig: str, start: int, end: int) -> dict:
 
 
 def deliver(
-    lake: LakeResource,
+    lake: Lake,
     delivery: str,
     pids: list[str],
     calls: list[dict],

@@ -18,7 +18,7 @@ import pytest
 from ngrl_assets.consent.linkage import Linked
 from ngrl_assets.sequencing import intake
 from ngrl_assets.synth import generate_cohort
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 
 HEADER = (
@@ -44,7 +44,7 @@ def pin_linkage(monkeypatch: pytest.MonkeyPatch, landing: Path) -> None:
             if kind in ("full", "no_further_contact") and strongest.get(ref) != "full":
                 strongest[ref] = kind
 
-    def link(lake: LakeResource, references: list[str]) -> dict[str, Linked]:
+    def link(lake: Lake, references: list[str]) -> dict[str, Linked]:
         return {
             r: Linked(participant_id(r), strongest.get(r, "none"))
             for r in set(references)
@@ -55,7 +55,7 @@ def pin_linkage(monkeypatch: pytest.MonkeyPatch, landing: Path) -> None:
 
 
 def landed_cohort(
-    lake: LakeResource,
+    lake: Lake,
     out: Path,
     monkeypatch: pytest.MonkeyPatch,
     *,

@@ -19,7 +19,7 @@ from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY, RELEASE_PSEUDONYMS
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.releases import registry
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 VOLATILE = {
@@ -36,7 +36,7 @@ VOLATILE = {
 }
 
 
-def rich_participants(lake: LakeResource, release_id: str, n: int) -> list[dict[str, str]]:
+def rich_participants(lake: Lake, release_id: str, n: int) -> list[dict[str, str]]:
     """``n`` participants with a QC-passed genome, clinical rows and a place in the
     release: their internal id, reference, NHS number and sample ids."""
     genomes = lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == "pass")
@@ -76,7 +76,7 @@ def notice(references: list[str], when: dt.date = dt.date(2026, 11, 20)) -> byte
     return ("\n".join(lines) + "\n").encode()
 
 
-def land_notice(lake: LakeResource, name: str, references: list[str]) -> None:
+def land_notice(lake: Lake, name: str, references: list[str]) -> None:
     objects.write_bytes(lake.landing(f"consent/withdrawals/{name}"), notice(references))
 
 
@@ -118,7 +118,7 @@ def without(source: Path, target: Path, needles: list[str]) -> None:
             path.write_bytes("\n".join(lines).encode())
 
 
-def _reference_map(lake: LakeResource, previous: dict[str, str] | None = None) -> dict[str, str]:
+def _reference_map(lake: Lake, previous: dict[str, str] | None = None) -> dict[str, str]:
     regs = lake.read(PARTICIPANT_REGISTRY)
     out = dict(previous or {})
     out.update(
@@ -127,7 +127,7 @@ def _reference_map(lake: LakeResource, previous: dict[str, str] | None = None) -
     return out
 
 
-def _pseudonym_map(lake: LakeResource, release_id: str, refs: dict[str, str]) -> dict[str, str]:
+def _pseudonym_map(lake: Lake, release_id: str, refs: dict[str, str]) -> dict[str, str]:
     rows = lake.read(RELEASE_PSEUDONYMS).filter(pl.col("release_id") == release_id)
     out = {}
     for kind, internal, pseudonym in rows.select("kind", "internal_id", "pseudonym").iter_rows():
@@ -160,8 +160,8 @@ BOOKKEEPING = {"curated/joint_call_increments"}
 
 
 def compare_lakes(
-    a: LakeResource,
-    b: LakeResource,
+    a: Lake,
+    b: Lake,
     release_ids: list[str],
     refs_a: dict[str, str],
     only_in_a: tuple[str, ...] = (),

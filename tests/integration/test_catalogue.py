@@ -19,7 +19,7 @@ from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.pipeline import run_all
 from ngrl_assets.synth import generate_cohort
 from ngrl_assets.withdrawal.erasure import ZERO_RETENTION
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 
 DICTIONARY = Path(__file__).parents[2] / "docs" / "data_dictionary.md"
@@ -109,7 +109,7 @@ def _log_texts(table_dir: Path) -> list[tuple[str, str]]:
 def built(tmp_path_factory):
     source = tmp_path_factory.mktemp("landing")
     generate_cohort(source, participants=40, seed=11, defect_rate=0.05, batch_size=20)
-    lake = LakeResource(root_uri=str(tmp_path_factory.mktemp("lake")))
+    lake = Lake(root_uri=str(tmp_path_factory.mktemp("lake")))
     put_landing(lake, source)
     with dg.instance_for_test() as instance:
         result = run_all(build_definitions(lake), lake, instance)
@@ -118,7 +118,7 @@ def built(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def built_lake(built) -> LakeResource:
+def built_lake(built) -> Lake:
     return built[0]
 
 

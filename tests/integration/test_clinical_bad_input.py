@@ -16,7 +16,7 @@ from ngrl_assets.common.ledger import LEDGER_TABLE
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
 from ngrl_assets.consent import intake as consent_intake
 from ngrl_assets.synth import generate_cohort
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing, read
 
 APC = SOURCES["hes_apc"]
@@ -30,7 +30,7 @@ def base(tmp_path_factory) -> tuple[Path, list[str], list[str]]:
     landing = tmp_path_factory.mktemp("landing")
     generate_cohort(landing, participants=40, seed=8, defect_rate=0.0, real_gvcf_dir=None)
     root = tmp_path_factory.mktemp("lake")
-    lake = LakeResource(root_uri=str(root))
+    lake = Lake(root_uri=str(root))
     put_landing(lake, landing, "consent")
     consent_intake.run(lake, "setup")
     registry = read(lake, "identity", "participant_registry")
@@ -56,13 +56,13 @@ def base(tmp_path_factory) -> tuple[Path, list[str], list[str]]:
 
 
 @pytest.fixture
-def lake(base, tmp_path) -> LakeResource:
+def lake(base, tmp_path) -> Lake:
     root = tmp_path / "lake"
     shutil.copytree(base[0], root, ignore=shutil.ignore_patterns("landing"))
-    return LakeResource(root_uri=str(root))
+    return Lake(root_uri=str(root))
 
 
-def deliver(lake: LakeResource, source, name: str, data: bytes | str) -> None:
+def deliver(lake: Lake, source, name: str, data: bytes | str) -> None:
     path = Path(lake.uri("landing", source.feed, name))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data.encode() if isinstance(data, str) else data)
@@ -329,10 +329,10 @@ def test_an_older_full_refresh_cannot_roll_the_table_back(lake, base):
 
 
 def test_delivery_modes_come_from_configuration(monkeypatch):
-    from resources.clinical_feeds import ClinicalFeedsResource
+    from resources.clinical_feeds import ClinicalFeeds
 
     monkeypatch.setenv("NGRL_CLINICAL_FULL_REFRESH", "av_tumour, ons_mortality")
-    feeds = ClinicalFeedsResource.from_env()
+    feeds = ClinicalFeeds.from_env()
     assert [feeds.mode(s) for s in SOURCES] == [
         "incremental",
         "incremental",
@@ -341,7 +341,7 @@ def test_delivery_modes_come_from_configuration(monkeypatch):
         "full",
     ]
     with pytest.raises(ValueError, match="hes_xyz"):
-        ClinicalFeedsResource(full_refresh_sources=["hes_xyz"]).mode("hes_apc")
+        ClinicalFeeds(full_refresh_sources=["hes_xyz"]).mode("hes_apc")
 
 
 def test_hes_counts_written_as_5_0_and_the_dash_diagnosis_filler(lake, base):

@@ -19,7 +19,7 @@ from ngrl_assets.common.quarantine import QUARANTINE_TABLE
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.pipeline import run_clinical
 from ngrl_assets.synth import generate_cohort
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.clinical_truth import expected_quarantine, rows
 from tests.integration.lakes import put_landing, read
 from tests.integration.test_consent_pipeline import (
@@ -43,7 +43,7 @@ def landing(tmp_path_factory) -> tuple[Path, dict]:
 def ingested(tmp_path_factory, landing):
     """Consent, then every clinical file through its sensor's partition and job."""
     source, _ = landing
-    lake = LakeResource(root_uri=str(tmp_path_factory.mktemp("lake")))
+    lake = Lake(root_uri=str(tmp_path_factory.mktemp("lake")))
     put_landing(lake, source, "consent")
     put_landing(lake, source, "clinical")
     defs = build_definitions(lake)

@@ -14,7 +14,7 @@ from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.consent import feeds, tombstones
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.consent_runs import (
     REGISTRATION_HEADER,
     land,
@@ -29,18 +29,18 @@ REG = "consent/registrations"
 WD = "consent/withdrawals"
 
 
-def ledger_row(lake: LakeResource, key: str) -> dict:
+def ledger_row(lake: Lake, key: str) -> dict:
     rows = lake.read(LEDGER).filter(pl.col("landing_key") == key)
     assert rows.height == 1, f"{key}: {rows.height} ledger rows"
     return rows.row(0, named=True)
 
 
-def quarantined(lake: LakeResource, key: str) -> list[tuple[int, str]]:
+def quarantined(lake: Lake, key: str) -> list[tuple[int, str]]:
     q = lake.read(QUARANTINE).filter(pl.col("source_file") == key).sort("line")
     return list(zip(q["line"], q["rule"], strict=True))
 
 
-def withdrawal_state(lake: LakeResource, ref: str) -> str:
+def withdrawal_state(lake: Lake, ref: str) -> str:
     registry = lake.read(PARTICIPANT_REGISTRY).filter(pl.col("participant_reference") == ref)
     (pid,) = registry["participant_id"]
     status = lake.read(CONSENT_STATUS).filter(pl.col("participant_id") == pid)

@@ -12,7 +12,7 @@ import pytest
 
 from ngrl_assets.consent import checks
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.consent_runs import land, registration, registrations_file, run_consent
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -84,7 +84,7 @@ def notices(refs: list[str]) -> pl.DataFrame:
     )
 
 
-def outcome(lake: LakeResource) -> dict[str, tuple[bool, dict]]:
+def outcome(lake: Lake) -> dict[str, tuple[bool, dict]]:
     return {
         str(r.check_name): (r.passed, {k: v.value for k, v in r.metadata.items()})
         for r in checks.evaluate(lake)

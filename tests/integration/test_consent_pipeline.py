@@ -13,7 +13,7 @@ from ngrl_assets.common.quarantine import QUARANTINE_TABLE
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from ngrl_assets.synth import generate_cohort
 from resources import delta, objects
-from resources.lake import ZONES, LakeResource
+from resources.lake import ZONES, Lake
 from tests.integration.consent_runs import run_consent
 from tests.integration.lakes import put_landing, read
 
@@ -27,7 +27,7 @@ def landing(tmp_path_factory) -> tuple[Path, dict]:
     return out, truth
 
 
-def run_all(lake: LakeResource, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def run_all(lake: Lake, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return run_consent(lake, instance)
 
 
@@ -35,7 +35,7 @@ def consent_truth(truth: dict) -> dict[str, dict]:
     return {k: v for k, v in truth["feeds"].items() if k.startswith("consent/")}
 
 
-def check_pipeline(lake: LakeResource, landing: tuple[Path, dict]) -> None:
+def check_pipeline(lake: Lake, landing: tuple[Path, dict]) -> None:
     source, truth = landing
     put_landing(lake, source)
     with dg.instance_for_test() as instance:
@@ -95,7 +95,7 @@ def check_pipeline(lake: LakeResource, landing: tuple[Path, dict]) -> None:
         assert_no_identifiers_in_event_log(instance, registry)
 
 
-def assert_no_identifiers_outside_identity(lake: LakeResource, registry: pl.DataFrame) -> None:
+def assert_no_identifiers_outside_identity(lake: Lake, registry: pl.DataFrame) -> None:
     """Scan every Delta table in every zone but identity and landing for direct identifiers."""
     identifiers = set(registry["nhs_number"]) | set(registry["postcode"])
     identifiers |= set(registry["forename"] + " " + registry["surname"])

@@ -37,7 +37,7 @@ from ngrl_assets.sequencing.intake import (
 from ngrl_assets.sequencing.jobs import JOBS, invalid_delivery_job
 from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from ngrl_assets.sequencing.sensors import delivery_sensor
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.sequencing_support import landed_cohort, manifest_rows, write_manifest
 
 HOSTILE = "x' OR delivery <> '"
@@ -49,11 +49,11 @@ def cohort(lake, tmp_path, monkeypatch) -> Path:
     return landed_cohort(lake, tmp_path / "landing", monkeypatch, defect_rate=0.0)
 
 
-def seq_folder(lake: LakeResource, name: str) -> Path:
+def seq_folder(lake: Lake, name: str) -> Path:
     return Path(lake.zone("landing")) / "sequencing" / name
 
 
-def counts(lake: LakeResource) -> dict[str, int]:
+def counts(lake: Lake) -> dict[str, int]:
     return {
         "raw": lake.read(RAW_SEQUENCES).height,
         "calls": lake.read(SAMPLE_VARIANT_CALLS).height,
@@ -62,12 +62,12 @@ def counts(lake: LakeResource) -> dict[str, int]:
     }
 
 
-def ledger_of(lake: LakeResource, key: str) -> list[tuple]:
+def ledger_of(lake: Lake, key: str) -> list[tuple]:
     rows = lake.read(LEDGER).filter(pl.col("landing_key") == key)
     return rows.select("status", "rows_in", "rows_accepted", "rows_quarantined").rows()
 
 
-def sensor_tick(lake: LakeResource, instance: dg.DagsterInstance) -> dg.SensorResult:
+def sensor_tick(lake: Lake, instance: dg.DagsterInstance) -> dg.SensorResult:
     result = delivery_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake}))
     assert isinstance(result, dg.SensorResult)
     return result
@@ -207,7 +207,7 @@ def test_every_gvcf_and_index_is_traceable_to_its_landing_key(lake, cohort):
     assert set(refused["source_file"]).isdisjoint(named)
 
 
-def _sorted_by_spec(lake: LakeResource, spec) -> bool:
+def _sorted_by_spec(lake: Lake, spec) -> bool:
     table = lake.delta_table(spec)
     for uri in table.file_uris():
         frame = pl.read_parquet(uri)
@@ -252,7 +252,7 @@ def test_every_object_of_a_delivery_ends_in_the_ledger(lake, cohort):
 
 def test_a_crash_half_way_and_a_rerun_converge(lake, cohort, monkeypatch, tmp_path):
     name = list_deliveries(lake)[0]
-    clean = LakeResource(root_uri=str(tmp_path / "clean"))
+    clean = Lake(root_uri=str(tmp_path / "clean"))
     shutil.copytree(lake.zone("landing"), clean.zone("landing"))
     ingest_delivery(clean, name, "run-clean")
 

@@ -27,7 +27,7 @@ from ngrl_assets.releases import cut, registry
 from ngrl_assets.releases.tables import PROJECTED, RELEASE_TABLES
 from ngrl_assets.synth import generate_cohort
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 from tests.integration.test_releases import FREEZE, KEY_ENV, cut_in_dagster, failure_text
 
@@ -40,7 +40,7 @@ def library(tmp_path_factory):
     root = tmp_path_factory.mktemp("dq_library")
     source = root / "landing"
     generate_cohort(source, participants=20, seed=29, defect_rate=0.02, batch_size=10)
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     put_landing(lake, source)
     (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
@@ -55,7 +55,7 @@ def built(library, tmp_path, monkeypatch):
     shutil.copytree(library, root)
     for name, value in KEY_ENV.items():
         monkeypatch.setenv(name, value)
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         yield lake, instance
 
@@ -77,7 +77,7 @@ def _evaluation(record):
     return record.event.dagster_event.event_specific_data
 
 
-def _identifiers(lake: LakeResource) -> list[str]:
+def _identifiers(lake: Lake) -> list[str]:
     regs = lake.read(PARTICIPANT_REGISTRY)
     values = [
         *regs["participant_id"].to_list(),
@@ -87,7 +87,7 @@ def _identifiers(lake: LakeResource) -> list[str]:
     return [v for v in values if v]
 
 
-def _report_text(lake: LakeResource) -> str:
+def _report_text(lake: Lake) -> str:
     return "\n".join(
         objects.read_bytes(o.uri).decode("utf-8", "replace")
         for o in objects.list_objects(lake.zone("reports"))
@@ -147,7 +147,7 @@ def test_the_suites_ran_as_checks_after_intake_and_their_data_docs_hold_no_ident
 
 
 # ---- a corrupted curated table ---------------------------------------------------------
-def _corrupt_apc(lake: LakeResource) -> str:
+def _corrupt_apc(lake: Lake) -> str:
     """One hes_apc row copied with an invalid ICD-10 code and an NHS-number-like value in
     a code column; returns its participant id."""
     row = lake.read(APC).head(1)

@@ -21,7 +21,7 @@ from ngrl_assets.genomics.tables import (
 from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from ngrl_assets.synth import generate_cohort
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing, read
 from tests.integration.sample_rows import block, call, deliver
 
@@ -60,7 +60,7 @@ def erased_lines(source: Path, manifests: dict[str, dict], refs: set[str]) -> di
     return out
 
 
-def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, landing):
+def test_deliveries_are_checked_stored_and_joint_called(lake: Lake, landing):
     from ngrl_assets.definitions import build_definitions
     from ngrl_assets.pipeline import run_all
 
@@ -140,7 +140,7 @@ def test_deliveries_are_checked_stored_and_joint_called(lake: LakeResource, land
     assert (genotypes["no_call_reason"] == "M").sum() > 0
 
 
-def _comparable(lake: LakeResource) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _comparable(lake: Lake) -> tuple[pl.DataFrame, pl.DataFrame]:
     key = ["contig", "pos", "ref", "alt"]
     sites = read(lake, "curated", "variant_sites").drop("increment").sort(key)
     genotypes = (
@@ -154,8 +154,8 @@ def test_adding_a_batch_equals_joint_calling_from_scratch(tmp_path, landing):
     from ngrl_assets.pipeline import run_all
 
     source, _ = landing
-    one_go = LakeResource(root_uri=str(tmp_path / "scratch"))
-    stepwise = LakeResource(root_uri=str(tmp_path / "stepwise"))
+    one_go = Lake(root_uri=str(tmp_path / "scratch"))
+    stepwise = Lake(root_uri=str(tmp_path / "stepwise"))
     put_landing(one_go, source)
     defs_one, defs_step = build_definitions(one_go), build_definitions(stepwise)
     with dg.instance_for_test() as instance:
@@ -235,7 +235,7 @@ DELIVERIES = [
 ]
 
 
-def joint_run(lake: LakeResource) -> dg.ExecuteInProcessResult:
+def joint_run(lake: Lake) -> dg.ExecuteInProcessResult:
     """One real Dagster run of the joint-calling asset over every chunk (as the sensor asks)."""
     from ngrl_assets.genomics.assets import ASSETS
     from ngrl_assets.genomics.sensors import range_tags
@@ -250,7 +250,7 @@ def joint_run(lake: LakeResource) -> dg.ExecuteInProcessResult:
 
 
 def test_a_delivery_without_calls_in_a_chunk_with_sites_is_joint_called(tmp_path):
-    lake = LakeResource(root_uri=str(tmp_path / "stepwise"))
+    lake = Lake(root_uri=str(tmp_path / "stepwise"))
     for delivery in DELIVERIES:
         deliver(lake, *delivery)
         joint_run(lake)
@@ -282,7 +282,7 @@ def test_a_delivery_without_calls_in_a_chunk_with_sites_is_joint_called(tmp_path
     assert (per_chunk["delivery"] == 3).all()
 
     # adding the deliveries one by one equals joint-calling them together
-    together = LakeResource(root_uri=str(tmp_path / "together"))
+    together = Lake(root_uri=str(tmp_path / "together"))
     for delivery in DELIVERIES:
         deliver(together, *delivery)
     joint_call_chunks(together, chunk_names())
@@ -291,7 +291,7 @@ def test_a_delivery_without_calls_in_a_chunk_with_sites_is_joint_called(tmp_path
 
 
 def test_zero_pending_deliveries_and_an_empty_lake_write_nothing(tmp_path):
-    lake = LakeResource(root_uri=str(tmp_path / "empty"))
+    lake = Lake(root_uri=str(tmp_path / "empty"))
     assert pending_deliveries(lake) == []
     summary = joint_call_chunks(lake, chunk_names())
     assert (summary.chunks_computed, summary.new_sites, summary.genotype_rows_added) == (0, 0, 0)

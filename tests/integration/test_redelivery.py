@@ -46,7 +46,7 @@ from ngrl_assets.withdrawal import propagate
 from ngrl_assets.withdrawal.needles import needles_for
 from ngrl_assets.withdrawal.targets import erasure_targets
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.consent_runs import (
     land,
     registration,
@@ -83,25 +83,25 @@ def _text(path: Path) -> tuple[str, list[str]]:
     return lines[0], lines[1:]
 
 
-def _quarantine(lake: LakeResource, feed: str, batch: str) -> pl.DataFrame:
+def _quarantine(lake: Lake, feed: str, batch: str) -> pl.DataFrame:
     return lake.read(QUARANTINE).filter((pl.col("feed") == feed) & (pl.col("batch") == batch))
 
 
-def _ledger(lake: LakeResource, key: str) -> tuple:
+def _ledger(lake: Lake, key: str) -> tuple:
     rows = lake.read(LEDGER).filter(pl.col("landing_key") == key)
     assert rows.height == 1, key
     return rows.select("status", "rows_in", "rows_accepted", "rows_quarantined").row(0)
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=[pytest.mark.s3, pytest.mark.slow])])
-def where(request: pytest.FixtureRequest) -> LakeResource:
+def where(request: pytest.FixtureRequest) -> Lake:
     """The lake the test runs on: local, or S3 (``make test-all``)."""
     name = "lake" if request.param == "local" else "s3_lake"
     return request.getfixturevalue(name)
 
 
 @pytest.fixture
-def world(where: LakeResource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+def world(where: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     lake = where
     source = tmp_path / "landing"
     generate_cohort(
@@ -148,7 +148,7 @@ def world(where: LakeResource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     }
 
 
-def _withdraw(lake: LakeResource, ref: str) -> str:
+def _withdraw(lake: Lake, ref: str) -> str:
     """A full withdrawal notice through consent intake; returns its withdrawal batch."""
     key = "consent/withdrawals/withdrawals_redelivery_test.csv"
     land(lake, key, withdrawals_file(f"{ref},full,2026-10-01"))
@@ -159,7 +159,7 @@ def _withdraw(lake: LakeResource, ref: str) -> str:
     return str(batches["batch_id"][0])
 
 
-def _assert_nothing_curated(lake: LakeResource, w: dict) -> None:
+def _assert_nothing_curated(lake: Lake, w: dict) -> None:
     raw = lake.read(RAW_SEQUENCES)
     assert w["sample"]["sample_id"] not in raw["sample_id"].to_list()
     assert w["pid"] not in raw["participant_id"].drop_nulls().to_list()
@@ -171,13 +171,13 @@ def _assert_nothing_curated(lake: LakeResource, w: dict) -> None:
             assert w["pid"] not in read(lake, "curated", table)["participant_id"].to_list()
 
 
-def _assert_reasons_safe(lake: LakeResource, w: dict) -> None:
+def _assert_reasons_safe(lake: Lake, w: dict) -> None:
     reasons = " ".join(lake.read(QUARANTINE)["reason"].drop_nulls().to_list())
     for value in (w["ref"], w["pid"], w["nhs"], w["sample"]["sample_id"]):
         assert value not in reasons
 
 
-def _check_delivery(lake: LakeResource, w: dict, delivery: str, others: int) -> None:
+def _check_delivery(lake: Lake, w: dict, delivery: str, others: int) -> None:
     """The withdrawn sample is quarantined (manifest line + its two objects), the others
     stored; ledger and quarantine reconcile."""
     result = seq_intake.ingest_delivery(lake, delivery, f"seq-{delivery}", NOW)
@@ -211,9 +211,7 @@ def _check_delivery(lake: LakeResource, w: dict, delivery: str, others: int) -> 
     assert sample_rows_mismatch(lake, [delivery]) == {}
 
 
-def _check_extract(
-    lake: LakeResource, w: dict, source, name: str, lines: list[str], header: str
-) -> None:
+def _check_extract(lake: Lake, w: dict, source, name: str, lines: list[str], header: str) -> None:
     """One extract file with the withdrawn participant's rows among others: theirs are
     quarantined ``participant_withdrawn`` (and only theirs), the rest go on as usual."""
     key = f"{source.feed}/{name}"
@@ -237,9 +235,7 @@ def _check_extract(
     )
 
 
-def test_a_redelivery_never_brings_a_withdrawn_participant_back(
-    where: LakeResource, world, tmp_path: Path
-):
+def test_a_redelivery_never_brings_a_withdrawn_participant_back(where: Lake, world, tmp_path: Path):
     lake, w = where, world
     source: Path = w["source"]
     spy: RepurgeSpy = w["spy"]

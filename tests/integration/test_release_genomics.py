@@ -30,7 +30,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_JOINT_GENOTYPES,
     RELEASE_VARIANT_SITES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration import sample_rows
 from tests.integration.lakes import put_landing
 from tests.integration.sample_rows import block, call
@@ -57,9 +57,9 @@ def released(raw: pl.DataFrame, participants: list[str], release: str = "v1") ->
     )
 
 
-def joint_called_alone(lake: LakeResource, root: Path, participants: list[str]) -> LakeResource:
+def joint_called_alone(lake: Lake, root: Path, participants: list[str]) -> Lake:
     """A fresh lake holding only these participants' samples, joint-called from scratch."""
-    alone = LakeResource(root_uri=str(root))
+    alone = Lake(root_uri=str(root))
     ids = pl.Series(participants, dtype=pl.String).implode()
     for spec in (RAW_SEQUENCES, SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS):
         alone.append(spec, lake.scan(spec).filter(pl.col("participant_id").is_in(ids)).collect())
@@ -67,7 +67,7 @@ def joint_called_alone(lake: LakeResource, root: Path, participants: list[str]) 
     return alone
 
 
-def release_tables(lake: LakeResource, release: str) -> dict[str, pl.DataFrame]:
+def release_tables(lake: Lake, release: str) -> dict[str, pl.DataFrame]:
     return {spec.name: lake.read(release_spec(spec, release)) for spec in GENOMIC_TABLES}
 
 
@@ -82,7 +82,7 @@ def back_to_internal(frame: pl.DataFrame, samples: pl.DataFrame) -> pl.DataFrame
     return out.with_columns(pl.col("_internal").alias("participant_id")).drop("_internal")
 
 
-def assert_equals_alone(tables: dict[str, pl.DataFrame], alone: LakeResource, samples) -> None:
+def assert_equals_alone(tables: dict[str, pl.DataFrame], alone: Lake, samples) -> None:
     """Row for row, every column but ``increment``."""
     sites = tables["variant_sites"].sort(SITE_KEY)
     expected_sites = alone.read(VARIANT_SITES).drop("increment").sort(SITE_KEY)
@@ -95,7 +95,7 @@ def assert_equals_alone(tables: dict[str, pl.DataFrame], alone: LakeResource, sa
     assert genotypes.equals(expected)
 
 
-def assert_no_internal_ids(lake: LakeResource, release: str, internal: set[str]) -> None:
+def assert_no_internal_ids(lake: Lake, release: str, internal: set[str]) -> None:
     """No string value of any written release table, and nothing in its Delta log, is an
     internal participant id."""
     assert internal
@@ -109,7 +109,7 @@ def assert_no_internal_ids(lake: LakeResource, release: str, internal: set[str])
         assert not [i for i in internal if i in text], spec.name
 
 
-def assert_compact(lake: LakeResource, release: str) -> None:
+def assert_compact(lake: Lake, release: str) -> None:
     for spec in GENOMIC_TABLES:
         table = lake.delta_table(release_spec(spec, release))
         assert len(table.file_uris()) <= MAX_FILES, spec.name
@@ -127,7 +127,7 @@ def assert_sorted(tables: dict[str, pl.DataFrame]) -> None:
 # --- a hand-made lake ----------------------------------------------------------------
 
 
-def deliver(lake: LakeResource, delivery: str, samples: dict[str, float], calls, blocks) -> None:
+def deliver(lake: Lake, delivery: str, samples: dict[str, float], calls, blocks) -> None:
     """One delivery with the given mean coverage per sample (sample stats are checked)."""
     qc = {p: {"mean_coverage": c, "pct_bases_15x": 95.0, "contamination": 0.01}
           for p, c in samples.items()}  # fmt: skip
@@ -140,7 +140,7 @@ BOUNDARY = ("chr22", 29_999_998, "ACGTA", "A")  # p1's deletion across two chunk
 COVER = [(p, "chr22", 20_000_000, 20_000_300) for p in ("p1", "p2", "p3", "p4")]
 
 
-def hand_lake(lake: LakeResource) -> None:
+def hand_lake(lake: Lake) -> None:
     deliver(
         lake,
         "D1",
@@ -172,7 +172,7 @@ def hand_lake(lake: LakeResource) -> None:
     joint_call_chunks(lake, chunk_names())
 
 
-def test_release_of_a_hand_made_cohort(lake: LakeResource, tmp_path: Path):
+def test_release_of_a_hand_made_cohort(lake: Lake, tmp_path: Path):
     hand_lake(lake)
     chosen = ["p1", "p3", "p4"]
     samples = released(lake.read(RAW_SEQUENCES), chosen)
@@ -222,7 +222,7 @@ def test_release_of_a_hand_made_cohort(lake: LakeResource, tmp_path: Path):
     assert_compact(lake, "v1")
 
 
-def test_released_samples_must_be_qc_passed_genomes(lake: LakeResource):
+def test_released_samples_must_be_qc_passed_genomes(lake: Lake):
     hand_lake(lake)
     samples = released(lake.read(RAW_SEQUENCES), ["p1"])
     stranger = pl.DataFrame(
@@ -236,7 +236,7 @@ def test_released_samples_must_be_qc_passed_genomes(lake: LakeResource):
     assert not any(lake.exists(release_spec(s, "v1")) for s in GENOMIC_TABLES)
 
 
-def test_an_empty_release_writes_empty_tables(lake: LakeResource):
+def test_an_empty_release_writes_empty_tables(lake: Lake):
     hand_lake(lake)
     samples = released(lake.read(RAW_SEQUENCES), [])
     assert set(write_release_genomics(lake, "v0", samples).values()) == {0}
@@ -249,14 +249,14 @@ def test_an_empty_release_writes_empty_tables(lake: LakeResource):
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory) -> LakeResource:
+def ingested(tmp_path_factory) -> Lake:
     from ngrl_assets.definitions import build_definitions
     from ngrl_assets.pipeline import run_all
     from ngrl_assets.synth import generate_cohort
 
     landing = tmp_path_factory.mktemp("landing")
     generate_cohort(landing, participants=16, seed=11, defect_rate=0.0, batch_size=8)
-    lake = LakeResource(root_uri=str(tmp_path_factory.mktemp("library") / "lake"))
+    lake = Lake(root_uri=str(tmp_path_factory.mktemp("library") / "lake"))
     put_landing(lake, landing)
     with dg.instance_for_test() as instance:
         result = run_all(build_definitions(lake), lake, instance)

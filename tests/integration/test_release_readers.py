@@ -19,7 +19,7 @@ from ngrl_assets.pipeline import QUIET, run_all
 from ngrl_assets.releases import readers
 from ngrl_assets.releases.partitions import RELEASE_PARTITIONS
 from ngrl_assets.synth import generate_cohort
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "releases.md"
@@ -47,7 +47,7 @@ def lake_root(tmp_path_factory):
     source = tmp_path_factory.mktemp("landing")
     generate_cohort(source, participants=60, seed=13, defect_rate=0.02, batch_size=30)
     root = tmp_path_factory.mktemp("readers")
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     put_landing(lake, source)
     home = root / "dagster"
     home.mkdir()

@@ -32,7 +32,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_TABLES,
 )
 from ngrl_assets.synth import generate_cohort
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 from tests.integration.support_withdrawal import land_notice
 
@@ -47,7 +47,7 @@ def library(tmp_path_factory):
     source = tmp_path_factory.mktemp("landing")
     generate_cohort(source, participants=60, seed=13, defect_rate=0.02, batch_size=30)
     root = tmp_path_factory.mktemp("library")
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     put_landing(lake, source)
     home = root / "dagster"
     home.mkdir()
@@ -64,7 +64,7 @@ def built(library, tmp_path, monkeypatch):
     shutil.copytree(library, root)
     for name, value in KEY_ENV.items():
         monkeypatch.setenv(name, value)
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         yield lake, instance, root
 
@@ -357,7 +357,7 @@ def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(built
     shutil.copytree(root, clean_root)
     done = _cli(clean_root, "release", "cut", "--id", "v1", "--freeze-date", FREEZE.isoformat())
     assert done.returncode == 0, done.stderr[-2000:]
-    clean = registry.read_manifest(LakeResource(root_uri=str(clean_root / "lake")), "v1")
+    clean = registry.read_manifest(Lake(root_uri=str(clean_root / "lake")), "v1")
     for stage in STAGES:
         killed = _cli(
             root, "release", "cut", "--id", "v1", "--freeze-date", FREEZE.isoformat(),

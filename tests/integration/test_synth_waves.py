@@ -16,7 +16,7 @@ from ngrl_assets.common.ledger import LEDGER_TABLE
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
 from ngrl_assets.synth import generate_cohort
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.uris import join
 from tests.integration.clinical_truth import (
     erased_lines,
@@ -37,7 +37,7 @@ def feed_files(root: Path) -> set[str]:
     }
 
 
-def land_new(lake: LakeResource, source: Path, before: set[str]) -> list[str]:
+def land_new(lake: Lake, source: Path, before: set[str]) -> list[str]:
     """Copy only the objects the second wave added (a sender never rewrites a file)."""
     new = sorted(feed_files(source) - before)
     for key in new:
@@ -71,7 +71,7 @@ def merged_truth(truth1: dict, truth2: dict) -> dict:
 @pytest.fixture(scope="module")
 def two_waves(tmp_path_factory):
     source = tmp_path_factory.mktemp("landing")
-    lake = LakeResource(root_uri=str(tmp_path_factory.mktemp("lake")))
+    lake = Lake(root_uri=str(tmp_path_factory.mktemp("lake")))
     truth1 = generate_cohort(
         source, participants=WAVE1, seed=SEED, defect_rate=0.05, batch_size=20, real_gvcf_dir=None
     )

@@ -40,7 +40,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_JOINT_GENOTYPES,
     RELEASE_VARIANT_SITES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.sample_rows import block, call, deliver
 from tests.integration.test_release_genomics import assert_no_internal_ids
 from tests.unit.test_withdraw_genomics import Sample, cohorts, withdrawals
@@ -53,7 +53,7 @@ RELEASE = "r1"
 # ---- lakes ---------------------------------------------------------------------------
 
 
-def put(lake: LakeResource, delivery: str, samples: list[Sample]) -> None:
+def put(lake: Lake, delivery: str, samples: list[Sample]) -> None:
     sexes = {s.pid: {"inferred_sex": s.sex} for s in samples}
     deliver(
         lake,
@@ -83,12 +83,10 @@ def pseudonyms(pids: list[str]) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def build(
-    root: Path, batches: list[tuple[str, list[Sample]]], one_go: bool = False
-) -> LakeResource:
+def build(root: Path, batches: list[tuple[str, list[Sample]]], one_go: bool = False) -> Lake:
     """A lake holding these deliveries, joint-called one increment per delivery (or all
     at once), and a release of every sample in it."""
-    lake = LakeResource(root_uri=str(root))
+    lake = Lake(root_uri=str(root))
     for delivery, samples in batches:
         if samples:
             put(lake, delivery, samples)
@@ -101,7 +99,7 @@ def build(
     return lake
 
 
-def erase(lake: LakeResource, pids: list[str]) -> None:
+def erase(lake: Lake, pids: list[str]) -> None:
     """The generic row erasure (not under test): the participants' own rows."""
     if not pids:
         return
@@ -113,7 +111,7 @@ def erase(lake: LakeResource, pids: list[str]) -> None:
         lake.delete_matching(release_spec(spec, RELEASE), released)
 
 
-def withdraw(lake: LakeResource, gone: list[str], everyone: list[str], marker: str):
+def withdraw(lake: Lake, gone: list[str], everyone: list[str], marker: str):
     library = withdraw_from_library(lake, gone, marker)
     release = withdraw_from_release(
         lake,
@@ -126,7 +124,7 @@ def withdraw(lake: LakeResource, gone: list[str], everyone: list[str], marker: s
     return library, release
 
 
-def tables(lake: LakeResource) -> dict[str, pl.DataFrame]:
+def tables(lake: Lake) -> dict[str, pl.DataFrame]:
     """Everything compared, sorted, without the increment bookkeeping."""
     genotype_key = [*KEY, "participant_id"]
     return {
@@ -222,9 +220,9 @@ def hand_samples() -> list[Sample]:
     ]  # fmt: skip
 
 
-def hand_lake(root: Path, without: tuple[str, ...] = ()) -> LakeResource:
+def hand_lake(root: Path, without: tuple[str, ...] = ()) -> Lake:
     samples = [s for s in hand_samples() if s.pid not in without]
-    lake = LakeResource(root_uri=str(root))
+    lake = Lake(root_uri=str(root))
     put(lake, "D1", [s for s in samples if s.pid != "p3"])
     joint_call_chunks(lake, HAND_CHUNKS)
     put(lake, "D2", [s for s in samples if s.pid == "p3"])
@@ -293,7 +291,7 @@ def test_a_crash_between_the_two_writes_is_finished_by_a_rerun(
 ):
     lake = hand_lake(tmp_path / "full")
     genotypes = release_spec(RELEASE_JOINT_GENOTYPES, RELEASE) if release_too else JOINT_GENOTYPES
-    original = LakeResource.delete_matching
+    original = Lake.delete_matching
 
     def crash(self, spec, keys):
         if self.table_uri(spec) == self.table_uri(genotypes):
@@ -301,7 +299,7 @@ def test_a_crash_between_the_two_writes_is_finished_by_a_rerun(
         return original(self, spec, keys)
 
     with monkeypatch.context() as patch:
-        patch.setattr(LakeResource, "delete_matching", crash)
+        patch.setattr(Lake, "delete_matching", crash)
         with pytest.raises(RuntimeError, match="killed"):
             withdraw(lake, ["p1"], EVERYONE, "wd-crash")
     # the sites are rewritten, the dropped site's genotype rows are still there
@@ -322,7 +320,7 @@ def test_a_crash_after_the_erasure_still_finishes(tmp_path: Path, monkeypatch):
     """The generic erasure ran before the rerun: the dropped sites are found as genotype
     rows at sites the sites table no longer holds."""
     lake = hand_lake(tmp_path / "full")
-    original = LakeResource.delete_matching
+    original = Lake.delete_matching
 
     def crash(self, spec, keys):
         if self.table_uri(spec) == self.table_uri(JOINT_GENOTYPES) and "pos" in keys.columns:
@@ -330,7 +328,7 @@ def test_a_crash_after_the_erasure_still_finishes(tmp_path: Path, monkeypatch):
         return original(self, spec, keys)
 
     with monkeypatch.context() as patch:
-        patch.setattr(LakeResource, "delete_matching", crash)
+        patch.setattr(Lake, "delete_matching", crash)
         with pytest.raises(RuntimeError, match="killed"):
             withdraw_from_library(lake, ["p1"], "wd-late")
     withdraw_from_release(
@@ -342,7 +340,7 @@ def test_a_crash_after_the_erasure_still_finishes(tmp_path: Path, monkeypatch):
 
 
 def test_a_delivery_not_joint_called_yet_is_left_alone(tmp_path: Path):
-    lake = LakeResource(root_uri=str(tmp_path / "lake"))
+    lake = Lake(root_uri=str(tmp_path / "lake"))
     samples = hand_samples()
     put(lake, "D1", samples[:2])
     joint_call_chunks(lake, HAND_CHUNKS)
@@ -352,7 +350,7 @@ def test_a_delivery_not_joint_called_yet_is_left_alone(tmp_path: Path):
     assert_same(tables(lake), before)
     erase(lake, ["p3"])
     joint_call_chunks(lake, HAND_CHUNKS)
-    fresh = LakeResource(root_uri=str(tmp_path / "fresh"))
+    fresh = Lake(root_uri=str(tmp_path / "fresh"))
     put(fresh, "D1", samples[:2])
     joint_call_chunks(fresh, HAND_CHUNKS)
     assert_same(

@@ -31,7 +31,7 @@ from ngrl_assets.withdrawal import landing as landing_purge
 from ngrl_assets.withdrawal.landing import LandingPurge, LandingPurgeError, purge_landing
 from ngrl_assets.withdrawal.scan import scan
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 
 FEEDS = ("consent", "sequencing", "clinical")
@@ -104,7 +104,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, floa
     generate_cohort(src, participants=8, seed=3, defect_rate=0.1, batch_size=20,
                     real_gvcf_dir=None)  # fmt: skip
     root = tmp_path_factory.mktemp("template") / "lake"
-    lake = LakeResource(root_uri=str(root))
+    lake = Lake(root_uri=str(root))
     put_landing(lake, src)
     defs = build_definitions(lake)
     sensors = [s for s in landing_sensors(defs) if s.name != "joint_calling_sensor"]
@@ -123,10 +123,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, floa
 
 
 @pytest.fixture
-def copy(template: tuple[Path, dict, float], tmp_path: Path) -> tuple[LakeResource, dict]:
+def copy(template: tuple[Path, dict, float], tmp_path: Path) -> tuple[Lake, dict]:
     root, who, _ = template
     shutil.copytree(root, tmp_path / "lake")
-    return LakeResource(root_uri=str(tmp_path / "lake")), who
+    return Lake(root_uri=str(tmp_path / "lake")), who
 
 
 def needles_of(who: dict) -> list[str]:
@@ -158,7 +158,7 @@ def expected_text(data: bytes, needles: list[str]) -> tuple[bytes, list[int]]:
     return b"".join(out), blanked
 
 
-def snapshot(lake: LakeResource) -> dict[str, bytes]:
+def snapshot(lake: Lake) -> dict[str, bytes]:
     root = lake.zone("landing").rstrip("/") + "/"
     return {
         o.uri.removeprefix(root): objects.read_bytes(o.uri)
@@ -166,14 +166,14 @@ def snapshot(lake: LakeResource) -> dict[str, bytes]:
     }
 
 
-def state(lake: LakeResource) -> tuple:
+def state(lake: Lake) -> tuple:
     """Landing bytes, the ledger (without run metadata) and the quarantine rows."""
     led = lake.read(LEDGER).drop("run_id", "processed_at").sort("landing_key")
     quar = lake.read(QUARANTINE).select("source_file", "line", "rule").sort(pl.all())
     return snapshot(lake), led.rows(), quar.rows()
 
 
-def check_outcome(lake: LakeResource, who: dict, before: tuple) -> None:
+def check_outcome(lake: Lake, who: dict, before: tuple) -> None:
     needles = needles_of(who)
     landing_before, ledger_rows, quarantine_rows = before
     led_before = {r[0]: r for r in ledger_rows}
@@ -320,7 +320,7 @@ def test_a_crash_then_a_rerun_completes(template, copy, tmp_path, monkeypatch, c
     purge_landing(lake, needles, who["keys"])
     check_outcome(lake, who, before)
     # the same end state as an uninterrupted run on a fresh copy
-    clean = LakeResource(root_uri=str(tmp_path / "clean"))
+    clean = Lake(root_uri=str(tmp_path / "clean"))
     shutil.copytree(template[0], tmp_path / "clean")
     purge_landing(clean, needles, who["keys"])
     assert state(lake) == state(clean)
@@ -328,7 +328,7 @@ def test_a_crash_then_a_rerun_completes(template, copy, tmp_path, monkeypatch, c
 
 
 # ---- S3 with bucket versioning ---------------------------------------------------------
-def _versions(lake: LakeResource, key: str) -> tuple[int, int]:
+def _versions(lake: Lake, key: str) -> tuple[int, int]:
     """(versions, delete markers) of exactly this landing key."""
     bucket, k = objects.split_s3(lake.landing(key))
     page = objects.s3_client().list_object_versions(Bucket=bucket, Prefix=k)
@@ -337,7 +337,7 @@ def _versions(lake: LakeResource, key: str) -> tuple[int, int]:
     return len(versions), len(markers)
 
 
-def test_versioned_s3_bucket(s3_lake: LakeResource, tmp_path: Path):
+def test_versioned_s3_bucket(s3_lake: Lake, tmp_path: Path):
     lake = s3_lake
     bucket, _ = objects.split_s3(lake.zone("landing"))
     objects.s3_client().put_bucket_versioning(

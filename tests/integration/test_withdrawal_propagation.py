@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from ngrl_assets import catalogue
-from ngrl_assets.common.specs import table_spec
+from ngrl_assets.common.assets import table_spec
 from ngrl_assets.consent import linkage, tombstones
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY, WITHDRAWAL_TOMBSTONES
 from ngrl_assets.definitions import build_definitions
@@ -26,7 +26,7 @@ from ngrl_assets.withdrawal import audit
 from ngrl_assets.withdrawal.propagate import residue_scan
 from ngrl_assets.withdrawal.sensors import BATCH_TAG
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 from tests.integration.lakes import put_landing
 from tests.integration.support_withdrawal import (
@@ -39,7 +39,7 @@ from tests.integration.test_releases import FREEZE, KEY_ENV, cut_in_dagster
 
 
 def _build(landing, root):
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     put_landing(lake, landing)
     home = root / "dagster"
     home.mkdir(parents=True)
@@ -74,7 +74,7 @@ def built(library, tmp_path, monkeypatch):
     shutil.copytree(library, root)
     for name, value in KEY_ENV.items():
         monkeypatch.setenv(name, value)
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         yield lake, instance, root
 

@@ -43,7 +43,7 @@ from ngrl_assets.withdrawal.scan import scan
 from ngrl_assets.withdrawal.sensors import BATCH_TAG
 from ngrl_assets.withdrawal.targets import erasure_targets
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from tests.integration.lakes import put_landing
 from tests.integration.support_withdrawal import (
     comparable,
@@ -63,9 +63,9 @@ import sys
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.withdrawal import propagate
 from ngrl_assets.withdrawal.targets import erasure_targets
-from resources.lake import LakeResource
+from resources.lake import Lake
 
-lake = LakeResource.from_env()  # NGRL_LAKE_URI (+ NGRL_IDENTITY_URI) from the parent
+lake = Lake.from_env()  # NGRL_LAKE_URI (+ NGRL_IDENTITY_URI) from the parent
 targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
 out = propagate.propagate(lake, sys.argv[2], targets)
 print("completed" if out.completed else "not completed")
@@ -73,8 +73,8 @@ print("completed" if out.completed else "not completed")
 
 
 # ---- the library -----------------------------------------------------------------------
-def _build(landing: Path, root: Path) -> LakeResource:
-    lake = LakeResource(root_uri=str(root / "lake"))
+def _build(landing: Path, root: Path) -> Lake:
+    lake = Lake(root_uri=str(root / "lake"))
     put_landing(lake, landing)
     home = root / "dagster"
     home.mkdir(parents=True)
@@ -113,7 +113,7 @@ def library(keys, landing, tmp_path_factory):
 def people(library):
     """Three participants with data everywhere (genome, clinical rows, a place in v1), with
     every value that identifies each (for the residue scan and the from-scratch builds)."""
-    lake = LakeResource(root_uri=str(library / "lake"))
+    lake = Lake(root_uri=str(library / "lake"))
     picked = rich_participants(lake, "v1", 3)
     for person in picked:
         pairs = linkage.participant_needles(lake, person["reference"], RAW_SEQUENCES)
@@ -121,7 +121,7 @@ def people(library):
     return picked
 
 
-def _scratch(landing: Path, root: Path, people: list[dict]) -> LakeResource:
+def _scratch(landing: Path, root: Path, people: list[dict]) -> Lake:
     needles = sorted({n for p in people for n in p["needles"]})
     without(landing, root / "landing", needles)
     return _build(root / "landing", root)
@@ -146,13 +146,13 @@ def built(library, tmp_path, monkeypatch):
     shutil.copytree(library, root)
     for name, value in KEY_ENV.items():
         monkeypatch.setenv(name, value)
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         yield lake, instance, root
 
 
 # ---- helpers ---------------------------------------------------------------------------
-def _targets(lake: LakeResource):
+def _targets(lake: Lake):
     return erasure_targets(build_definitions(lake).resolve_asset_graph())
 
 
@@ -173,14 +173,14 @@ def _consent_intake(lake, instance, name: str, refs: list[str]) -> str:
     return new[0]
 
 
-def _refs(lake: LakeResource) -> dict[str, str]:
+def _refs(lake: Lake) -> dict[str, str]:
     from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 
     regs = lake.read(PARTICIPANT_REGISTRY)
     return dict(zip(regs["participant_id"], regs["participant_reference"], strict=True))
 
 
-def _spawn(lake: LakeResource, batch: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def _spawn(lake: Lake, batch: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     zones = {f"NGRL_{z.upper()}_URI": uri for z, uri in (lake.zone_uris or {}).items()}
     return subprocess.Popen(
         [sys.executable, "-c", PROPAGATE, lake.root_uri, batch],
@@ -192,12 +192,12 @@ def _spawn(lake: LakeResource, batch: str, env: dict[str, str] | None = None) ->
     )
 
 
-def _status(lake: LakeResource, batch: str) -> str:
+def _status(lake: Lake, batch: str) -> str:
     frame = tombstones.batches(lake).filter(pl.col("batch_id") == batch)
     return str(frame["status"].item())
 
 
-def _assert_clean(lake: LakeResource, needles: list[str]) -> int:
+def _assert_clean(lake: Lake, needles: list[str]) -> int:
     findings, scanned = propagate.residue_scan(lake, needles)
     assert findings == [], [f.uri for f in findings][:10]
     assert scanned > 100
@@ -284,7 +284,7 @@ MATERIALIZE_KILLS = [
 NGRL = Path(sys.executable).parent / "ngrl"
 
 
-def _ngrl(lake: LakeResource, home: Path, *args: str, env: dict[str, str] | None = None):
+def _ngrl(lake: Lake, home: Path, *args: str, env: dict[str, str] | None = None):
     """One real ``ngrl`` process on this lake and Dagster home."""
     full = {
         **os.environ,
@@ -298,7 +298,7 @@ def _ngrl(lake: LakeResource, home: Path, *args: str, env: dict[str, str] | None
     )
 
 
-def _listed(lake: LakeResource, home: Path, batch: str) -> dict[str, str]:
+def _listed(lake: Lake, home: Path, batch: str) -> dict[str, str]:
     """The batch's row of ``ngrl withdrawal list``, by column."""
     out = _ngrl(lake, home, "withdrawal", "list")
     assert out.returncode == 0, out.stderr[-2000:]
@@ -436,7 +436,7 @@ def test_two_batches_propagated_at_the_same_time(built, people, scratch_two):
 
 
 # ---- 3. a release being cut ------------------------------------------------------------
-def _v2_pseudonyms(lake: LakeResource, person: dict) -> list[str]:
+def _v2_pseudonyms(lake: Lake, person: dict) -> list[str]:
     rows = lake.read(RELEASE_PSEUDONYMS).filter(
         (pl.col("release_id") == "v2")
         & pl.col("internal_id").is_in([person["participant_id"], *person["samples"]])
@@ -444,7 +444,7 @@ def _v2_pseudonyms(lake: LakeResource, person: dict) -> list[str]:
     return sorted(rows["pseudonym"].to_list())
 
 
-def _in_release(lake: LakeResource, release_id: str, values: list[str]) -> list[str]:
+def _in_release(lake: Lake, release_id: str, values: list[str]) -> list[str]:
     """Release tables with any of ``values`` in a string column."""
     hits = []
     wanted = pl.Series(values, dtype=pl.String).implode()
@@ -537,7 +537,7 @@ def test_a_withdrawal_after_a_cut_redacts_the_published_release(built, people):
 
 
 # ---- 4. on a versioned S3 bucket -------------------------------------------------------
-def _build_on(lake: LakeResource, landing: Path) -> None:
+def _build_on(lake: Lake, landing: Path) -> None:
     put_landing(lake, landing)
     with dg.instance_for_test() as instance:
         result = run_all(build_definitions(lake), lake, instance)

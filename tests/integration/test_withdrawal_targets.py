@@ -5,7 +5,7 @@ to recompute), releases included; a table asset added later is covered at once."
 import dagster as dg
 import polars as pl
 
-from ngrl_assets.common.specs import table_spec
+from ngrl_assets.common.assets import table_spec
 from ngrl_assets.definitions import ALL_ASSETS, defs
 from ngrl_assets.withdrawal.targets import erasure_targets
 from resources.tables import TableSpec

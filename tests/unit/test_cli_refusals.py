@@ -21,14 +21,14 @@ from ngrl_assets.releases import cut, registry
 from ngrl_assets.withdrawal import audit
 from resources import objects
 from resources.errors import Refused
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 NOW = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
 KNOWN, GONE, NOBODY = "REF-0001", "REF-0002", "REF-9999"
 
 
 @pytest.fixture
-def env(lake: LakeResource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LakeResource:
+def env(lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lake:
     monkeypatch.setenv("NGRL_LAKE_URI", lake.root_uri)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     (tmp_path / "dagster").mkdir()
@@ -46,7 +46,7 @@ def refused(capsys: pytest.CaptureFixture[str], argv: list[str], rule: str) -> s
     return err
 
 
-def test_a_release_cannot_be_frozen_in_the_future(env: LakeResource, capsys) -> None:
+def test_a_release_cannot_be_frozen_in_the_future(env: Lake, capsys) -> None:
     err = refused(
         capsys,
         ["release", "cut", "--id", "v1", "--freeze-date", "2099-12-31"],
@@ -65,7 +65,7 @@ def test_a_release_cannot_be_frozen_in_the_future(env: LakeResource, capsys) -> 
     assert error.value.rule == "freeze_date_in_future"
 
 
-def _register(lake: LakeResource) -> None:
+def _register(lake: Lake) -> None:
     """One registered participant and one whose registry row is gone behind a tombstone."""
     lake.append(
         PARTICIPANT_REGISTRY,
@@ -102,7 +102,7 @@ def _register(lake: LakeResource) -> None:
     )
 
 
-def test_erasure_scan_of_a_reference_nobody_has_is_refused(env: LakeResource, capsys) -> None:
+def test_erasure_scan_of_a_reference_nobody_has_is_refused(env: Lake, capsys) -> None:
     _register(env)
     err = refused(capsys, ["erasure-scan", NOBODY], "participant_reference_unknown")
     assert NOBODY not in err  # the refusal never repeats the identifier
@@ -113,12 +113,12 @@ def test_erasure_scan_of_a_reference_nobody_has_is_refused(env: LakeResource, ca
         assert out.startswith("# Residue scan") and "internal id" in out
 
 
-def test_dq_report_of_an_unpublished_release_is_refused(env: LakeResource, capsys) -> None:
+def test_dq_report_of_an_unpublished_release_is_refused(env: Lake, capsys) -> None:
     refused(capsys, ["dq-report", "--release", "nope"], "release_unknown")
     refused(capsys, ["release", "show", "nope"], "release_unknown")
 
 
-def test_propagating_an_unknown_or_malformed_batch_is_refused(env: LakeResource, capsys) -> None:
+def test_propagating_an_unknown_or_malformed_batch_is_refused(env: Lake, capsys) -> None:
     env.merge(
         WITHDRAWAL_BATCHES,
         pl.DataFrame(
@@ -153,7 +153,7 @@ def test_propagating_an_unknown_or_malformed_batch_is_refused(env: LakeResource,
     ],
 )
 def test_an_unknown_secrets_backend_is_refused(
-    env: LakeResource, capsys, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+    env: Lake, capsys, monkeypatch: pytest.MonkeyPatch, argv: list[str]
 ) -> None:
     monkeypatch.setenv("NGRL_SECRETS_BACKEND", "bogus")
     err = refused(capsys, argv, "secrets_backend_unknown")

@@ -22,7 +22,7 @@ import pytest
 from expectations import offline, run
 from expectations.spec import Suite, expect
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 TINY = TableSpec(
@@ -54,7 +54,7 @@ def _ge_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _build(lake: LakeResource) -> list[str]:
+def _build(lake: Lake) -> list[str]:
     """A GE site in the lake's reports zone: two validations of SUITE and the suite's
     own page. Returns the pages: index, both validations, the suite page."""
     from great_expectations.data_context.types.resource_identifiers import (
@@ -78,7 +78,7 @@ def _build(lake: LakeResource) -> list[str]:
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """A pristine local site (never localised; tests copy it)."""
     root = tmp_path_factory.mktemp("docs")
-    lake = LakeResource(root_uri=str(root / "lake"))
+    lake = Lake(root_uri=str(root / "lake"))
     pages = _build(lake)
     # validate() localises what it builds; the later suite-page build rewrote the index
     # and GE's stylesheet: drop the vendored files too, so the site is as GE left it
@@ -238,7 +238,7 @@ def test_missing_assets_are_named(
 
 @pytest.mark.s3
 def test_localise_on_s3(
-    built: tuple[Path, list[str]], s3_lake: LakeResource, monkeypatch: pytest.MonkeyPatch
+    built: tuple[Path, list[str]], s3_lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GE 1.24 has no S3 store backend of its own: the locally built site is put on S3
     # as it is, where the reports zone's Data Docs live

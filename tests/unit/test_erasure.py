@@ -25,7 +25,7 @@ from ngrl_assets.withdrawal.erasure import (
     noncurrent_versions,
 )
 from resources import delta, objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 SPEC = TableSpec(
@@ -73,7 +73,7 @@ def rows(ids: list[str], pos: range, offset: float = 0.0) -> pl.DataFrame:
     )
 
 
-def build(lake: LakeResource, ids: list[str], cdf: bool = False) -> None:
+def build(lake: Lake, ids: list[str], cdf: bool = False) -> None:
     """Several commits: appends, change data feed (when asked), an early checkpoint, an
     overwrite, a merge-update (``_change_data``), and a plain DELETE whose predicate text
     names a participant."""
@@ -131,7 +131,7 @@ def ordered(df: pl.DataFrame) -> pl.DataFrame:
     return df.sort("participant_id", "pos")
 
 
-def check_erased(lake: LakeResource, spec: TableSpec, gone: list[str], expected: pl.DataFrame):
+def check_erased(lake: Lake, spec: TableSpec, gone: list[str], expected: pl.DataFrame):
     uri = lake.table_uri(spec)
     assert scan_folder(uri, gone) == {}
     got = lake.read(spec)
@@ -144,7 +144,7 @@ def check_erased(lake: LakeResource, spec: TableSpec, gone: list[str], expected:
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def any_lake(request: pytest.FixtureRequest) -> LakeResource:
+def any_lake(request: pytest.FixtureRequest) -> Lake:
     return request.getfixturevalue("lake" if request.param == "local" else "s3_lake")
 
 
@@ -278,7 +278,7 @@ def test_versioned_bucket_keeps_no_old_version(aws_env):
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
     )
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    lake = LakeResource(root_uri=f"s3://{bucket}/lake")
+    lake = Lake(root_uri=f"s3://{bucket}/lake")
     ids = [pid() for _ in range(4)]
     build(lake, ids, cdf=True)
     # a neighbour table whose name extends this one's: its versions are not ours to purge

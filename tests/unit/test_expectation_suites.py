@@ -10,7 +10,7 @@ import pytest
 
 from expectations import suites
 from expectations.spec import NHS_NUMBER_LIKE, Suite
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 ALL: list[Suite] = [
     *suites.curated_suites(),
@@ -40,7 +40,7 @@ def test_every_expectation_is_a_great_expectations_class() -> None:
 
 @pytest.mark.parametrize("suite", ALL, ids=lambda s: s.name)
 def test_the_frame_has_the_columns_the_suite_names(suite: Suite, tmp_path) -> None:
-    lake = LakeResource(root_uri=str(tmp_path / "lake"))
+    lake = Lake(root_uri=str(tmp_path / "lake"))
     frame = suite.frame(lake, suite.table)
     assert _columns(suite) <= set(frame.columns), _columns(suite) - set(frame.columns)
     matching = [e for e in suite.expectations if e.type == "ExpectTableColumnsToMatchSet"]

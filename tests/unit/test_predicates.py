@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.predicates import UnsafePredicate, literal, render
 from resources.tables import TableSpec
 
@@ -48,7 +48,7 @@ def rows(batches: list[str]) -> pl.DataFrame:
 
 
 def test_hostile_values_replace_and_delete_only_their_rows(tmp_path):
-    lake = LakeResource(root_uri=str(tmp_path))
+    lake = Lake(root_uri=str(tmp_path))
     lake.append(SPEC, rows(HOSTILE))
     for value in HOSTILE:
         lake.replace(SPEC, rows([value]).with_columns(n=pl.lit(100)), {"batch": value})
@@ -71,7 +71,7 @@ def test_hostile_values_replace_and_delete_only_their_rows(tmp_path):
     )
 )
 def test_any_text_value_matches_exactly_itself(tmp_path_factory, values):
-    lake = LakeResource(root_uri=str(tmp_path_factory.mktemp("lake")))
+    lake = Lake(root_uri=str(tmp_path_factory.mktemp("lake")))
     lake.append(SPEC, rows(values))
     lake.replace(SPEC, rows(values[:1]).with_columns(n=pl.lit(-1)), {"batch": values[0]})
     got = dict(zip(*lake.read(SPEC).select("batch", "n").to_dict().values(), strict=True))
@@ -95,7 +95,7 @@ def test_unsafe_inputs_are_refused():
 
 def test_delete_keeps_values_out_of_the_log(tmp_path):
     """A delete by value goes through a merge: the commit records column names only."""
-    lake = LakeResource(root_uri=str(tmp_path))
+    lake = Lake(root_uri=str(tmp_path))
     lake.append(SPEC, rows(["keep", "secret-batch"]))
     assert lake.delete(SPEC, {"batch": "secret-batch"}) == 1
     log = tmp_path / "curated" / "t" / "_delta_log"

@@ -32,7 +32,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_TABLES,
     RELEASE_VARIANT_SITES,
 )
-from resources.lake import LakeResource
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 FREEZE = date(2026, 3, 31)
@@ -155,7 +155,7 @@ def release(key: bytes, n: int = N) -> dict[str, pl.DataFrame]:
     return tables
 
 
-def _write(lake: LakeResource, release_id: str, tables: dict[str, pl.DataFrame]) -> None:
+def _write(lake: Lake, release_id: str, tables: dict[str, pl.DataFrame]) -> None:
     for spec in RELEASE_TABLES:
         if spec.name in tables:
             lake.overwrite(spec.in_folder(release_id), tables[spec.name])
@@ -172,7 +172,7 @@ def _previous_apc() -> TableSpec:
 
 
 @pytest.fixture
-def lake_v1(lake: LakeResource) -> tuple[LakeResource, dict[str, pl.DataFrame]]:
+def lake_v1(lake: Lake) -> tuple[Lake, dict[str, pl.DataFrame]]:
     tables = release(b"k" * 32)
     _write(lake, "v1", tables)
     return lake, tables
@@ -188,7 +188,7 @@ def _pseudonyms(*releases: dict[str, pl.DataFrame]) -> set[str]:
     return out
 
 
-def _notes_dir(lake: LakeResource, release_id: str) -> Path:
+def _notes_dir(lake: Lake, release_id: str) -> Path:
     return Path(lake.uri("releases", release_id, "notes"))
 
 
@@ -372,7 +372,7 @@ def test_small_number_helpers() -> None:
     assert bands == {"0-15": 1, "16-29": 2, "30-44": 0, "45-59": 1, "60-74": 0, "75+": 2}
 
 
-def test_empty_release_still_gets_notes_and_dictionary(lake: LakeResource) -> None:
+def test_empty_release_still_gets_notes_and_dictionary(lake: Lake) -> None:
     written = write_notes(lake, "v9", "v8", FREEZE, "empty")
     assert len(written) == 2 + len(notes_mod.PLOTS)
     md = Path(lake.uri("releases", "v9", "notes", "release_notes.md")).read_text()

@@ -22,7 +22,7 @@ from ngrl_assets.withdrawal import scan as scan_module
 from ngrl_assets.withdrawal.needles import needles_for, render_report
 from ngrl_assets.withdrawal.scan import ALL_ZONES, Finding, exclude_prefixes, scan
 from resources import objects
-from resources.lake import ZONES, LakeResource
+from resources.lake import ZONES, Lake
 
 NEEDLE = "pQ7x3NeedleK9"
 CLEAN = "zzCleanValue0"
@@ -37,7 +37,7 @@ def _kinds(found: list[Finding]) -> set[str]:
     return {f.kind for f in found}
 
 
-def _put(lake: LakeResource, zone: str, key: str, data: bytes) -> str:
+def _put(lake: Lake, zone: str, key: str, data: bytes) -> str:
     uri = lake.uri(zone, key)
     objects.write_bytes(uri, data)
     return uri
@@ -65,13 +65,13 @@ def _tbi(name: str) -> bytes:
 
 
 # ---- planters: one per kind of object; each returns the URI it wrote ------------------------
-def plant_delta_row(lake: LakeResource, value: str) -> str:
+def plant_delta_row(lake: Lake, value: str) -> str:
     uri = lake.uri("curated", "rows")
     write_deltalake(uri, _table(value))
     return uri
 
 
-def plant_old_parquet(lake: LakeResource, value: str) -> str:
+def plant_old_parquet(lake: Lake, value: str) -> str:
     """The value only in a file the current version no longer references."""
     uri = lake.uri("curated", "overwritten")
     write_deltalake(uri, _table(value), configuration=NO_X_STATS)
@@ -79,7 +79,7 @@ def plant_old_parquet(lake: LakeResource, value: str) -> str:
     return uri
 
 
-def plant_footer_statistics(lake: LakeResource, value: str) -> str:
+def plant_footer_statistics(lake: Lake, value: str) -> str:
     """A Parquet file whose data pages hold a placeholder and whose footer statistics hold
     the value (the footer patched in place: same length, no checksum)."""
     placeholder = "Q" * len(value)
@@ -101,7 +101,7 @@ def plant_footer_statistics(lake: LakeResource, value: str) -> str:
     return uri
 
 
-def plant_delete_predicate(lake: LakeResource, value: str) -> str:
+def plant_delete_predicate(lake: Lake, value: str) -> str:
     """The value only in the DELETE commit's predicate text (the deleted file vacuumed)."""
     uri = lake.uri("curated", "deleted")
     write_deltalake(uri, _table(value), configuration=NO_X_STATS)
@@ -111,14 +111,14 @@ def plant_delete_predicate(lake: LakeResource, value: str) -> str:
     return uri
 
 
-def plant_checkpoint(lake: LakeResource, value: str) -> str:
+def plant_checkpoint(lake: Lake, value: str) -> str:
     uri = lake.uri("curated", "checkpointed")
     write_deltalake(uri, _table(value))
     DeltaTable(uri).create_checkpoint()
     return uri
 
 
-def plant_change_data(lake: LakeResource, value: str) -> str:
+def plant_change_data(lake: Lake, value: str) -> str:
     """Change data feed on; the row deleted through a merge (no predicate text)."""
     uri = lake.uri("curated", "cdf")
     config = {"delta.enableChangeDataFeed": "true", **NO_X_STATS}
@@ -132,13 +132,13 @@ def plant_change_data(lake: LakeResource, value: str) -> str:
     return uri
 
 
-def plant_gzip(lake: LakeResource, value: str) -> str:
+def plant_gzip(lake: Lake, value: str) -> str:
     return _put(
         lake, "landing", "clinical/hes/extract.txt.gz", gzip.compress(f"a|{value}|b\n".encode())
     )
 
 
-def plant_bgzip(lake: LakeResource, value: str) -> str:
+def plant_bgzip(lake: Lake, value: str) -> str:
     header = b"##fileformat=VCFv4.2\n" * 50
     data = (
         gzip.compress(header)
@@ -148,11 +148,11 @@ def plant_bgzip(lake: LakeResource, value: str) -> str:
     return _put(lake, "landing", "sequencing/d1/s1.g.vcf.gz", data)
 
 
-def plant_tbi(lake: LakeResource, value: str) -> str:
+def plant_tbi(lake: Lake, value: str) -> str:
     return _put(lake, "landing", "sequencing/d1/s1.g.vcf.gz.tbi", _tbi(value))
 
 
-def plant_csv(lake: LakeResource, value: str) -> str:
+def plant_csv(lake: Lake, value: str) -> str:
     return _put(
         lake,
         "landing",
@@ -161,34 +161,34 @@ def plant_csv(lake: LakeResource, value: str) -> str:
     )
 
 
-def plant_json(lake: LakeResource, value: str) -> str:
+def plant_json(lake: Lake, value: str) -> str:
     return _put(
         lake, "releases", "v1/manifest.json", f'{{"files": [], "note": "{value}"}}'.encode()
     )
 
 
-def plant_html(lake: LakeResource, value: str) -> str:
+def plant_html(lake: Lake, value: str) -> str:
     return _put(lake, "reports", "docs/index.html", f"<html><td>{value}</td></html>".encode())
 
 
-def plant_markdown(lake: LakeResource, value: str) -> str:
+def plant_markdown(lake: Lake, value: str) -> str:
     return _put(lake, "releases", "v1/NOTES.md", f"# Notes\n\nSample `{value}`.\n".encode())
 
 
-def plant_png(lake: LakeResource, value: str) -> str:
+def plant_png(lake: Lake, value: str) -> str:
     return _put(lake, "releases", "v1/plot.png", _png([(b"tEXt", b"Comment\x00" + value.encode())]))
 
 
-def plant_ztxt_png(lake: LakeResource, value: str) -> str:
+def plant_ztxt_png(lake: Lake, value: str) -> str:
     body = b"Comment\x00\x00" + zlib.compress(value.encode() * 3)
     return _put(lake, "releases", "v1/plot_z.png", _png([(b"zTXt", body)]))
 
 
-def plant_key(lake: LakeResource, value: str) -> str:
+def plant_key(lake: Lake, value: str) -> str:
     return _put(lake, "landing", f"consent/{value}_notice.csv", b"no identifier inside\n")
 
 
-PLANTERS: dict[str, Callable[[LakeResource, str], str]] = {
+PLANTERS: dict[str, Callable[[Lake, str], str]] = {
     "delta_row": plant_delta_row,
     "old_parquet": plant_old_parquet,
     "footer_statistics": plant_footer_statistics,
@@ -217,7 +217,7 @@ def test_zones_are_the_lake_zones() -> None:
     assert ALL_ZONES == ZONES
 
 
-def test_delta_row_value(lake: LakeResource) -> None:
+def test_delta_row_value(lake: Lake) -> None:
     uri = plant_delta_row(lake, NEEDLE)
     found = scan(lake, [NEEDLE])
     current = set(DeltaTable(uri).file_uris())
@@ -228,7 +228,7 @@ def test_delta_row_value(lake: LakeResource) -> None:
     assert any(f.where.startswith("footer statistics of column x") for f in found)
 
 
-def test_old_unreferenced_parquet_after_overwrite(lake: LakeResource) -> None:
+def test_old_unreferenced_parquet_after_overwrite(lake: Lake) -> None:
     uri = plant_old_parquet(lake, NEEDLE)
     current = set(DeltaTable(uri).file_uris())
     assert not pl.read_delta(uri).filter(pl.col("x") == NEEDLE).height  # gone from the table
@@ -238,7 +238,7 @@ def test_old_unreferenced_parquet_after_overwrite(lake: LakeResource) -> None:
     assert any(f.where.startswith("column x values") for f in found)
 
 
-def test_footer_statistics_only(lake: LakeResource) -> None:
+def test_footer_statistics_only(lake: Lake) -> None:
     plant_footer_statistics(lake, NEEDLE)
     found = scan(lake, [NEEDLE])
     wheres = {f.where for f in found}
@@ -247,7 +247,7 @@ def test_footer_statistics_only(lake: LakeResource) -> None:
     assert not any(w.startswith("column x values") for w in wheres)  # not in the data
 
 
-def test_delete_predicate_in_commit_json_only(lake: LakeResource) -> None:
+def test_delete_predicate_in_commit_json_only(lake: Lake) -> None:
     uri = plant_delete_predicate(lake, NEEDLE)
     assert not pl.read_delta(uri).filter(pl.col("x") == NEEDLE).height
     found = scan(lake, [NEEDLE])
@@ -257,14 +257,14 @@ def test_delete_predicate_in_commit_json_only(lake: LakeResource) -> None:
     assert found[0].where.startswith("json line")
 
 
-def test_checkpoint_parquet(lake: LakeResource) -> None:
+def test_checkpoint_parquet(lake: Lake) -> None:
     plant_checkpoint(lake, NEEDLE)
     found = [f for f in scan(lake, [NEEDLE]) if f.uri.endswith(".checkpoint.parquet")]
     assert found and _kinds(found) == {"parquet"}
     assert any(f.where.startswith("column add.stats") for f in found)
 
 
-def test_change_data_file(lake: LakeResource) -> None:
+def test_change_data_file(lake: Lake) -> None:
     uri = plant_change_data(lake, NEEDLE)
     assert not pl.read_delta(uri).filter(pl.col("x") == NEEDLE).height
     found = [f for f in scan(lake, [NEEDLE]) if "/_change_data/" in f.uri]
@@ -286,7 +286,7 @@ def test_change_data_file(lake: LakeResource) -> None:
     ],
 )
 def test_plain_objects(
-    lake: LakeResource, planter: Callable[[LakeResource, str], str], kind: str, where: str
+    lake: Lake, planter: Callable[[Lake, str], str], kind: str, where: str
 ) -> None:
     uri = planter(lake, NEEDLE)
     found = scan(lake, [NEEDLE])
@@ -294,7 +294,7 @@ def test_plain_objects(
     assert {f.uri for f in found} == {uri}
 
 
-def test_object_key(lake: LakeResource) -> None:
+def test_object_key(lake: Lake) -> None:
     plant_key(lake, NEEDLE)
     found = scan(lake, ["unrelated-1", NEEDLE])
     assert [(f.kind, f.where, f.needle_index) for f in found] == [("key", "object key", 1)]
@@ -302,7 +302,7 @@ def test_object_key(lake: LakeResource) -> None:
 
 
 def test_case_insensitive_hex_and_chunk_boundaries(
-    lake: LakeResource, monkeypatch: pytest.MonkeyPatch
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(scan_module, "CHUNK", 5)  # every needle spans chunks
     pid = "p0123456789abcdef"
@@ -313,7 +313,7 @@ def test_case_insensitive_hex_and_chunk_boundaries(
     assert found == [Finding(uri, "text", "text line 3 (+1 more lines)", 0)]
 
 
-def test_nested_and_typed_parquet_columns(lake: LakeResource) -> None:
+def test_nested_and_typed_parquet_columns(lake: Lake) -> None:
     path = Path(lake.zone("curated")) / "nested.parquet"
     path.parent.mkdir(parents=True)
     table = pa.table(
@@ -340,7 +340,7 @@ def test_nested_and_typed_parquet_columns(lake: LakeResource) -> None:
     assert ("footer statistics of column d", 1) in stats
 
 
-def test_clean_lake_reports_nothing(lake: LakeResource) -> None:
+def test_clean_lake_reports_nothing(lake: Lake) -> None:
     for planter in PLANTERS.values():
         planter(lake, CLEAN)
     assert scan(lake, [NEEDLE, NEEDLE.lower()]) == []
@@ -349,7 +349,7 @@ def test_clean_lake_reports_nothing(lake: LakeResource) -> None:
     assert len({f.uri.split("/_delta_log/")[0] for f in found}) >= len(PLANTERS)
 
 
-def test_findings_never_hold_the_needle(lake: LakeResource) -> None:
+def test_findings_never_hold_the_needle(lake: Lake) -> None:
     for planter in PLANTERS.values():
         planter(lake, NEEDLE)
     found = scan(lake, ["other", NEEDLE])
@@ -362,7 +362,7 @@ def test_findings_never_hold_the_needle(lake: LakeResource) -> None:
     assert "| internal id |" in report
 
 
-def test_exclude_and_zones(lake: LakeResource) -> None:
+def test_exclude_and_zones(lake: Lake) -> None:
     tomb = lake.uri("identity", "withdrawal_tombstones")
     write_deltalake(tomb, _table(NEEDLE))
     kept = plant_csv(lake, NEEDLE)
@@ -374,14 +374,14 @@ def test_exclude_and_zones(lake: LakeResource) -> None:
     assert scan(lake, [NEEDLE], zones=["curated", "audit"]) == []
 
 
-def test_unreadable_parquet_falls_back_to_bytes(lake: LakeResource) -> None:
+def test_unreadable_parquet_falls_back_to_bytes(lake: Lake) -> None:
     uri = _put(lake, "curated", "t/part-0.parquet", b"PAR1" + NEEDLE.encode() + b"garbage")
     found = scan(lake, [NEEDLE])
     assert [f.kind for f in found] == ["bytes"] and found[0].uri == uri
 
 
 @pytest.mark.s3
-def test_s3_lake(s3_lake: LakeResource) -> None:
+def test_s3_lake(s3_lake: Lake) -> None:
     landing = _put(s3_lake, "landing", "consent/feed.csv", f"ref\n{NEEDLE}\n".encode())
     identity = _put(s3_lake, "identity", "notes/n.txt.gz", gzip.compress(NEEDLE.encode()))
     table = s3_lake.uri("curated", "rows")
@@ -394,7 +394,7 @@ def test_s3_lake(s3_lake: LakeResource) -> None:
 
 
 # ---- needles and report -------------------------------------------------------------------
-def test_needles_for_and_report(lake: LakeResource) -> None:
+def test_needles_for_and_report(lake: Lake) -> None:
     now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     people = [
         ("p00000000000000aa", "REF-1", "9434765919", dt.date(1980, 1, 1)),
@@ -473,7 +473,7 @@ def test_noncurrent_s3_versions_are_scanned(aws_env: str) -> None:
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
     )
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    lake = LakeResource(root_uri=f"s3://{bucket}/lake")
+    lake = Lake(root_uri=f"s3://{bucket}/lake")
     needle = "pa1b2c3d4e5f60718"
     overwritten = lake.uri("landing", "consent", "withdrawals", "w.csv")
     objects.write_bytes(overwritten, f"participant_reference\n{needle}\n".encode())

@@ -17,7 +17,7 @@ from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.scan import Finding
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 BATCH = "wd-0123456789ab"
 PENDING = "wd-00000000beef"
@@ -80,8 +80,8 @@ def ledger(batch_id: str = BATCH, findings: list | None = None) -> list[AuditRow
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> LakeResource:
-    lake = LakeResource(root_uri=str(tmp_path / "lake"))
+def lake(tmp_path: Path) -> Lake:
+    lake = Lake(root_uri=str(tmp_path / "lake"))
     lake.merge(
         WITHDRAWAL_BATCHES,
         pl.DataFrame(

@@ -18,10 +18,10 @@ import pytest
 from ngrl_assets.common import liveness
 from ngrl_assets.withdrawal import lease
 from resources import objects
-from resources.lake import LakeResource
+from resources.lake import Lake
 
 
-def _exclusive_and_waits(lake: LakeResource) -> None:
+def _exclusive_and_waits(lake: Lake) -> None:
     uri = lake.uri("audit", *lease.LEASE)
     assert objects.create_exclusive(uri, b"a") is True
     assert objects.create_exclusive(uri, b"b") is False  # the second create is refused

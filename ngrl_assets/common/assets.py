@@ -1,5 +1,7 @@
-"""Conventions every asset spec follows: owners, kinds, zone tag and table schema, all
-taken from the table's catalogue declaration (:class:`resources.tables.TableSpec`)."""
+"""What every asset of the code location shares: the conventions its spec follows (owners,
+kinds, zone tag and table schema, all taken from the table's catalogue declaration,
+:class:`resources.tables.TableSpec`), and the whole asset graph as seen from inside a run
+(releases read their inputs' checks from it; withdrawal derives what to erase from it)."""
 
 from __future__ import annotations
 
@@ -58,3 +60,14 @@ def table_spec(
             "ngrl/table": table.key,
         },
     )
+
+
+def full_asset_graph(context: dg.AssetExecutionContext) -> Any:
+    """The repository's asset graph; in-process runs of a resolved job carry no
+    repository, and then the job's graph is scoped to its selection while its source
+    graph is the whole code location's (dagster 1.13, pinned)."""
+    try:
+        return context.repository_def.asset_graph
+    except Exception:  # DagsterInvariantViolationError, or no repository at all
+        pass
+    return context.job_def.asset_layer.asset_graph._source_asset_graph  # type: ignore[attr-defined]
