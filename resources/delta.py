@@ -1,4 +1,5 @@
-"""Delta table helpers, in one place: append, replace by predicate, merge, delete, vacuum.
+"""Delta table helpers, in one place: one ``write`` with a mode (append, overwrite, replace by
+predicate; a frame or a stream of frames), merge, delete, vacuum.
 
 Every write takes an explicit polars schema (columns are cast and ordered to it, so a
 table's schema never drifts by accident) and is wrapped in an application-level retry on
@@ -12,7 +13,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -88,109 +90,69 @@ def commit_metadata_values(
     return {str(h[key]) for h in history if h.get(key) is not None}
 
 
-def _write(
-    uri: str,
-    df: pl.DataFrame,
-    schema: Schema,
-    storage_options: dict[str, str] | None,
-    configuration: Mapping[str, str | None] | None = None,
-    commit_metadata: Mapping[str, str] | None = None,
-    **kwargs: Any,
-) -> None:
-    data = conform(df, schema).to_arrow()
-    with_commit_retry(
-        lambda: write_deltalake(
-            uri,
-            data,
-            storage_options=storage_options or None,
-            configuration=configuration,
-            commit_properties=commit_properties(commit_metadata),
-            **kwargs,
-        )
-    )
+WriteMode = Literal["append", "overwrite"]
 
 
-def append(
+@dataclass(frozen=True)
+class Layout:
+    """How a table's files are laid out: partition columns, writer properties (row-group
+    size) and the Delta table configuration."""
+
+    partition_by: list[str] | None = None
+    writer_properties: WriterProperties | None = None
+    configuration: Mapping[str, str | None] | None = None
+
+
+NO_LAYOUT = Layout()
+
+
+def write(
     uri: str,
-    df: pl.DataFrame,
+    data: pl.DataFrame | Iterable[pl.DataFrame],
     schema: Schema,
+    *,
+    mode: WriteMode,
+    predicate: str | None = None,
     storage_options: dict[str, str] | None = None,
-    partition_by: list[str] | None = None,
-    writer_properties: WriterProperties | None = None,
-    configuration: Mapping[str, str | None] | None = None,
+    layout: Layout = NO_LAYOUT,
     commit_metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Add rows (creates the table on first write)."""
-    _write(
-        uri,
-        df,
-        schema,
-        storage_options,
-        configuration,
-        commit_metadata,
-        mode="append",
-        partition_by=partition_by,
-        writer_properties=writer_properties,
-    )
+    """The one way rows are written, as delta-rs' ``write_deltalake``: ``mode="append"``
+    adds rows (creating the table on first write); ``mode="overwrite"`` replaces the whole
+    table in one commit, or with ``predicate`` only the rows matching it (a table that does
+    not exist yet is created). ``predicate`` must come from :mod:`resources.predicates`
+    (never pasted text); ``commit_metadata``: custom entries the commit records.
 
-
-def overwrite(
-    uri: str,
-    df: pl.DataFrame,
-    schema: Schema,
-    storage_options: dict[str, str] | None = None,
-    partition_by: list[str] | None = None,
-    writer_properties: WriterProperties | None = None,
-    configuration: Mapping[str, str | None] | None = None,
-    commit_metadata: Mapping[str, str] | None = None,
-) -> None:
-    """Replace the whole table's contents in one commit (history keeps the old version);
-    ``commit_metadata``: custom entries recorded in the commit."""
-    _write(
-        uri,
-        df,
-        schema,
-        storage_options,
-        configuration,
-        commit_metadata,
-        mode="overwrite",
-        partition_by=partition_by,
-        writer_properties=writer_properties,
-    )
-
-
-def replace_where(
-    uri: str,
-    df: pl.DataFrame,
-    schema: Schema,
-    predicate: str,
-    storage_options: dict[str, str] | None = None,
-    partition_by: list[str] | None = None,
-    writer_properties: WriterProperties | None = None,
-    configuration: Mapping[str, str | None] | None = None,
-    commit_metadata: Mapping[str, str] | None = None,
-) -> None:
-    """Atomically replace the rows matching ``predicate`` (e.g. one delivery) with ``df``.
-
-    ``predicate`` must come from :mod:`resources.predicates` (never pasted text);
-    ``commit_metadata``: custom entries recorded in the commit."""
-    if not exists(uri, storage_options):
-        append(
-            uri, df, schema, storage_options, partition_by, writer_properties, configuration,
-            commit_metadata,
-        )  # fmt: skip
+    A frame is written with the commit retry. An iterable of frames is streamed into one
+    commit holding one frame at a time, with no retry (a stream cannot be replayed, so
+    callers serialise the writers of one table: a Dagster pool per table)."""
+    if predicate is not None and mode != "overwrite":
+        raise ValueError("a predicate replaces rows: it needs mode='overwrite'")
+    if predicate is not None and not exists(uri, storage_options):
+        mode, predicate = "append", None
+    kwargs: dict[str, Any] = {
+        "mode": mode,
+        "partition_by": layout.partition_by,
+        "writer_properties": layout.writer_properties,
+        "configuration": layout.configuration,
+        "storage_options": storage_options or None,
+        "commit_properties": commit_properties(commit_metadata),
+    }
+    if predicate is not None:
+        kwargs["predicate"] = predicate
+    if isinstance(data, pl.DataFrame):
+        table = conform(data, schema).to_arrow()
+        with_commit_retry(lambda: write_deltalake(uri, table, **kwargs))
         return
-    _write(
-        uri,
-        df,
-        schema,
-        storage_options,
-        configuration,
-        commit_metadata,
-        mode="overwrite",
-        predicate=predicate,
-        partition_by=partition_by,
-        writer_properties=writer_properties,
+    write_deltalake(uri, _stream(data, schema), **kwargs)
+
+
+def _stream(frames: Iterable[pl.DataFrame], schema: Schema) -> pa.RecordBatchReader:
+    names = list(schema)
+    polars_schema = pl.Schema(schema)
+    return pa.RecordBatchReader.from_batches(
+        empty(schema).to_arrow().schema,
+        (rb for f in frames for rb in f.select(names).cast(polars_schema).to_arrow().to_batches()),
     )
 
 
@@ -201,19 +163,17 @@ def merge(
     keys: list[str],
     storage_options: dict[str, str] | None = None,
     update_predicate: str | None = None,
-    partition_by: list[str] | None = None,
-    configuration: Mapping[str, str | None] | None = None,
-    writer_properties: WriterProperties | None = None,
+    layout: Layout = NO_LAYOUT,
 ) -> dict[str, Any]:
     """Upsert ``df`` on ``keys``: update matched rows (optionally only where
     ``update_predicate`` over aliases ``s``/``t`` holds), insert the rest."""
     if not exists(uri, storage_options):
-        append(uri, df, schema, storage_options, partition_by, writer_properties, configuration)
+        write(uri, df, schema, mode="append", storage_options=storage_options, layout=layout)
         return {"num_target_rows_inserted": df.height, "num_target_rows_updated": 0}
     data = conform(df, schema).to_arrow()
 
     def commit() -> dict[str, Any]:
-        merger = _merger(uri, data, keys, storage_options, writer_properties)
+        merger = _merger(uri, data, keys, storage_options, layout.writer_properties)
         return dict(
             merger.when_matched_update_all(predicate=update_predicate)
             .when_not_matched_insert_all()
@@ -237,42 +197,6 @@ def _merger(
         source, predicate=on, source_alias="s", target_alias="t",
         writer_properties=writer_properties,
     )  # fmt: skip
-
-
-def write_batches(
-    uri: str,
-    batches: Iterable[pl.DataFrame],
-    schema: Schema,
-    storage_options: dict[str, str] | None = None,
-    predicate: str | None = None,
-    partition_by: list[str] | None = None,
-    writer_properties: WriterProperties | None = None,
-    configuration: Mapping[str, str | None] | None = None,
-) -> None:
-    """Stream ``batches`` into the table in one commit, holding one batch at a time.
-
-    ``predicate`` given: replace the rows matching it (creates the table if absent);
-    otherwise replace the whole table. No commit retry: a stream cannot be replayed, so
-    callers serialise writers of one table (a Dagster pool per table)."""
-    arrow_schema = empty(schema).to_arrow().schema
-    names = list(schema)
-    polars_schema = pl.Schema(schema)
-    reader = pa.RecordBatchReader.from_batches(
-        arrow_schema,
-        (rb for b in batches for rb in b.select(names).cast(polars_schema).to_arrow().to_batches()),
-    )
-    kwargs: dict[str, Any] = {
-        "mode": "overwrite",
-        "partition_by": partition_by,
-        "writer_properties": writer_properties,
-        "configuration": configuration,
-    }
-    if predicate is not None:
-        if exists(uri, storage_options):
-            kwargs["predicate"] = predicate
-        else:
-            kwargs["mode"] = "append"
-    write_deltalake(uri, reader, storage_options=storage_options or None, **kwargs)
 
 
 def delete(
@@ -321,16 +245,9 @@ def ensure(
     uri: str,
     schema: Schema,
     storage_options: dict[str, str] | None = None,
-    partition_by: list[str] | None = None,
-    configuration: Mapping[str, str | None] | None = None,
+    layout: Layout = NO_LAYOUT,
 ) -> None:
     """Create an empty table with ``schema`` if none exists yet (readers can rely on it)."""
     if not exists(uri, storage_options):
-        append(
-            uri,
-            empty(schema),
-            schema,
-            storage_options,
-            partition_by,
-            configuration=configuration,
-        )
+        write(uri, empty(schema), schema, mode="append", storage_options=storage_options,
+              layout=layout)  # fmt: skip

@@ -93,17 +93,16 @@ class Lake:
     def _opts(self, spec: TableSpec) -> dict[str, str]:
         return self.storage_options(self.table_uri(spec))
 
-    def _writer(self, spec: TableSpec) -> WriterProperties | None:
-        if spec.row_group_rows is None:
-            return None
-        return WriterProperties(max_row_group_size=spec.row_group_rows)
-
-    def _layout(self, spec: TableSpec) -> dict[str, Any]:
-        return {
-            "partition_by": list(spec.partition_by) or None,
-            "writer_properties": self._writer(spec),
-            "configuration": spec.configuration,
-        }
+    def _layout(self, spec: TableSpec) -> delta.Layout:
+        return delta.Layout(
+            partition_by=list(spec.partition_by) or None,
+            writer_properties=(
+                None
+                if spec.row_group_rows is None
+                else WriterProperties(max_row_group_size=spec.row_group_rows)
+            ),
+            configuration=spec.configuration,
+        )
 
     def _sorted(self, spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
         return df.sort(list(spec.sort_by)) if spec.sort_by and df.height > 1 else df
@@ -129,19 +128,10 @@ class Lake:
 
     def ensure(self, spec: TableSpec) -> None:
         """Create the table empty if it does not exist yet (readers can rely on it)."""
-        delta.ensure(
-            self.table_uri(spec),
-            spec.schema,
-            self._opts(spec),
-            list(spec.partition_by) or None,
-            spec.configuration,
-        )
+        delta.ensure(self.table_uri(spec), spec.schema, self._opts(spec), self._layout(spec))
 
     def append(self, spec: TableSpec, df: pl.DataFrame) -> None:
-        delta.append(
-            self.table_uri(spec), self._sorted(spec, df), spec.schema, self._opts(spec),
-            **self._layout(spec),
-        )  # fmt: skip
+        self._write(spec, self._sorted(spec, df), mode="append")
 
     def overwrite(
         self,
@@ -151,10 +141,7 @@ class Lake:
     ) -> None:
         """Replace the whole table in one commit (``commit_metadata``: custom entries the
         commit records, read back by :meth:`commit_metadata_values`)."""
-        delta.overwrite(
-            self.table_uri(spec), self._sorted(spec, df), spec.schema, self._opts(spec),
-            **self._layout(spec), commit_metadata=commit_metadata,
-        )  # fmt: skip
+        self._write(spec, self._sorted(spec, df), mode="overwrite", metadata=commit_metadata)
 
     def replace(
         self,
@@ -165,14 +152,34 @@ class Lake:
     ) -> None:
         """Atomically replace the rows matching ``where`` (exact values) with ``df``
         (``commit_metadata`` as for :meth:`overwrite`)."""
-        delta.replace_where(
+        self._write(
+            spec, self._sorted(spec, df), mode="overwrite", where=where, metadata=commit_metadata
+        )
+
+    def write_batches(
+        self, spec: TableSpec, batches: Iterable[pl.DataFrame], where: Match | None = None
+    ) -> None:
+        """Stream batches into one commit: replace the rows matching ``where``, or the
+        whole table when ``where`` is None."""
+        self._write(spec, batches, mode="overwrite", where=where)
+
+    def _write(
+        self,
+        spec: TableSpec,
+        data: pl.DataFrame | Iterable[pl.DataFrame],
+        mode: delta.WriteMode,
+        where: Match | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        delta.write(
             self.table_uri(spec),
-            self._sorted(spec, df),
+            data,
             spec.schema,
-            render(where, spec.schema.keys()),
-            self._opts(spec),
-            **self._layout(spec),
-            commit_metadata=commit_metadata,
+            mode=mode,
+            predicate=None if where is None else render(where, spec.schema.keys()),
+            storage_options=self._opts(spec),
+            layout=self._layout(spec),
+            commit_metadata=metadata,
         )
 
     def commit_metadata_values(self, spec: TableSpec, key: str) -> set[str]:
@@ -196,7 +203,7 @@ class Lake:
             keys,
             self._opts(spec),
             update_predicate=update_predicate,
-            **self._layout(spec),
+            layout=self._layout(spec),
         )
 
     def delete(self, spec: TableSpec, where: Match) -> int:
@@ -217,23 +224,9 @@ class Lake:
         for c in keys.columns:
             render({c: []}, spec.schema.keys())
         out = delta.delete_matching(
-            self.table_uri(spec), keys, self._opts(spec), self._writer(spec)
+            self.table_uri(spec), keys, self._opts(spec), self._layout(spec).writer_properties
         )
         return int(out.get("num_target_rows_deleted", 0))
-
-    def write_batches(
-        self, spec: TableSpec, batches: Iterable[pl.DataFrame], where: Match | None = None
-    ) -> None:
-        """Stream batches into one commit: replace the rows matching ``where``, or the
-        whole table when ``where`` is None."""
-        delta.write_batches(
-            self.table_uri(spec),
-            batches,
-            spec.schema,
-            self._opts(spec),
-            render(where, spec.schema.keys()) if where is not None else None,
-            **self._layout(spec),
-        )
 
     def storage_options(self, uri: str | None = None) -> dict[str, str]:
         """delta-rs storage options for a URI: the AWS environment on S3, nothing locally."""

@@ -21,13 +21,23 @@ def frame(rows):
     return pl.DataFrame(rows, schema=SCHEMA, orient="row")
 
 
+def append(uri, df, schema, opts):
+    delta.write(uri, df, schema, mode="append", storage_options=opts)
+
+
+def stream(uri, frames, opts, predicate=None):
+    """A stream of frames, one commit (replace ``predicate``'s rows, or the table)."""
+    delta.write(uri, frames, SCHEMA, mode="overwrite", predicate=predicate, storage_options=opts)
+
+
 def test_append_replace_merge_delete_vacuum(where):
     uri, opts = where
     assert not delta.exists(uri, opts)
     assert delta.read(uri, SCHEMA, opts).height == 0
-    delta.append(uri, frame([("a", "b1", 1), ("b", "b1", 2)]), SCHEMA, opts)
-    delta.append(uri, frame([("c", "b2", 3)]), SCHEMA, opts)
-    delta.replace_where(uri, frame([("a", "b1", 10)]), SCHEMA, "batch = 'b1'", opts)
+    append(uri, frame([("a", "b1", 1), ("b", "b1", 2)]), SCHEMA, opts)
+    append(uri, frame([("c", "b2", 3)]), SCHEMA, opts)
+    delta.write(uri, frame([("a", "b1", 10)]), SCHEMA, mode="overwrite", predicate="batch = 'b1'",
+                storage_options=opts)  # fmt: skip
     got = delta.read(uri, SCHEMA, opts).sort("participant_id").rows()
     assert got == [("a", "b1", 10), ("c", "b2", 3)]
     delta.merge(uri, frame([("a", "b1", 11), ("d", "b3", 4)]), SCHEMA, ["participant_id"], opts)
@@ -51,13 +61,13 @@ def test_append_replace_merge_delete_vacuum(where):
 def test_write_batches_streams_one_commit(where):
     uri, opts = where
     batches = (frame([(f"p{i}", "b1", i)]) for i in range(3))
-    delta.write_batches(uri, batches, SCHEMA, opts, predicate="batch = 'b1'")  # creates
-    delta.write_batches(uri, iter([frame([("q", "b2", 9)])]), SCHEMA, opts, "batch = 'b2'")
-    delta.write_batches(uri, iter([frame([("r", "b1", 7)])]), SCHEMA, opts, "batch = 'b1'")
+    stream(uri, batches, opts, predicate="batch = 'b1'")  # creates
+    stream(uri, iter([frame([("q", "b2", 9)])]), opts, "batch = 'b2'")
+    stream(uri, iter([frame([("r", "b1", 7)])]), opts, "batch = 'b1'")
     got = delta.read(uri, SCHEMA, opts).sort("participant_id").rows()
     assert got == [("q", "b2", 9), ("r", "b1", 7)]
     versions = len(delta.table(uri, opts).history())
-    delta.write_batches(uri, iter([frame([("s", "b3", 1)]), frame([("t", "b3", 2)])]), SCHEMA, opts)
+    stream(uri, iter([frame([("s", "b3", 1)]), frame([("t", "b3", 2)])]), opts)
     assert delta.read(uri, SCHEMA, opts)["participant_id"].sort().to_list() == ["s", "t"]
     assert len(delta.table(uri, opts).history()) == versions + 1
 
@@ -65,17 +75,15 @@ def test_write_batches_streams_one_commit(where):
 def test_schema_is_explicit(where):
     uri, opts = where
     with pytest.raises(ValueError, match="missing=\\['value'\\]"):
-        delta.append(uri, pl.DataFrame({"participant_id": ["a"], "batch": ["b"]}), SCHEMA, opts)
-    delta.append(
-        uri, pl.DataFrame({"value": [1], "batch": ["b"], "participant_id": ["a"]}), SCHEMA, opts
-    )
+        append(uri, pl.DataFrame({"participant_id": ["a"], "batch": ["b"]}), SCHEMA, opts)
+    append(uri, pl.DataFrame({"value": [1], "batch": ["b"], "participant_id": ["a"]}), SCHEMA, opts)
     assert delta.scan(uri, opts).collect_schema().names() == list(SCHEMA)
 
 
 def _writer(args):
     uri, opts, worker = args
     for i in range(5):
-        delta.append(uri, frame([(f"w{worker}-{i}", "b", i)]), SCHEMA, opts)
+        append(uri, frame([(f"w{worker}-{i}", "b", i)]), SCHEMA, opts)
     return worker
 
 
@@ -87,3 +95,10 @@ def test_concurrent_writers_on_s3_lose_no_commit(s3_lake):
     with mp.get_context("spawn").Pool(3) as pool:
         pool.map(_writer, [(uri, opts, w) for w in range(3)])
     assert delta.read(uri, SCHEMA, opts).height == 15
+
+
+def test_a_predicate_needs_overwrite(lake):
+    uri = lake.uri("curated", "t")
+    with pytest.raises(ValueError, match="mode='overwrite'"):
+        delta.write(uri, frame([("a", "b1", 1)]), SCHEMA, mode="append", predicate="batch = 'b1'")
+    assert not delta.exists(uri)
