@@ -20,16 +20,7 @@ from resources import delta
 from resources.predicates import Match, render
 from resources.tables import TableSpec
 from resources.uris import _normalise_root, is_s3, join
-
-ZONES: tuple[str, ...] = (
-    "landing",  # inbound drops, write-once
-    "identity",  # identifiable registry and id mappings; only linkage code reads it
-    "curated",  # pseudonymised Delta tables keyed by the internal participant id
-    "quarantine",  # rejected rows/files with reasons (never raw identifiable values)
-    "releases",  # immutable per-release snapshots
-    "reports",  # data-quality reports (Great Expectations Data Docs)
-    "audit",  # landing ledger, erasure certificates
-)
+from resources.zones import ZONES
 
 DEFAULT_ROOT = "./.ngrl/lake"
 

@@ -17,13 +17,12 @@ from typing import Any
 
 import polars as pl
 
+from resources.zones import TABLE_ZONES
+
 Schema = Mapping[str, pl.DataType | type[pl.DataType]]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-# Zone -> what may live there (kept in step with resources.lake.ZONES).
-TABLE_ZONES = ("identity", "curated", "quarantine", "releases", "reports", "audit")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_VARIANT_CALLS,
 )
 from ngrl_assets.sequencing.intake import FEED, manifest_key, valid_delivery_id
+from ngrl_assets.sequencing.manifest import FILE_NAME
 from resources.lake import Lake
 
 RECONCILE = "samples_reconcile_with_ledger"
@@ -73,7 +74,7 @@ def reconcile_with_ledger(lake: Lake, deliveries: Sequence[str] | None = None) -
         )
         for key in ledger_keys["landing_key"].to_list():
             parts = key.split("/")
-            if len(parts) == 3 and parts[2] == "manifest.tsv":
+            if len(parts) == 3 and parts[2] == FILE_NAME:
                 found.add(parts[1])
         deliveries = sorted(d for d in found if valid_delivery_id(d))
     wanted = list(deliveries)

@@ -55,6 +55,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_VARIANT_CALLS,
 )
 from ngrl_assets.sequencing.manifest import (
+    FILE_NAME,
     MAX_MANIFEST_BYTES,
     Manifest,
     ManifestRow,
@@ -68,7 +69,6 @@ from resources.uris import is_s3
 FEED = "sequencing_deliveries"
 OBJECT_FEED = "sequencing_objects"  # gVCFs, indexes and stray objects of a delivery
 PREFIX = "sequencing"
-MANIFEST = "manifest.tsv"
 
 # docs/landing.md: delivery_id is [A-Za-z0-9_-]+ ; we also cap its length.
 MAX_DELIVERY_ID = 64
@@ -121,14 +121,14 @@ def require_delivery_id(value: str) -> str:
 
 
 def manifest_key(delivery: str) -> str:
-    return f"{PREFIX}/{require_delivery_id(delivery)}/{MANIFEST}"
+    return f"{PREFIX}/{require_delivery_id(delivery)}/{FILE_NAME}"
 
 
 def _manifests(lake: Lake) -> Iterator[tuple[str, ledger.LandingFile]]:
     """(folder name, manifest) for every ``sequencing/<folder>/manifest.tsv`` that landed."""
     for f in ledger.list_landing(lake, PREFIX):
         parts = f.key.split("/")
-        if len(parts) == 3 and parts[0] == PREFIX and parts[2] == MANIFEST:
+        if len(parts) == 3 and parts[0] == PREFIX and parts[2] == FILE_NAME:
             yield parts[1], f
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from ngrl_assets.common import fields as f
 from ngrl_assets.common.quarantine import Reject
 
+FILE_NAME = "manifest.tsv"  # every delivery folder's manifest: sequencing/<delivery>/<FILE_NAME>
+
 MANIFEST_COLUMNS = (
     "sample_id",
     "participant_reference",

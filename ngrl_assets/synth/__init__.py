@@ -27,6 +27,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from ngrl_assets.sequencing import manifest
+
 from .clinical import KEYS, LAG, write_clinical
 from .common import Ids, Seed, Truth, days, iso, rand_date, rng_for
 from .consent import write_consent
@@ -102,7 +104,7 @@ def _existing(out: Path, truths: list[dict]) -> tuple[Ids, set[str]]:
                 ids.reserve("".join(c for c in row["nhs_number"] if c.isdigit()))
             if path.parent.name == "withdrawals":
                 withdrawn.add(row.get("participant_reference") or "")
-    for path in sorted((out / "sequencing").glob("*/manifest.tsv")):
+    for path in sorted((out / "sequencing").glob(f"*/{manifest.FILE_NAME}")):
         for row in _read_delimited(path):
             ids.reserve(row.get("sample_id") or "")
             ids.reserve(row.get("participant_reference") or "")

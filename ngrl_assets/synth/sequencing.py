@@ -196,8 +196,8 @@ def write_sequencing(
             defects.append(_defect_sample(rng, rule, folder, synthetic, population, ids, when))
             bar.update()
         rows, found = interleave(rng, good, defects)
-        write_rows(folder / "manifest.tsv", MANIFEST_COLUMNS, rows, "\t")
-        truth.record(folder / "manifest.tsv", "sequencing/manifest", len(good), found)
+        write_rows(folder / manifest.FILE_NAME, MANIFEST_COLUMNS, rows, "\t")
+        truth.record(folder / manifest.FILE_NAME, "sequencing/manifest", len(good), found)
         deliveries[delivery_id] = {"kind": "synthetic", "samples": len(good), "date": iso(when)}
 
     if real_people:
@@ -227,8 +227,8 @@ def write_sequencing(
             }
             bar.update()
         good.sort(key=lambda r: r[0])
-        write_rows(folder / "manifest.tsv", MANIFEST_COLUMNS, good, "\t")
-        truth.record(folder / "manifest.tsv", "sequencing/manifest", len(good), [])
+        write_rows(folder / manifest.FILE_NAME, MANIFEST_COLUMNS, good, "\t")
+        truth.record(folder / manifest.FILE_NAME, "sequencing/manifest", len(good), [])
         deliveries[delivery_id] = {
             "kind": "real",
             "samples": len(good),

@@ -13,7 +13,8 @@ from ngrl_assets.common.quarantine import QUARANTINE_TABLE
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from ngrl_assets.synth import generate_cohort
 from resources import delta, objects
-from resources.lake import ZONES, Lake
+from resources.lake import Lake
+from resources.zones import ZONES
 from tests.integration.consent_runs import run_consent
 from tests.integration.lakes import put_landing, read
 

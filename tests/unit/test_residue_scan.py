@@ -22,7 +22,8 @@ from ngrl_assets.withdrawal import scan as scan_module
 from ngrl_assets.withdrawal.needles import needles_for, render_report
 from ngrl_assets.withdrawal.scan import ALL_ZONES, Finding, exclude_prefixes, scan
 from resources import objects
-from resources.lake import ZONES, Lake
+from resources.lake import Lake
+from resources.zones import ZONES
 
 NEEDLE = "pQ7x3NeedleK9"
 CLEAN = "zzCleanValue0"
