@@ -4,6 +4,8 @@ import dagster as dg
 
 from ngrl_assets.clinical.partitions import PARTITIONS
 from ngrl_assets.clinical.sources import SOURCES
+from ngrl_assets.clinical.tables import DIAGNOSES
+from ngrl_assets.common.assets import asset_key
 from ngrl_assets.common.checks import without_expectations
 
 INTAKE_JOBS = {
@@ -18,7 +20,7 @@ INTAKE_JOBS = {
 
 diagnoses_job = dg.define_asset_job(
     "diagnoses_job",
-    selection=without_expectations("diagnoses"),
+    selection=without_expectations(asset_key(DIAGNOSES)),
     description="Rebuild the long diagnoses table from the curated clinical tables.",
 )
 

@@ -32,11 +32,16 @@ def column_schema(schema: Mapping[str, Any], descriptions: Mapping[str, str]) ->
     )
 
 
+def asset_key(table: TableSpec) -> dg.AssetKey:
+    """The key of the asset that is ``table``: its declared name."""
+    return dg.AssetKey(table.name)
+
+
 def table_spec(
     table: TableSpec,
     *,
     group: str,
-    deps: Sequence[str | dg.AssetDep] | None = None,
+    deps: Sequence[str | dg.AssetKey | dg.AssetDep] | None = None,
     extra_kinds: set[str] | None = None,
 ) -> dg.AssetSpec:
     """The spec of the asset that is ``table``: key, description, zone and column schema
@@ -47,7 +52,7 @@ def table_spec(
     if table.releasable:
         tags["ngrl/releasable"] = "true"
     return dg.AssetSpec(
-        table.name,
+        asset_key(table),
         description=table.description,
         group_name=group,
         owners=OWNERS,

@@ -34,6 +34,6 @@ class ExpectationChecks(AssetSelection):
         return dg.AssetSelection.checks(*self.resolve_checks_inner(asset_graph, True))
 
 
-def without_expectations(*assets: str) -> dg.AssetSelection:
+def without_expectations(*assets: str | dg.AssetKey) -> dg.AssetSelection:
     """These assets and their checks, except the expectation suites'."""
     return dg.AssetSelection.assets(*assets) - ExpectationChecks()

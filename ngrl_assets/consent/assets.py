@@ -3,7 +3,7 @@ registry and withdrawal notices (identity zone) and consent status (curated zone
 
 import dagster as dg
 
-from ngrl_assets.common.assets import table_spec
+from ngrl_assets.common.assets import asset_key, table_spec
 from ngrl_assets.consent import checks, intake
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
 from resources.lake import Lake
@@ -13,7 +13,9 @@ GROUP = "consent"
 participant_registry_spec = table_spec(PARTICIPANT_REGISTRY, group=GROUP)
 withdrawal_notices_spec = table_spec(WITHDRAWAL_NOTICES, group=GROUP)
 consent_status_spec = table_spec(
-    CONSENT_STATUS, group=GROUP, deps=["participant_registry", "withdrawal_notices"]
+    CONSENT_STATUS,
+    group=GROUP,
+    deps=[asset_key(PARTICIPANT_REGISTRY), asset_key(WITHDRAWAL_NOTICES)],
 )
 
 
@@ -35,7 +37,7 @@ def consent_intake(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lak
         )
     results = checks.evaluate(lake)
     yield dg.MaterializeResult(
-        asset_key="participant_registry",
+        asset_key=asset_key(PARTICIPANT_REGISTRY),
         metadata={
             "dagster/row_count": summary.registry_rows,
             "files_ingested": reg.files,
@@ -48,10 +50,10 @@ def consent_intake(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lak
             "new_participants": summary.new_participants,
             "superseded_records": summary.superseded_records,
         },
-        check_results=[r for r in results if r.asset_key == dg.AssetKey("participant_registry")],
+        check_results=[r for r in results if r.asset_key == asset_key(PARTICIPANT_REGISTRY)],
     )
     yield dg.MaterializeResult(
-        asset_key="withdrawal_notices",
+        asset_key=asset_key(WITHDRAWAL_NOTICES),
         metadata={
             "dagster/row_count": summary.notices_total,
             "files_ingested": wd.files,
@@ -65,13 +67,13 @@ def consent_intake(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lak
         },
     )
     yield dg.MaterializeResult(
-        asset_key="consent_status",
+        asset_key=asset_key(CONSENT_STATUS),
         metadata={
             "dagster/row_count": summary.consent_rows,
             "by_withdrawal_state": summary.consent_by_withdrawal_state,
             "table_uri": dg.MetadataValue.path(lake.table_uri(CONSENT_STATUS)),
         },
-        check_results=[r for r in results if r.asset_key == dg.AssetKey("consent_status")],
+        check_results=[r for r in results if r.asset_key == asset_key(CONSENT_STATUS)],
     )
 
 

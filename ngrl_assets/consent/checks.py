@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from ngrl_assets.common.assets import asset_key
 from ngrl_assets.consent import nhs_number
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
 from resources.lake import Lake
@@ -13,22 +14,22 @@ from resources.lake import Lake
 CHECK_SPECS = [
     dg.AssetCheckSpec(
         "nhs_numbers_valid_and_unique",
-        asset="participant_registry",
+        asset=asset_key(PARTICIPANT_REGISTRY),
         description="Every NHS number passes Modulus 11 and belongs to one participant.",
     ),
     dg.AssetCheckSpec(
         "participant_ids_unique",
-        asset="participant_registry",
+        asset=asset_key(PARTICIPANT_REGISTRY),
         description="Internal ids and participant references are unique.",
     ),
     dg.AssetCheckSpec(
         "one_row_per_registered_participant",
-        asset="consent_status",
+        asset=asset_key(CONSENT_STATUS),
         description="Consent status has exactly the registry's participants, once each.",
     ),
     dg.AssetCheckSpec(
         "full_withdrawals_applied",
-        asset="consent_status",
+        asset=asset_key(CONSENT_STATUS),
         description="Every registered participant with a full withdrawal notice is 'full'.",
     ),
 ]
@@ -66,19 +67,19 @@ def evaluate(lake: Lake) -> list[dg.AssetCheckResult]:
 
     return [
         dg.AssetCheckResult(
-            asset_key="participant_registry",
+            asset_key=asset_key(PARTICIPANT_REGISTRY),
             check_name="nhs_numbers_valid_and_unique",
             passed=invalid == 0 and duplicated_numbers == 0,
             metadata={"invalid": invalid, "duplicated": duplicated_numbers},
         ),
         dg.AssetCheckResult(
-            asset_key="participant_registry",
+            asset_key=asset_key(PARTICIPANT_REGISTRY),
             check_name="participant_ids_unique",
             passed=duplicated_ids == 0 and duplicated_refs == 0,
             metadata={"duplicated_ids": duplicated_ids, "duplicated_references": duplicated_refs},
         ),
         dg.AssetCheckResult(
-            asset_key="consent_status",
+            asset_key=asset_key(CONSENT_STATUS),
             check_name="one_row_per_registered_participant",
             passed=missing == 0 and unexpected == 0 and duplicated_consent == 0,
             metadata={
@@ -88,7 +89,7 @@ def evaluate(lake: Lake) -> list[dg.AssetCheckResult]:
             },
         ),
         dg.AssetCheckResult(
-            asset_key="consent_status",
+            asset_key=asset_key(CONSENT_STATUS),
             check_name="full_withdrawals_applied",
             passed=not_applied == 0,
             metadata={"full_withdrawals": full_ids.height, "not_applied": not_applied},

@@ -5,18 +5,24 @@ with every QC-passed delivery."""
 import dagster as dg
 from pydantic import Field
 
-from ngrl_assets.common.assets import table_spec
+from ngrl_assets.common.assets import asset_key, table_spec
 from ngrl_assets.genomics import checks, joint_store
 from ngrl_assets.genomics.partitions import genome_chunks
-from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
+from ngrl_assets.genomics.tables import (
+    JOINT_GENOTYPES,
+    RAW_SEQUENCES,
+    SAMPLE_REFERENCE_BLOCKS,
+    SAMPLE_VARIANT_CALLS,
+    VARIANT_SITES,
+)
 from resources.lake import Lake
 
 GROUP = "genomics"
 
 _SAMPLE_DEPS = [
-    dg.AssetDep("sample_variant_calls", partition_mapping=dg.AllPartitionMapping()),
-    dg.AssetDep("sample_reference_blocks", partition_mapping=dg.AllPartitionMapping()),
-    dg.AssetDep("raw_sequences", partition_mapping=dg.AllPartitionMapping()),
+    dg.AssetDep(asset_key(SAMPLE_VARIANT_CALLS), partition_mapping=dg.AllPartitionMapping()),
+    dg.AssetDep(asset_key(SAMPLE_REFERENCE_BLOCKS), partition_mapping=dg.AllPartitionMapping()),
+    dg.AssetDep(asset_key(RAW_SEQUENCES), partition_mapping=dg.AllPartitionMapping()),
 ]
 
 
@@ -52,18 +58,18 @@ def joint_calling(
         "chunks_computed": summary.chunks_computed,
     }
     yield dg.MaterializeResult(
-        asset_key="joint_genotypes",
+        asset_key=asset_key(JOINT_GENOTYPES),
         metadata={**common, "genotype_rows_added": summary.genotype_rows_added},
-        check_results=[r for r in results if r.asset_key == dg.AssetKey("joint_genotypes")],
+        check_results=[r for r in results if r.asset_key == asset_key(JOINT_GENOTYPES)],
     )
     yield dg.MaterializeResult(
-        asset_key="variant_sites",
+        asset_key=asset_key(VARIANT_SITES),
         metadata={
             **common,
             "new_sites": summary.new_sites,
             "sites_in_computed_chunks": summary.sites_total,
         },
-        check_results=[r for r in results if r.asset_key == dg.AssetKey("variant_sites")],
+        check_results=[r for r in results if r.asset_key == asset_key(VARIANT_SITES)],
     )
 
 

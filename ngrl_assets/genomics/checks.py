@@ -4,18 +4,19 @@ report counts only."""
 import dagster as dg
 import polars as pl
 
+from ngrl_assets.common.assets import asset_key
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
 from resources.lake import Lake
 
 CHECK_SPECS = [
     dg.AssetCheckSpec(
         "allele_counts_match_genotypes",
-        asset="variant_sites",
+        asset=asset_key(VARIANT_SITES),
         description="Autosomal AC equals the alternate alleles stored in joint_genotypes.",
     ),
     dg.AssetCheckSpec(
         "one_row_per_site_and_participant",
-        asset="joint_genotypes",
+        asset=asset_key(JOINT_GENOTYPES),
         description="No (site, participant) appears twice.",
     ),
 ]
@@ -36,13 +37,13 @@ def evaluate(lake: Lake, chunk_names: list[str]) -> list[dg.AssetCheckResult]:
     duplicated = genotypes.height - genotypes.select([*KEY, "participant_id"]).n_unique()
     return [
         dg.AssetCheckResult(
-            asset_key="variant_sites",
+            asset_key=asset_key(VARIANT_SITES),
             check_name="allele_counts_match_genotypes",
             passed=mismatched == 0,
             metadata={"sites_checked": autosomal.height, "mismatched": mismatched},
         ),
         dg.AssetCheckResult(
-            asset_key="joint_genotypes",
+            asset_key=asset_key(JOINT_GENOTYPES),
             check_name="one_row_per_site_and_participant",
             passed=duplicated == 0,
             metadata={"rows_checked": genotypes.height, "duplicated": duplicated},

@@ -2,10 +2,12 @@
 
 import dagster as dg
 
+from ngrl_assets.common.assets import asset_key
 from ngrl_assets.common.checks import without_expectations
 from ngrl_assets.genomics.partitions import genome_chunks
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
 
-JOINT_ASSETS = ["joint_genotypes", "variant_sites"]
+JOINT_ASSETS = [asset_key(JOINT_GENOTYPES), asset_key(VARIANT_SITES)]
 
 joint_calling_job = dg.define_asset_job(
     "joint_calling_job",

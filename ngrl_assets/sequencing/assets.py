@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ngrl_assets.common.assets import table_spec
+from ngrl_assets.common.assets import asset_key, table_spec
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, SAMPLE_REFERENCE_BLOCKS, SAMPLE_VARIANT_CALLS
 from ngrl_assets.sequencing import checks, intake
 from ngrl_assets.sequencing.partitions import deliveries
@@ -18,9 +18,11 @@ GROUP = "sequencing"
 raw_sequences_spec = table_spec(
     RAW_SEQUENCES, group=GROUP, deps=["participant_registry", "withdrawal_notices"]
 )
-sample_variant_calls_spec = table_spec(SAMPLE_VARIANT_CALLS, group=GROUP, deps=["raw_sequences"])
+sample_variant_calls_spec = table_spec(
+    SAMPLE_VARIANT_CALLS, group=GROUP, deps=[asset_key(RAW_SEQUENCES)]
+)
 sample_reference_blocks_spec = table_spec(
-    SAMPLE_REFERENCE_BLOCKS, group=GROUP, deps=["raw_sequences"]
+    SAMPLE_REFERENCE_BLOCKS, group=GROUP, deps=[asset_key(RAW_SEQUENCES)]
 )
 
 
@@ -42,7 +44,7 @@ def delivery_intake(
         + (" (manifest quarantined as a whole)" if result.file_quarantined else "")
     )
     yield dg.MaterializeResult(
-        asset_key="raw_sequences",
+        asset_key=asset_key(RAW_SEQUENCES),
         metadata={
             "samples_in": result.rows_in,
             "samples_accepted": result.accepted,
@@ -54,14 +56,15 @@ def delivery_intake(
         },
     )
     yield dg.MaterializeResult(
-        asset_key="sample_variant_calls",
+        asset_key=asset_key(SAMPLE_VARIANT_CALLS),
         metadata={
             "dagster/row_count": result.variant_rows,
             "chunks_with_data": len(result.chunks_with_data),
         },
     )
     yield dg.MaterializeResult(
-        asset_key="sample_reference_blocks", metadata={"dagster/row_count": result.block_rows}
+        asset_key=asset_key(SAMPLE_REFERENCE_BLOCKS),
+        metadata={"dagster/row_count": result.block_rows},
     )
     yield from checks.evaluate(lake, [result.delivery])
 

@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from ngrl_assets.common.assets import asset_key
 from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.genomics.tables import (
@@ -38,13 +39,13 @@ SAMPLE_ROWS = "sample_rows_match_raw_sequences"
 CHECK_SPECS = [
     dg.AssetCheckSpec(
         RECONCILE,
-        asset="raw_sequences",
+        asset=asset_key(RAW_SEQUENCES),
         description="raw_sequences samples + quarantine records = manifest rows in the "
         "landing ledger, for each delivery (accepted and quarantined counts agree)",
     ),
     dg.AssetCheckSpec(
         SAMPLE_ROWS,
-        asset="sample_variant_calls",
+        asset=asset_key(SAMPLE_VARIANT_CALLS),
         description="each accepted sample's call and block rows equal the counts "
         "raw_sequences recorded; no rows of a sample the delivery did not accept",
     ),
@@ -148,8 +149,8 @@ def evaluate(lake: Lake, deliveries: Sequence[str]) -> list[dg.AssetCheckResult]
     """Both checks over ``deliveries`` (the run's own delivery, inside the asset)."""
     out = []
     for name, asset, problems in (
-        (RECONCILE, "raw_sequences", reconcile_with_ledger(lake, deliveries)),
-        (SAMPLE_ROWS, "sample_variant_calls", sample_rows_mismatch(lake, deliveries)),
+        (RECONCILE, asset_key(RAW_SEQUENCES), reconcile_with_ledger(lake, deliveries)),
+        (SAMPLE_ROWS, asset_key(SAMPLE_VARIANT_CALLS), sample_rows_mismatch(lake, deliveries)),
     ):
         out.append(
             dg.AssetCheckResult(

@@ -5,12 +5,16 @@ from typing import Any
 
 import dagster as dg
 
+from ngrl_assets.common.assets import asset_key
 from ngrl_assets.common.checks import without_expectations
+from ngrl_assets.genomics.tables import RAW_SEQUENCES, SAMPLE_REFERENCE_BLOCKS, SAMPLE_VARIANT_CALLS
 from ngrl_assets.sequencing import intake
 from ngrl_assets.sequencing.partitions import deliveries
 from resources.lake import Lake
 
-DELIVERY_ASSETS = ["raw_sequences", "sample_variant_calls", "sample_reference_blocks"]
+DELIVERY_ASSETS = [
+    asset_key(t) for t in (RAW_SEQUENCES, SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS)
+]
 
 delivery_job = dg.define_asset_job(
     "delivery_intake_job",
