@@ -45,6 +45,8 @@ from pathlib import Path
 
 import harness
 
+from ngrl_assets.genomics.tables import QcVerdict
+
 sys.path.insert(0, str(harness.REPO))  # tests.integration.support_withdrawal helpers
 
 WORK = harness.OUT / "p2"
@@ -135,7 +137,9 @@ def library_facts(library: Path) -> dict:
     objects = [p for p in (library / "lake").rglob("*") if p.is_file()]
     return {
         "participants_registered": lake.read(PARTICIPANT_REGISTRY).height,
-        "genomes_passed": lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == "pass").height,
+        "genomes_passed": lake.read(RAW_SEQUENCES)
+        .filter(pl.col("qc_verdict") == QcVerdict.PASS)
+        .height,
         "variant_sites": lake.read(VARIANT_SITES).height,
         "joint_genotype_rows": lake.read(JOINT_GENOTYPES).height,
         "release_v1_participants": v1.participants if v1 else None,

@@ -45,6 +45,7 @@ from ngrl_assets.genomics.tables import (
     JOINT_GENOTYPES,
     RAW_SEQUENCES,
     VARIANT_SITES,
+    QcVerdict,
 )
 from resources.lake import Lake
 
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     if args.lake:
         lake = Lake(root_uri=str(args.lake))
-        raw = lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == "pass")
+        raw = lake.read(RAW_SEQUENCES).filter(pl.col("qc_verdict") == QcVerdict.PASS)
         sex = dict(raw.select("participant_id", "inferred_sex").iter_rows())
         genotypes_dir = Path(lake.table_uri(JOINT_GENOTYPES))
         sites_dir = Path(lake.table_uri(VARIANT_SITES))

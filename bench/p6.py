@@ -36,6 +36,8 @@ from pathlib import Path
 
 import harness
 
+from ngrl_assets.genomics.tables import QcVerdict
+
 JOINT_TABLES = ("joint_genotypes", "variant_sites", "joint_call_increments")
 
 
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(json.dumps(setup[-1]), flush=True)
     raw = pl.read_delta(str(root / "curated" / "raw_sequences"))
-    records = raw.filter(pl.col("qc_verdict") == "pass")["records"]
+    records = raw.filter(pl.col("qc_verdict") == QcVerdict.PASS)["records"]
     summary = []
     for n in sorted({r["n"] for r in rows}):
         side = {}

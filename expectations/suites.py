@@ -49,6 +49,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
     VARIANT_SITES,
+    QcVerdict,
 )
 from ngrl_assets.releases.tables import (
     AGGREGATE_GVCF_SAMPLE_STATS,
@@ -394,7 +395,7 @@ def curated_suites() -> list[Suite]:
             RAW_SEQUENCES,
             ("delivery", "sample_id"),
             [
-                in_set("qc_verdict", ["pass", "fail_qc", "quarantined"]),
+                in_set("qc_verdict", [v.value for v in QcVerdict]),
                 in_set("inferred_sex", ["XX", "XY", "unknown", None]),
                 between("mean_coverage", 0, 1000, "mean coverage"),
                 between("pct_bases_15x", 0, 100, "a percentage"),
@@ -403,7 +404,7 @@ def curated_suites() -> list[Suite]:
             ],
             blocking="raw_sequences" in inputs,
             # a quarantined delivery row may name nobody we know (that is why it is held)
-            participant_when='qc_verdict != "quarantined"',
+            participant_when=f'qc_verdict != "{QcVerdict.QUARANTINED}"',
         ),
         _genotype_suite(
             SAMPLE_VARIANT_CALLS, "curated.sample_variant_calls", call_rate=False, blocking=False

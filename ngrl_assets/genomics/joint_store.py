@@ -31,6 +31,7 @@ from ngrl_assets.genomics.tables import (
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
     VARIANT_SITES,
+    QcVerdict,
 )
 from resources.lake import Lake
 from resources.tables import TableSpec
@@ -56,7 +57,7 @@ def passed_samples(lake: Lake) -> pl.DataFrame:
     """QC-passed samples: participant_id, delivery, sex."""
     return (
         lake.scan(RAW_SEQUENCES)
-        .filter(pl.col("qc_verdict") == "pass")
+        .filter(pl.col("qc_verdict") == QcVerdict.PASS)
         .select("participant_id", "delivery", pl.col("inferred_sex").alias("sex"))
         .collect()
     )

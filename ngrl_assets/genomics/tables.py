@@ -15,6 +15,7 @@ Layout (docs/genomics.md explains the choice):
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -28,6 +29,15 @@ from ngrl_assets.genomics.schemas import (
 )
 from ngrl_assets.genomics.site_qc_columns import COLUMN_DESCRIPTIONS
 from resources.tables import TableSpec
+
+
+class QcVerdict(StrEnum):
+    """A delivered sample's verdict (``raw_sequences.qc_verdict``)."""
+
+    PASS = "pass"  # joint-called
+    FAIL_QC = "fail_qc"  # kept, not joint-called (``qc_reasons`` says why)
+    QUARANTINED = "quarantined"  # rejected before QC (its file or manifest row)
+
 
 _OWNER: dict[str, Any] = {"participant_id": pl.String, "delivery": pl.String, "chunk": pl.String}
 

@@ -30,7 +30,7 @@ from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.tables import CONSENT_STATUS
 from ngrl_assets.genomics.joint_store import pending_deliveries
-from ngrl_assets.genomics.tables import JOINT_GENOTYPES, RAW_SEQUENCES
+from ngrl_assets.genomics.tables import JOINT_GENOTYPES, RAW_SEQUENCES, QcVerdict
 from ngrl_assets.releases import pseudonyms, registry
 from ngrl_assets.releases.genomics import write_release_genomics
 from ngrl_assets.releases.tables import (
@@ -135,7 +135,9 @@ def cohort(
     ).sort("pseudonym")
     raw = (
         lake.scan(RAW_SEQUENCES)
-        .filter((pl.col("qc_verdict") == "pass") & (pl.col("sequencing_date") <= freeze_date))
+        .filter(
+            (pl.col("qc_verdict") == QcVerdict.PASS) & (pl.col("sequencing_date") <= freeze_date)
+        )
         .select("participant_id", "sample_id")
         .collect()
         .join(people.select("participant_id", "pseudonym"), on="participant_id", how="inner")

@@ -46,6 +46,7 @@ from ngrl_assets.genomics.tables import (
     ROW_GROUP_ROWS,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    QcVerdict,
 )
 from ngrl_assets.releases.tables import (
     AGGREGATE_GVCF_SAMPLE_STATS,
@@ -340,7 +341,7 @@ def sample_stats_table(
     ids = cohort["participant_id"].implode()
     qc = (
         lake.scan(RAW_SEQUENCES)
-        .filter((pl.col("qc_verdict") == "pass") & pl.col("participant_id").is_in(ids))
+        .filter((pl.col("qc_verdict") == QcVerdict.PASS) & pl.col("participant_id").is_in(ids))
         .select("participant_id", "delivery", *PROVIDER_QC)
         .collect()
     )

@@ -28,6 +28,7 @@ from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    QcVerdict,
 )
 from ngrl_assets.sequencing.intake import FEED, manifest_key, valid_delivery_id
 from ngrl_assets.sequencing.manifest import FILE_NAME
@@ -84,8 +85,8 @@ def reconcile_with_ledger(lake: Lake, deliveries: Sequence[str] | None = None) -
         .group_by("delivery")
         .agg(
             pl.len().alias("raw"),
-            (pl.col("qc_verdict") != "quarantined").sum().alias("accepted"),
-            (pl.col("qc_verdict") == "quarantined").sum().alias("raw_quarantined"),
+            (pl.col("qc_verdict") != QcVerdict.QUARANTINED).sum().alias("accepted"),
+            (pl.col("qc_verdict") == QcVerdict.QUARANTINED).sum().alias("raw_quarantined"),
         )
         .collect()
     )
@@ -124,7 +125,7 @@ def sample_rows_mismatch(lake: Lake, deliveries: Sequence[str]) -> dict[str, str
     wanted = list(deliveries)
     expected = (
         lake.scan(RAW_SEQUENCES)
-        .filter(pl.col("delivery").is_in(wanted) & (pl.col("qc_verdict") != "quarantined"))
+        .filter(pl.col("delivery").is_in(wanted) & (pl.col("qc_verdict") != QcVerdict.QUARANTINED))
         .select("delivery", "participant_id", "variant_rows", "block_rows")
         .collect()
     )

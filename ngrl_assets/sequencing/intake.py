@@ -53,6 +53,7 @@ from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    QcVerdict,
 )
 from ngrl_assets.sequencing.manifest import (
     FILE_NAME,
@@ -269,7 +270,7 @@ def qc_reasons(row: ManifestRow) -> list[str]:
 def _previous_samples(lake: Lake, delivery: str) -> pl.DataFrame:
     return (
         lake.scan(RAW_SEQUENCES)
-        .filter((pl.col("delivery") != delivery) & (pl.col("qc_verdict") != "quarantined"))
+        .filter((pl.col("delivery") != delivery) & (pl.col("qc_verdict") != QcVerdict.QUARANTINED))
         .select("sample_id", "participant_id")
         .collect()
     )
@@ -294,7 +295,7 @@ def _raw_row(
         "records": None,
         "variant_rows": None,
         "block_rows": None,
-        "qc_verdict": "quarantined",
+        "qc_verdict": QcVerdict.QUARANTINED,
         "qc_reasons": None,
         "ingested_at": now,
     }
@@ -371,7 +372,7 @@ def record_objects(
     accepted: dict[str, bool] = {}
     gvcfs: set[str] = set()
     for r in raw.select("gvcf_key", "tbi_key", "qc_verdict").iter_rows(named=True):
-        ok = r["qc_verdict"] != "quarantined"
+        ok = r["qc_verdict"] != QcVerdict.QUARANTINED
         accepted[r["gvcf_key"]] = accepted.get(r["gvcf_key"], False) or ok
         accepted[r["tbi_key"]] = accepted.get(r["tbi_key"], False) or ok
         gvcfs.add(r["gvcf_key"])
@@ -502,7 +503,10 @@ def ingest_delivery(
             )
             lake.replace(RAW_SEQUENCES, raw, {"delivery": delivery})
             verdicts = Counter(raw["qc_verdict"].to_list())
-            result.passed_qc, result.failed_qc = verdicts["pass"], verdicts["fail_qc"]
+            result.passed_qc, result.failed_qc = (
+                verdicts[QcVerdict.PASS],
+                verdicts[QcVerdict.FAIL_QC],
+            )
             result.quarantined = len(rejects)
             result.chunks_with_data = sorted(chunks_seen)
         result.objects_recorded = record_objects(
@@ -617,7 +621,7 @@ def _ingest_samples(
                 records=records,
                 variant_rows=n_calls,
                 block_rows=n_blocks,
-                qc_verdict="fail_qc" if reasons else "pass",
+                qc_verdict=QcVerdict.FAIL_QC if reasons else QcVerdict.PASS,
                 qc_reasons="; ".join(reasons) or None,
             )
         )
