@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from ngrl_assets.consent.tables import CONSENT_STATUS
+from ngrl_assets.genomics import call_stats
 from ngrl_assets.genomics.tables import VARIANT_SITES
 from ngrl_assets.releases.tables import (
     AGGREGATE_GVCF_SAMPLE_STATS,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 500_000  # larger tables are validated on a deterministic sample of ~this size
 FILTERS = ("missingness", "depth", "GQ", "ABratio", "completeGTRatio", "phwe")
-TRANSITIONS = (("A", "G"), ("G", "A"), ("C", "T"), ("T", "C"))
 
 Derive = Callable[["Lake", TableSpec, pl.LazyFrame], pl.LazyFrame]
 
@@ -138,16 +138,9 @@ def genotype_statistics(
     in the release's ``aggregate_gvcf_sample_stats``."""
 
     def build(lake: Lake, spec: TableSpec) -> pl.DataFrame:
-        ref, alt = pl.col("ref").str.to_uppercase(), pl.col("alt").str.to_uppercase()
         a1, a2 = pl.col("a1"), pl.col("a2")
-        carries = (a1 == 1) | (a2 == 1).fill_null(False)
-        snv = (pl.col("ref").str.len_chars() == 1) & (pl.col("alt").str.len_chars() == 1)
-        transition = pl.any_horizontal([(ref == r) & (alt == a) for r, a in TRANSITIONS])
-        bases = ref.is_in(["A", "C", "G", "T"]) & alt.is_in(["A", "C", "G", "T"])
-        complete = (a1 != -1) & (a2.is_null() | (a2 != -1))
+        carries, complete = call_stats.CARRIES, call_stats.COMPLETE
         het01 = complete & (a1 == 0) & (a2 == 1).fill_null(False)
-        het = complete & a2.is_not_null() & (a1 != a2)
-        hom_alt = complete & (a1 == 1) & (a2.is_null() | (a2 == 1))
         depth = pl.col("ad_ref") + pl.col("ad_alt")
         balance = pl.when(het01 & (depth > 0)).then(pl.col("ad_alt") / depth)
         stats = (
@@ -156,11 +149,11 @@ def genotype_statistics(
             .agg(
                 n_rows=pl.len(),
                 n_calls=carries.sum(),
-                n_snv=(carries & snv).sum(),
-                n_ti=(carries & snv & transition).sum(),
-                n_tv=(carries & snv & bases & ~transition).sum(),
-                n_het=(carries & het).sum(),
-                n_hom_alt=(carries & hom_alt).sum(),
+                n_snv=(carries & call_stats.SNV).sum(),
+                n_ti=(carries & call_stats.TI).sum(),
+                n_tv=(carries & call_stats.TV).sum(),
+                n_het=(carries & call_stats.HET).sum(),
+                n_hom_alt=(carries & call_stats.HOM_ALT).sum(),
                 n_no_call=(~complete).sum(),
                 mean_het_allele_balance=balance.mean(),
                 n_invalid_alleles=(
@@ -168,12 +161,7 @@ def genotype_statistics(
                 ).sum(),
                 n_negative_depth=((pl.col("ad_ref") < 0) | (pl.col("ad_alt") < 0)).sum(),
             )
-            .with_columns(
-                ti_tv=pl.when(pl.col("n_tv") > 0).then(pl.col("n_ti") / pl.col("n_tv")),
-                het_hom_ratio=pl.when(pl.col("n_hom_alt") > 0).then(
-                    pl.col("n_het") / pl.col("n_hom_alt")
-                ),
-            )
+            .with_columns(ti_tv=call_stats.TI_TV, het_hom_ratio=call_stats.HET_HOM_RATIO)
         )
         if call_rate:
             sites_spec = (

@@ -4,7 +4,7 @@ predicate; a frame or a stream of frames), merge, delete, vacuum.
 Every write takes an explicit polars schema (columns are cast and ordered to it, so a
 table's schema never drifts by accident) and is wrapped in an application-level retry on
 commit conflicts: delta-rs retries a conflicting commit 15 times internally, but
-concurrent writers on S3 can still exhaust that (see stack notes). Reads go through
+concurrent writers on S3 can still exhaust that (docs/stack.md). Reads go through
 ``pl.scan_delta`` (reading through pyarrow datasets crashes the process at exit).
 """
 

@@ -1,5 +1,5 @@
 """Shared fixtures: a local lake per test, and a real S3 API (moto_server in its own
-process, as the stack notes require) for the S3 tests."""
+process, see docs/stack.md) for the S3 tests."""
 
 from __future__ import annotations
 

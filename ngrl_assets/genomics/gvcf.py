@@ -203,8 +203,16 @@ class _Decoder:
         earliest problem among them."""
         if not lines:
             return
+        text = "".join(lines)
+        if text.count("\t") != 9 * len(lines):  # htslib gave up on a record silently
+            short = next(k for k, line in enumerate(lines) if line.count("\t") != 9)
+            self._batch(lines[:short], offset)  # an earlier problem wins
+            why = explain_line(
+                self.path, self.scan.header_lines + offset + short + 1, self.scan.types
+            )
+            raise self.fail(offset + short, "malformed_record", f"{why} (htslib gave up on it)")
         df = pl.read_csv(
-            "".join(lines).encode(),
+            text.encode(),
             separator="\t",
             has_header=False,
             quote_char=None,

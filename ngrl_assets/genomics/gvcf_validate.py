@@ -40,6 +40,8 @@ _BATCH = 1 << 21  # decompressed bytes checked at a time
 # digits 1-9 -> "0" (a run of 10 marks a number too wide for int32), newline -> tab (an
 # empty field, blank line or trailing tab then shows up as a doubled separator)
 _SQUASH = bytes.maketrans(b"123456789\n", b"000000000\t")
+_NOT_SEPARATOR = bytes(b for b in range(256) if b not in b"\t\n")
+_SEPARATORS = b"\t" * 9 + b"\n"  # of a 10-column line
 _BAD_END = re.compile(rb"END=(?<=[\t;]END=)(?![0-9]{1,9}[;\t])")
 _CONTIG = re.compile(rb"^##contig=<(.*)>\s*$")
 _TYPED = re.compile(rb"^##(INFO|FORMAT)=<ID=([^,>]+),Number=[^,>]*,Type=(\w+)")
@@ -205,7 +207,11 @@ class _Scanner:
     def _check_body(self, body: bytes, n: int, before: int) -> GvcfError | None:
         """First malformed line of ``body`` (``n`` whole lines; ``before`` precede it)."""
         found: list[tuple[int, str]] = []  # (byte offset, message)
-        if body.count(b"\t") != 9 * n:
+        if (i := body.find(b"\0")) >= 0:  # htslib's C strings would end there
+            found.append((i, "NUL byte"))
+        # every line has exactly 9 tabs: its separators alone are 9 tabs and a newline
+        # (a total count would let a short line and a long one cancel out)
+        if body.translate(None, _NOT_SEPARATOR) != _SEPARATORS * n:
             for offset, line in _lines(body):
                 columns = line.rstrip(b"\r").count(b"\t") + 1
                 if columns != 10:

@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from ngrl_assets.genomics import chunks
+from ngrl_assets.genomics import call_stats, chunks
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA
 from ngrl_assets.genomics.joint_store import (
@@ -60,7 +60,6 @@ from resources.tables import TableSpec
 SAMPLE_COLUMNS = ("participant_id", "participant_pseudonym", "sample_pseudonym")
 PROVIDER_QC = ("mean_coverage", "pct_bases_15x", "contamination", "inferred_sex")
 COUNT_COLUMNS = ("n_calls", "n_snv", "n_indel", "n_ti", "n_tv", "n_het", "n_hom_alt")
-TRANSITIONS = (("A", "G"), ("G", "A"), ("C", "T"), ("T", "C"))
 BATCH_BYTES = 256 * 1024 * 1024  # rows streamed to the writer per batch, in memory
 GENOMIC_TABLES = (
     RELEASE_VARIANT_SITES,
@@ -272,29 +271,18 @@ def _in_own_chunk(calls: pl.DataFrame) -> pl.DataFrame:
 def call_counts(calls: pl.DataFrame) -> pl.DataFrame:
     """Per participant, over their own variant-call rows (``participant_id``, ``ref``,
     ``alt``, ``a1``, ``a2``): summable counts of the calls that carry the row's ALT
-    (allele code 1). SNVs are single-base REF and ALT; indels change the length; a
-    transition is A<->G or C<->T. Het: both alleles called and different (0/1, 1/2);
-    hom-alt: every allele this ALT (1/1, haploid 1); a half-call (./1) is neither."""
-    ref, alt = pl.col("ref").str.to_uppercase(), pl.col("alt").str.to_uppercase()
-    a1, a2 = pl.col("a1"), pl.col("a2")
-    carries = (a1 == 1) | (a2 == 1).fill_null(False)
-    snv = (pl.col("ref").str.len_chars() == 1) & (pl.col("alt").str.len_chars() == 1)
-    transition = pl.any_horizontal([(ref == r) & (alt == a) for r, a in TRANSITIONS])
-    bases = ref.is_in(["A", "C", "G", "T"]) & alt.is_in(["A", "C", "G", "T"])
-    complete = (a1 != -1) & (a2.is_null() | (a2 != -1))
-    het = complete & a2.is_not_null() & (a1 != a2)
-    hom_alt = complete & (a1 == 1) & (a2.is_null() | (a2 == 1))
+    (allele code 1), as :mod:`ngrl_assets.genomics.call_stats` defines them."""
     flags = {
-        "n_calls": carries,
-        "n_snv": snv,
-        "n_indel": pl.col("ref").str.len_chars() != pl.col("alt").str.len_chars(),
-        "n_ti": snv & transition,
-        "n_tv": snv & bases & ~transition,
-        "n_het": het,
-        "n_hom_alt": hom_alt,
+        "n_calls": call_stats.CARRIES,
+        "n_snv": call_stats.SNV,
+        "n_indel": call_stats.INDEL,
+        "n_ti": call_stats.TI,
+        "n_tv": call_stats.TV,
+        "n_het": call_stats.HET,
+        "n_hom_alt": call_stats.HOM_ALT,
     }
     return (
-        calls.filter(carries)
+        calls.filter(call_stats.CARRIES)
         .group_by("participant_id")
         .agg(flag.cast(pl.Int64).sum().alias(name) for name, flag in flags.items())
         .select("participant_id", *COUNT_COLUMNS)
@@ -310,16 +298,8 @@ def call_statistics(counts: pl.DataFrame) -> pl.DataFrame:
         "n_calls",
         "n_snv",
         "n_indel",
-        pl.when(pl.col("n_tv") > 0)
-        .then(pl.col("n_ti") / pl.col("n_tv"))
-        .otherwise(None)
-        .cast(pl.Float64)
-        .alias("ti_tv"),
-        pl.when(pl.col("n_hom_alt") > 0)
-        .then(pl.col("n_het") / pl.col("n_hom_alt"))
-        .otherwise(None)
-        .cast(pl.Float64)
-        .alias("het_hom_ratio"),
+        call_stats.TI_TV.cast(pl.Float64).alias("ti_tv"),
+        call_stats.HET_HOM_RATIO.cast(pl.Float64).alias("het_hom_ratio"),
     )
 
 

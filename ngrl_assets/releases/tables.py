@@ -6,7 +6,7 @@ no second list. Each release holds its own copy under ``releases/<release id>/``
 Every release table keeps the participant in ``participant_id``, but there it holds the
 release pseudonym (HMAC-SHA256 under the release's own key), never the internal id.
 Columns are dates or plain numbers and strings (no naive timestamps, no column mapping):
-reader 1 / writer 2, the widest protocol (stack notes).
+reader 1 / writer 2, the widest protocol (docs/stack.md).
 """
 
 from __future__ import annotations
