@@ -269,7 +269,7 @@ def generate_cohort(
         },
         "eligibility": {
             "as_of": iso(as_of),
-            "rules": "NHS GMS research dataset (docs/landing.md, NGRL.md)",
+            "rules": "NHS GMS research dataset (docs/landing.md)",
             "cases": {
                 name: {"eligible": flag, "count": case_count.get(name, 0)}
                 for name, flag, _ in CASES
