@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from ngrl_assets.common.markdown import markdown_to_html
 from ngrl_assets.consent.tables import WITHDRAWAL_BATCHES
-from ngrl_assets.releases.notes import markdown_to_html
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
 from resources import objects
 from resources.errors import Refused
