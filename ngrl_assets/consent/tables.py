@@ -11,6 +11,11 @@ from ngrl_assets.consent.registry import (
 )
 from resources.tables import TableSpec
 
+# The consent door: the assets consent intake writes. The other domains consult them (through
+# consent.linkage) rather than derive from them; a withdrawal reaches every table through
+# its propagation.
+CONSENT_ASSETS = ("participant_registry", "withdrawal_notices", "consent_status")
+
 PARTICIPANT_REGISTRY = TableSpec(
     zone="identity",
     name="participant_registry",
