@@ -29,6 +29,7 @@ from ngrl_assets.consent.registry import (
     withdrawal_states,
 )
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from resources import objects
 from resources.lake import LakeResource
 
@@ -184,12 +185,12 @@ def run(lake: LakeResource, run_id: str, now: dt.datetime | None = None) -> Inta
     # re-delivered data of tombstoned participants gets a redelivery batch (its purge), with
     # the values the refused lines hold: after erasure only they tell the purge and the
     # residue scan what to look for in the re-sent files
-    tombstones.open_batches(lake, now)
+    tombstones.tombstone_new_withdrawals(lake, now)
     refused = {
         p: sorted(redelivered.get(p, set()) | renoticed.get(p, set()))
         for p in {*redelivered, *renoticed}
     }
-    tombstones.request_repurge(lake, refused, now)
+    withdrawal_batches.request_repurge(lake, refused, now)
 
     reg_rejects = _rejects(regs, update.rejects + refused_regs)
     wd_rejects = _rejects(wds, refused_notices)

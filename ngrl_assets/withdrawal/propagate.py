@@ -38,19 +38,18 @@ from ngrl_assets.consent import linkage, tombstones
 from ngrl_assets.consent.tables import (
     PARTICIPANT_REGISTRY,
     RELEASE_PSEUDONYMS,
-    WITHDRAWAL_BATCH_MEMBERS,
     WITHDRAWAL_NOTICES,
     WITHDRAWAL_TOMBSTONES,
-    WITHDRAWAL_WORK,
 )
 from ngrl_assets.genomics import withdraw_store
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
 from ngrl_assets.releases import registry
-from ngrl_assets.withdrawal import audit, erasure, landing, lease
+from ngrl_assets.withdrawal import audit, batches, erasure, landing, lease
 from ngrl_assets.withdrawal import releases as release_redaction
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.scan import Finding, exclude_prefixes, scan
 from ngrl_assets.withdrawal.steps import audit_row, genomics_detail, purge_table
+from ngrl_assets.withdrawal.tables import WITHDRAWAL_BATCH_MEMBERS, WITHDRAWAL_WORK
 from ngrl_assets.withdrawal.targets import Target
 from resources.lake import LakeResource
 from resources.tables import TableSpec
@@ -119,7 +118,7 @@ def propagate(
 ) -> Propagation:
     """Propagate one withdrawal batch (see the module docstring). Raises
     :class:`ResidueFound` when the scan finds anything; rerun to complete."""
-    tombstones.validate_batch_id(batch_id)
+    batches.validate_batch_id(batch_id)
     with lease.held(lake, batch_id):
         _stage("leased")
         return _propagate(lake, batch_id, targets, now)
@@ -133,7 +132,7 @@ def _propagate(
 ) -> Propagation:
     clock = time.perf_counter()
     out = Propagation(batch_id)
-    member_ids = tombstones.members(lake, batch_id)
+    member_ids = batches.members(lake, batch_id)
     out.members = len(member_ids)
     rows: list[AuditRow] = []
 
@@ -288,7 +287,7 @@ def _propagate(
             )
         ]
     )
-    tombstones.mark(lake, batch_id, "complete", now())
+    batches.mark(lake, batch_id, batches.BatchStatus.COMPLETE, now())
     out.completed = True
     return out
 
@@ -350,7 +349,7 @@ def residue_scan(lake: LakeResource, needles: list[str]) -> tuple[list[Finding],
 
 def participants_pending(lake: LakeResource) -> list[str]:
     """Batches not complete yet (what the sensor and the release cut look at)."""
-    frame = tombstones.batches(lake)
+    frame = batches.read(lake)
     return frame.filter(pl.col("status") != "complete")["batch_id"].to_list()
 
 

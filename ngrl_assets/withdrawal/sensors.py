@@ -17,8 +17,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ngrl_assets.consent import tombstones
-from ngrl_assets.withdrawal import runs
+from ngrl_assets.withdrawal import batches, runs
 from ngrl_assets.withdrawal.jobs import withdrawal_job
 from ngrl_assets.withdrawal.partitions import WITHDRAWAL_BATCH_PARTITIONS
 from ngrl_assets.withdrawal.progress import MAX_ATTEMPTS
@@ -40,7 +39,7 @@ def withdrawal_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -
     dead = runs.fail_dead_runs(instance)
     if dead:
         context.log.warning(f"{dead} withdrawal run(s) whose process is gone marked failed")
-    frame = tombstones.batches(lake)
+    frame = batches.read(lake)
     pending = frame.filter(frame["status"] != "complete")["batch_id"].to_list()
     requests, new_partitions, waiting = [], [], 0
     known = set(instance.get_dynamic_partitions(WITHDRAWAL_BATCH_PARTITIONS))
