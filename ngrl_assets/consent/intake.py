@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from ngrl_assets.common import ledger
-from ngrl_assets.common.quarantine import Reject, count_by_rule, replace_batches, to_frame
+from ngrl_assets.common.quarantine import (
+    PARTICIPANT_WITHDRAWN,
+    PARTICIPANT_WITHDRAWN_REASON,
+    Reject,
+    count_by_rule,
+    replace_batches,
+    to_frame,
+)
 from ngrl_assets.consent import feeds, tombstones
 from ngrl_assets.consent.registry import (
     RegistryUpdate,
@@ -258,8 +265,7 @@ def _refuse_withdrawn(
         values.add(("participant reference", ref))
         if number:
             values.add(("NHS number", number))
-        reason = "the participant has fully withdrawn; re-delivered data is not taken in"
-        rejects.append(Reject(file, line, "participant_withdrawn", reason))
+        rejects.append(Reject(file, line, PARTICIPANT_WITHDRAWN, PARTICIPANT_WITHDRAWN_REASON))
     return rows[keep], rejects, who
 
 

@@ -44,7 +44,13 @@ import polars as pl
 from tqdm import tqdm
 
 from ngrl_assets.common import ledger
-from ngrl_assets.common.quarantine import Reject, replace_batches, to_frame
+from ngrl_assets.common.quarantine import (
+    PARTICIPANT_WITHDRAWN,
+    PARTICIPANT_WITHDRAWN_REASON,
+    Reject,
+    replace_batches,
+    to_frame,
+)
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.linkage import Linked, link_references
 from ngrl_assets.genomics import chunks
@@ -83,9 +89,6 @@ MIN_PCT_BASES_15X = 80.0
 MAX_CONTAMINATION = 0.03
 
 SAMPLE_TABLES: tuple[TableSpec, ...] = (SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS)
-
-WITHDRAWN = "participant_withdrawn"
-WITHDRAWN_REASON = "the participant has fully withdrawn; re-delivered data is not taken in"
 
 
 @dataclass
@@ -391,7 +394,7 @@ def record_objects(
                                   "was quarantined as a whole"))  # fmt: skip
             ok = False
         elif f.key in withdrawn and not accepted.get(f.key, False):
-            rejects.append(Reject(f.key, 0, WITHDRAWN, WITHDRAWN_REASON))
+            rejects.append(Reject(f.key, 0, PARTICIPANT_WITHDRAWN, PARTICIPANT_WITHDRAWN_REASON))
             ok = False
         elif f.key not in accepted:
             rejects.append(
@@ -567,7 +570,9 @@ def _ingest_samples(
         owner = tombstoned.get(row.participant_reference)
         link = linked.get(row.participant_reference)
         if owner is not None or (link is not None and link.withdrawal == "full"):
-            rejects.append(Reject(key, row.line, WITHDRAWN, WITHDRAWN_REASON))
+            rejects.append(
+                Reject(key, row.line, PARTICIPANT_WITHDRAWN, PARTICIPANT_WITHDRAWN_REASON)
+            )
             withdrawn.samples += 1
             withdrawn.objects[f"{folder}/{row.gvcf_path}"] = True
             withdrawn.objects.setdefault(f"{folder}/{row.tbi_path}", False)
