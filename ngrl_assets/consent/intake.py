@@ -92,7 +92,9 @@ def _load(
         if digest in seen:
             # already taken in under another name: its rows are accounted for there
             rows = feeds.data_lines(data)
-            out.duplicates.append(ledger.LedgerEntry(file, name, digest, "duplicate", rows, 0, 0))
+            out.duplicates.append(
+                ledger.LedgerEntry(file, name, digest, ledger.LedgerStatus.DUPLICATE, rows, 0, 0)
+            )
             continue
         parsed = parse(data, file.key)
         if not parsed.file_rejected:
@@ -119,10 +121,10 @@ def _entries(
     for p in loaded.parsed:
         rows_in = p.rows_in
         if p.file_rejected:
-            status, quarantined = "quarantined", rows_in
+            status, quarantined = ledger.LedgerStatus.QUARANTINED, rows_in
             counts.files_quarantined += 1
         else:
-            status, quarantined = "processed", len(rejects[p.source_file])
+            status, quarantined = ledger.LedgerStatus.PROCESSED, len(rejects[p.source_file])
         entries.append(
             ledger.LedgerEntry(
                 loaded.files[p.source_file],

@@ -237,7 +237,11 @@ def quarantine_invalid_deliveries(lake: LakeResource, run_id: str) -> int:
                 path.unlink(missing_ok=True)
             batch = invalid_batch(f.key)
             rejects[batch] = [Reject(f.key, 0, "invalid_delivery_id", INVALID_DELIVERY_REASON)]
-            entries.append(ledger.LedgerEntry(f, FEED, digest, "quarantined", lines, 0, lines))
+            entries.append(
+                ledger.LedgerEntry(
+                    f, FEED, digest, ledger.LedgerStatus.QUARANTINED, lines, 0, lines
+                )
+            )
             # The folder's other objects (gVCFs, indexes) end in the ledger too.
             for other in ledger.list_landing(lake, f.key.rsplit("/", 1)[0]):
                 if other.key == f.key:
@@ -248,7 +252,9 @@ def quarantine_invalid_deliveries(lake: LakeResource, run_id: str) -> int:
                 )
                 digest = _sha256_object(lake, other, Path(tmp))
                 entries.append(
-                    ledger.LedgerEntry(other, OBJECT_FEED, digest, "quarantined", rows, 0, rows)
+                    ledger.LedgerEntry(
+                        other, OBJECT_FEED, digest, ledger.LedgerStatus.QUARANTINED, rows, 0, rows
+                    )
                 )
     frame = pl.concat([to_frame(r, FEED, run_id, batch) for batch, r in rejects.items()])
     replace_batches(lake, FEED, list(rejects), frame)
@@ -403,7 +409,7 @@ def record_objects(
             ok = False
         else:
             ok = accepted[f.key]
-        status = "processed" if ok else "quarantined"
+        status = ledger.LedgerStatus.PROCESSED if ok else ledger.LedgerStatus.QUARANTINED
         entries.append(
             ledger.LedgerEntry(
                 f, OBJECT_FEED, digest, status, rows, rows if ok else 0, 0 if ok else rows
@@ -529,7 +535,11 @@ def ingest_delivery(
         # batch already carrying the participants makes the request a no-op)
         batch = linkage.request_repurge(lake, withdrawn.tombstoned, now)
         result.repurge_requested = batch is not None
-    status = "quarantined" if result.file_quarantined else "processed"
+    status = (
+        ledger.LedgerStatus.QUARANTINED
+        if result.file_quarantined
+        else ledger.LedgerStatus.PROCESSED
+    )
     entry = ledger.LedgerEntry(
         landing_file, FEED, digest, status, result.rows_in, result.accepted, result.quarantined
     )
