@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from ngrl_assets.withdrawal.batches import BatchStatus, validate_batch_id
 from ngrl_assets.withdrawal.batches import get as get_batch
-from ngrl_assets.withdrawal.batches import validate_batch_id
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
 
 if TYPE_CHECKING:  # resources.lake and withdrawal.erasure import Dagster; this module does not
@@ -271,7 +271,7 @@ def incomplete_reasons(
 ) -> list[str]:
     """Why the batch's erasure is not proven complete (empty when it is)."""
     reasons = []
-    if info["status"] != "complete":
+    if info["status"] != BatchStatus.COMPLETE:
         reasons.append(f"propagation has not completed (batch status: {info['status']})")
     elif info["completed_at"] is None:
         reasons.append("the batch is marked complete but has no completion time")

@@ -395,7 +395,7 @@ def residue_scan(lake: LakeResource, needles: list[str]) -> tuple[list[Finding],
 def participants_pending(lake: LakeResource) -> list[str]:
     """Batches not complete yet (what the sensor and the release cut look at)."""
     frame = batches.read(lake)
-    return frame.filter(pl.col("status") != "complete")["batch_id"].to_list()
+    return frame.filter(pl.col("status") != batches.BatchStatus.COMPLETE)["batch_id"].to_list()
 
 
 def tombstoned_ids(lake: LakeResource) -> set[str]:

@@ -239,7 +239,9 @@ def _apply(
     now: dt.datetime,
 ) -> None:
     known = batches.read(lake)
-    pending = set(known.filter(pl.col("status") != "complete")["batch_id"].to_list())
+    pending = set(
+        known.filter(pl.col("status") != batches.BatchStatus.COMPLETE)["batch_id"].to_list()
+    )
     for (batch_id,), group in hit.group_by(["batch_id"], maintain_order=True):
         ids = group["participant_id"].implode()
         mine = samples.filter(pl.col("participant_id").is_in(ids))

@@ -20,7 +20,7 @@ import polars as pl
 from ngrl_assets.common.markdown import markdown_to_html
 from ngrl_assets.withdrawal import audit
 from ngrl_assets.withdrawal.audit import detail_of, plural, utc
-from ngrl_assets.withdrawal.batches import validate_batch_id
+from ngrl_assets.withdrawal.batches import BatchStatus, validate_batch_id
 from resources import objects
 
 if TYPE_CHECKING:  # resources.lake imports Dagster; this module does not
@@ -150,7 +150,7 @@ def render(lake: LakeResource, batch_id: str) -> tuple[str, list[str]]:
         ]
 
     landed, completed = info["notice_landed_at"], info["completed_at"]
-    if landed is not None and completed is not None and info["status"] == "complete":
+    if landed is not None and completed is not None and info["status"] == BatchStatus.COMPLETE:
         seconds = (completed - landed).total_seconds()
         end_to_end = f"{duration_text(seconds)} ({seconds:,.0f} s)"
     else:

@@ -40,7 +40,7 @@ def withdrawal_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -
     if dead:
         context.log.warning(f"{dead} withdrawal run(s) whose process is gone marked failed")
     frame = batches.read(lake)
-    pending = frame.filter(frame["status"] != "complete")["batch_id"].to_list()
+    pending = frame.filter(frame["status"] != batches.BatchStatus.COMPLETE)["batch_id"].to_list()
     requests, new_partitions, waiting = [], [], 0
     known = set(instance.get_dynamic_partitions(WITHDRAWAL_BATCH_PARTITIONS))
     for batch in pending:
