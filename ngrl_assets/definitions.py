@@ -27,7 +27,7 @@ from resources.lake import LakeResource
 from resources.secrets import SecretsResource
 from sensors import ALL_SENSORS
 
-RELEASE_TABLES = release_assets.build_release_tables(
+RELEASE_CUT = release_assets.build_release_tables(
     release_quality.ReleaseExpectations,
     release_quality.check_specs(),
     withdrawal_releases.apply_to_cut,
@@ -37,7 +37,7 @@ ALL_ASSETS = [
     *sequencing_assets.ASSETS,
     *genomics_assets.ASSETS,
     *clinical_assets.ASSETS,
-    RELEASE_TABLES,
+    RELEASE_CUT,
     *withdrawal_assets.ASSETS,
 ]
 ALL_CHECKS = [
