@@ -164,11 +164,11 @@ def child_withdraw(root: str, refs_file: str) -> dict:
     import dagster as dg
     import polars as pl
 
-    from ngrl_assets.consent import tombstones
     from ngrl_assets.definitions import build_definitions
     from ngrl_assets.genomics import withdraw_store
     from ngrl_assets.pipeline import run_all
     from ngrl_assets.withdrawal import audit, erasure, landing, propagate
+    from ngrl_assets.withdrawal import batches as withdrawal_batches
     from ngrl_assets.withdrawal import releases as release_redaction
     from resources.lake import Lake
     from tests.integration.support_withdrawal import land_notice
@@ -200,7 +200,7 @@ def child_withdraw(root: str, refs_file: str) -> dict:
     runs: list[dict] = []
     with dg.instance_for_test(temp_dir=f"{root}/dagster") as instance:
         defs = build_definitions(lake)
-        earlier = set(tombstones.batches(lake)["batch_id"].to_list())
+        earlier = set(withdrawal_batches.read(lake)["batch_id"].to_list())
 
         def on_run(sensor: str, result) -> None:
             stats = instance.get_run_stats(result.run_id)
@@ -220,7 +220,7 @@ def child_withdraw(root: str, refs_file: str) -> dict:
         seconds = time.perf_counter() - t0
         assert result.success, result.failures()
 
-    batches = audit.batches(lake)
+    batches = withdrawal_batches.listing(lake)
     new = batches.filter(~pl.col("batch_id").is_in(sorted(earlier)))
     assert new.height == 1, f"expected one new batch, found {new.height}"
     row = new.row(0, named=True)

@@ -68,13 +68,16 @@ SITE = ["contig", "pos", "ref", "alt"]
 def child_cut(root: str) -> dict:
     os.environ.update(KEY_ENV)
     from ngrl_assets.releases.cut import cut_release
+    from ngrl_assets.withdrawal.releases import apply_to_cut
     from resources.lake import Lake
     from resources.secrets import Secrets
 
     lake = Lake(root_uri=root)
     secrets = Secrets(backend="env")
     t0 = time.perf_counter()
-    result = cut_release(lake, secrets.get_bytes, "v1", dt.date.fromisoformat(FREEZE))
+    result = cut_release(
+        lake, secrets.get_bytes, "v1", dt.date.fromisoformat(FREEZE), withdrawals=apply_to_cut
+    )
     seconds = time.perf_counter() - t0
     assert result.published, [g.rule for g in result.failed_rules]
     return {

@@ -19,10 +19,16 @@ from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.consent.tables import TABLES as CONSENT_TABLES
 from ngrl_assets.genomics.tables import TABLES as GENOMICS_TABLES
 from ngrl_assets.releases.tables import DATA_DICTIONARY, RELEASE_REGISTRY, RELEASE_TABLES
+from ngrl_assets.withdrawal.tables import BATCH_TABLES as WITHDRAWAL_BATCH_TABLES
 from ngrl_assets.withdrawal.tables import TABLES as WITHDRAWAL_TABLES
 from resources.tables import TableSpec
 
-_DOMAIN_TABLES: tuple[TableSpec, ...] = (*CONSENT_TABLES, *GENOMICS_TABLES, *CLINICAL_TABLES)
+_DOMAIN_TABLES: tuple[TableSpec, ...] = (
+    *CONSENT_TABLES,
+    *WITHDRAWAL_BATCH_TABLES,
+    *GENOMICS_TABLES,
+    *CLINICAL_TABLES,
+)
 
 # Every asset that takes in landing objects writes the shared quarantine and ledger.
 INTAKE_ASSETS: tuple[str, ...] = tuple(

@@ -301,14 +301,14 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
     """List withdrawal batches, or print and file one batch's erasure report (exit 1 when
     the report is INCOMPLETE), or propagate one batch; a malformed or unknown batch id is
     refused (exit 2)."""
-    from ngrl_assets.withdrawal import audit
+    from ngrl_assets.withdrawal import batches, report
     from resources.lake import Lake
 
     lake = Lake.from_env()
     if args.withdrawal_command == "propagate":
         return _withdrawal_propagate(lake, args.batch)
     if args.withdrawal_command == "list":
-        frame = audit.batches(lake)
+        frame = batches.listing(lake)
         if args.reason:
             frame = frame.filter(frame["reason"] == args.reason)
         if args.ids:  # one batch id per line, oldest first (for scripts)
@@ -319,8 +319,8 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
 
         sys.stdout.write(_withdrawal_list(frame, current_progress(frame)))
         return 0
-    md, reasons = audit.render(lake, args.batch)
-    md_uri, html_uri = audit.write_report(lake, args.batch, md)
+    md, reasons = report.render(lake, args.batch)
+    md_uri, html_uri = report.write_report(lake, args.batch, md)
     if args.html:
         from resources import objects
 
@@ -334,10 +334,10 @@ def cmd_withdrawal(args: argparse.Namespace) -> int:
 
 def _withdrawal_propagate(lake: Any, batch: str) -> int:
     from ngrl_assets.definitions import build_definitions
-    from ngrl_assets.withdrawal import audit, propagate
+    from ngrl_assets.withdrawal import batches, propagate
     from ngrl_assets.withdrawal.targets import erasure_targets
 
-    audit.batch(lake, batch)  # a well-formed id of a batch that was opened
+    batches.get(lake, batch)  # a well-formed id of a batch that was opened
     targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
     try:
         result = propagate.propagate(lake, batch, targets)

@@ -1,6 +1,7 @@
 """The NGRL code location: every asset, check, job, sensor and resource. Each domain
 (consent, sequencing, genomics, clinical) wires its own assets, checks, jobs and sensors;
-this file only gathers them."""
+this file only gathers them, and hands the release cut what it takes from the domains
+above releases (the release suites, the withdrawal step)."""
 
 import dagster as dg
 
@@ -12,6 +13,7 @@ from ngrl_assets.consent import jobs as consent_jobs
 from ngrl_assets.genomics import assets as genomics_assets
 from ngrl_assets.genomics import jobs as genomics_jobs
 from ngrl_assets.quality import checks as quality_checks
+from ngrl_assets.quality import releases as release_quality
 from ngrl_assets.releases import assets as release_assets
 from ngrl_assets.releases import jobs as release_jobs
 from ngrl_assets.sequencing import assets as sequencing_assets
@@ -19,17 +21,23 @@ from ngrl_assets.sequencing import jobs as sequencing_jobs
 from ngrl_assets.withdrawal import assets as withdrawal_assets
 from ngrl_assets.withdrawal import checks as withdrawal_checks
 from ngrl_assets.withdrawal import jobs as withdrawal_jobs
+from ngrl_assets.withdrawal import releases as withdrawal_releases
 from resources.clinical_feeds import ClinicalFeeds
 from resources.lake import Lake
 from resources.secrets import Secrets
 from sensors import ALL_SENSORS
 
+RELEASE_CUT = release_assets.build_release_tables(
+    release_quality.ReleaseExpectations,
+    release_quality.check_specs(),
+    withdrawal_releases.apply_to_cut,
+)
 ALL_ASSETS = [
     *consent_assets.ASSETS,
     *sequencing_assets.ASSETS,
     *genomics_assets.ASSETS,
     *clinical_assets.ASSETS,
-    *release_assets.ASSETS,
+    RELEASE_CUT,
     *withdrawal_assets.ASSETS,
 ]
 ALL_CHECKS = [

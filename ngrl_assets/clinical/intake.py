@@ -69,7 +69,7 @@ class ExtractResult:
     landing_key: str
     delivery: str
     mode: str
-    status: str = "processed"  # processed | quarantined (whole file) | duplicate
+    status: ledger.LedgerStatus = ledger.LedgerStatus.PROCESSED
     rows_in: int = 0
     rows_curated: int = 0
     rows_quarantined: int = 0
@@ -93,7 +93,7 @@ class ExtractResult:
         out: dict[str, Any] = {
             ("landing_key" if self.recognised else "unrecognised_file"): self.label,
             "mode": self.mode,
-            "status": self.status,
+            "status": str(self.status),
             "rows_in": self.rows_in,
             "rows_curated": self.rows_curated,
             "rows_quarantined": self.rows_quarantined,
@@ -186,7 +186,7 @@ def _duplicate_of(lake: Lake, source: ClinicalSource, key: str, digest: str) -> 
     done = ledger.read(lake).filter(
         (pl.col("feed") == source.feed)
         & (pl.col("sha256") == digest)
-        & (pl.col("status") == "processed")
+        & (pl.col("status") == ledger.LedgerStatus.PROCESSED)
         & (pl.col("landing_key") != key)
     )
     return done.get_column("landing_key").min() if done.height else None  # type: ignore[return-value]
@@ -262,10 +262,10 @@ def ingest_extract(
         landing = ledger.LandingFile(key, uri, path.stat().st_size)
         result.duplicate_of = _duplicate_of(lake, source, key, digest)
         if result.duplicate_of:
-            result.status = "duplicate"
+            result.status = ledger.LedgerStatus.DUPLICATE
             ledger.record(
                 lake,
-                [ledger.LedgerEntry(landing, source.feed, digest, "duplicate", 0, 0, 0)],
+                [ledger.LedgerEntry(landing, source.feed, digest, result.status, 0, 0, 0)],
                 run_id,
             )
             return result
@@ -275,7 +275,7 @@ def ingest_extract(
         problem = _file_problem(source, scan, mode)
         if problem:
             line, rule, reason = problem
-            result.status = "quarantined"
+            result.status = ledger.LedgerStatus.QUARANTINED
             result.file_problem = f"{rule}: {reason}"
             rejects = rows.reject_frame([Reject(key, line, rule, reason)])
             result.rows_quarantined = result.rows_in
@@ -347,7 +347,7 @@ def ingest_unrecognised(
     file = matches[0]
     key = file.key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     result = ExtractResult(source.name, key, partition, mode, recognised=False)
-    result.status = "quarantined"
+    result.status = ledger.LedgerStatus.QUARANTINED
     with tempfile.TemporaryDirectory(prefix="ngrl-clinical-") as work:
         try:
             path = _fetch_safely(file.uri, Path(work))
@@ -366,7 +366,7 @@ def ingest_unrecognised(
     _write_quarantine(lake, source, batch, key, rejects, run_id)
     landing = ledger.LandingFile(key, file.uri, file.size)
     entry = ledger.LedgerEntry(
-        landing, source.feed, digest, "quarantined", result.rows_in, 0, result.rows_in
+        landing, source.feed, digest, result.status, result.rows_in, 0, result.rows_in
     )
     ledger.record(lake, [entry], run_id)
     result.table_rows = _table_rows(lake, source)

@@ -54,7 +54,7 @@ def reconcile(lake: Lake, source: ClinicalSource, mode: str) -> Reconciliation:
     entries = ledger.read(lake).filter(pl.col("feed") == source.feed)
     latest = entries.sort("processed_at").group_by("landing_key", maintain_order=True).last()
     processed = (
-        latest.filter(pl.col("status") == "processed")
+        latest.filter(pl.col("status") == ledger.LedgerStatus.PROCESSED)
         .sort("processed_at")
         .select(
             pl.col("landing_key").str.strip_prefix(prefix).alias(DELIVERY_COLUMN),

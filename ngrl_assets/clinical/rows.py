@@ -23,7 +23,11 @@ import polars as pl
 from ngrl_assets.clinical import lines, validate
 from ngrl_assets.clinical.sources import DELIVERY_COLUMN, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
-from ngrl_assets.common.quarantine import Reject
+from ngrl_assets.common.quarantine import (
+    PARTICIPANT_WITHDRAWN,
+    PARTICIPANT_WITHDRAWN_REASON,
+    Reject,
+)
 from resources.lake import Lake
 
 REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -46,10 +50,6 @@ def scan_extract(path: Path, columns: list[str]) -> pl.LazyFrame:
         row_index_name="_line",
         row_index_offset=2,
     ).select("_line", *columns)
-
-
-WITHDRAWN = "participant_withdrawn"
-WITHDRAWN_REASON = "the participant has fully withdrawn; re-delivered data is not taken in"
 
 
 def _prepared(source: ClinicalSource, path: Path, scan: lines.LineScan) -> pl.LazyFrame:
@@ -91,7 +91,11 @@ def lazy_rows(
     stones = pl.Series("_nhs_number", sorted(set(withdrawn)), dtype=pl.String)
     if stones.len():
         erased = pl.col("_participant_id").is_null() & pl.col("_nhs_number").is_in(stones.implode())
-        link = pl.when(erased).then(pl.lit(f"{WITHDRAWN}\t{WITHDRAWN_REASON}")).otherwise(link)
+        link = (
+            pl.when(erased)
+            .then(pl.lit(f"{PARTICIPANT_WITHDRAWN}\t{PARTICIPANT_WITHDRAWN_REASON}"))
+            .otherwise(link)
+        )
     return frame.select(
         "_line",
         "_verdict",

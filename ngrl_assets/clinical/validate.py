@@ -31,6 +31,7 @@ from ngrl_assets.clinical.sources import (
     ClinicalSource,
     Field,
 )
+from ngrl_assets.common.quarantine import PARTICIPANT_WITHDRAWN
 from ngrl_assets.consent import nhs_number
 
 Check = tuple[pl.Expr, str, str]  # condition, rule, reason
@@ -222,7 +223,7 @@ def link_checks(source: ClinicalSource) -> list[Check]:
         ),
         (
             pl.col("_withdrawal") == "full",
-            "participant_withdrawn",
+            PARTICIPANT_WITHDRAWN,
             "participant has fully withdrawn: no data is curated",
         ),
         (

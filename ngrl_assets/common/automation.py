@@ -5,10 +5,9 @@ run: it was built from data that has since changed. Two places ask: the automati
 condition of the derived tables (``diagnoses``), which rebuilds them, and the release
 gate, which refuses to publish a stale input (``inputs_fresh``).
 
-The consent door (``participant_registry``, ``withdrawal_notices``, ``consent_status``) is
-consulted by intake, not derived from: a new registration does not make curated rows
-wrong, and a withdrawal reaches every table through its propagation (which the cut also
-applies). So the door's assets are not counted as upstream here.
+The caller names the assets that are consulted rather than derived from and so are not
+counted as upstream (``not_upstream``; the release gate names the consent door, see
+``releases.assets``).
 
 Why not ``AutomationCondition.eager()`` alone: its trigger ``newly_missing |
 any_deps_updated`` and its reset ``newly_requested | newly_updated`` are both OR
@@ -27,10 +26,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dagster as dg
-
-from ngrl_assets.consent.jobs import CONSENT_ASSETS
-
-CONSENT_DOOR = frozenset(dg.AssetKey(name) for name in CONSENT_ASSETS)
 
 REBUILD_WHEN_UPSTREAM_CHANGES = (
     dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
@@ -73,16 +68,20 @@ def is_derived(graph, key: dg.AssetKey) -> bool:  # type: ignore[no-untyped-def]
     return graph.has(key) and graph.get(key).automation_condition == REBUILD_WHEN_UPSTREAM_CHANGES
 
 
-def upstream_closure(graph, keys: Iterable[dg.AssetKey]) -> list[dg.AssetKey]:  # type: ignore[no-untyped-def]
-    """``keys`` and every asset upstream of them, but the consent door's."""
+def upstream_closure(
+    graph,  # type: ignore[no-untyped-def]
+    keys: Iterable[dg.AssetKey],
+    not_upstream: frozenset[dg.AssetKey] = frozenset(),
+) -> list[dg.AssetKey]:
+    """``keys`` and every asset upstream of them, but those in ``not_upstream``."""
     seen: set[dg.AssetKey] = set()
-    todo = [k for k in keys if k not in CONSENT_DOOR]
+    todo = [k for k in keys if k not in not_upstream]
     while todo:
         key = todo.pop()
         if key in seen or not graph.has(key):
             continue
         seen.add(key)
-        todo += [p for p in graph.get(key).parent_keys if p not in CONSENT_DOOR]
+        todo += [p for p in graph.get(key).parent_keys if p not in not_upstream]
     return sorted(seen, key=lambda k: k.to_user_string())
 
 
@@ -90,13 +89,14 @@ def stale_tables(
     instance: dg.DagsterInstance,
     graph,  # type: ignore[no-untyped-def]
     keys: Iterable[dg.AssetKey],
+    not_upstream: frozenset[dg.AssetKey] = frozenset(),
 ) -> list[Stale]:
     """Every derived table in ``keys`` or upstream of them that is older than one of its
     own upstreams (their latest materialisation of any partition, or an event a withdrawal
-    logged). Materialisations in the same run are consistent with each other (a withdrawal
-    run redacts a table and what is derived from it together)."""
-    derived = [k for k in upstream_closure(graph, keys) if is_derived(graph, k)]
-    parents = {k: [p for p in graph.get(k).parent_keys if p not in CONSENT_DOOR] for k in derived}
+    logged), ``not_upstream`` left out. Materialisations in the same run are consistent with
+    each other (a withdrawal run redacts a table and what is derived from it together)."""
+    derived = [k for k in upstream_closure(graph, keys, not_upstream) if is_derived(graph, k)]
+    parents = {k: [p for p in graph.get(k).parent_keys if p not in not_upstream] for k in derived}
     wanted = set(derived) | {p for ps in parents.values() for p in ps}
     latest = instance.get_latest_materialization_events(list(wanted))
     out = []

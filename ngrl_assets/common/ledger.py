@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -27,7 +28,7 @@ LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "feed": pl.String,
     "size_bytes": pl.Int64,
     "sha256": pl.String,
-    "status": pl.String,  # processed | quarantined | duplicate
+    "status": pl.String,  # a LedgerStatus
     "rows_in": pl.Int64,
     "rows_accepted": pl.Int64,
     "rows_quarantined": pl.Int64,
@@ -35,7 +36,16 @@ LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "processed_at": pl.Datetime("us", "UTC"),
 }
 
-STATUSES = ("processed", "quarantined", "duplicate")
+
+class LedgerStatus(StrEnum):
+    """``landing_ledger.status``: what became of a landing object."""
+
+    PROCESSED = "processed"
+    QUARANTINED = "quarantined"  # the whole file rejected
+    DUPLICATE = "duplicate"  # its bytes were already taken in under another name
+
+
+STATUSES = tuple(LedgerStatus)
 
 LEDGER = TableSpec(
     zone="audit",
@@ -78,7 +88,7 @@ class LedgerEntry:
     file: LandingFile
     feed: str
     sha256: str
-    status: str
+    status: LedgerStatus
     rows_in: int
     rows_accepted: int
     rows_quarantined: int
@@ -115,7 +125,7 @@ def pending(lake: Lake, prefix: str) -> list[LandingFile]:
 
 def ingested_hashes(lake: Lake, feed: str) -> set[str]:
     ledger = read(lake)
-    rows = ledger.filter((pl.col("feed") == feed) & (pl.col("status") == "processed"))
+    rows = ledger.filter((pl.col("feed") == feed) & (pl.col("status") == LedgerStatus.PROCESSED))
     return set(rows.get_column("sha256").to_list())
 
 
@@ -129,7 +139,7 @@ def record(lake: Lake, entries: list[LedgerEntry], run_id: str) -> None:
             "feed": [e.feed for e in entries],
             "size_bytes": [e.file.size for e in entries],
             "sha256": [e.sha256 for e in entries],
-            "status": [e.status for e in entries],
+            "status": [str(e.status) for e in entries],
             "rows_in": [e.rows_in for e in entries],
             "rows_accepted": [e.rows_accepted for e in entries],
             "rows_quarantined": [e.rows_quarantined for e in entries],
@@ -145,7 +155,7 @@ def record(lake: Lake, entries: list[LedgerEntry], run_id: str) -> None:
         e
         for e in entries
         if e.rows_in != e.rows_accepted + e.rows_quarantined
-        and not (e.status == "duplicate" and e.rows_accepted == e.rows_quarantined == 0)
+        and not (e.status == LedgerStatus.DUPLICATE and e.rows_accepted == e.rows_quarantined == 0)
     ]
     negative = [e for e in entries if min(e.rows_in, e.rows_accepted, e.rows_quarantined) < 0]
     if bad or unbalanced or negative:

@@ -15,6 +15,13 @@ from resources.tables import TableSpec
 if TYPE_CHECKING:
     from resources.lake import Lake
 
+# The rule of data refused because its participant has fully withdrawn (tombstoned): every
+# intake quarantines it, and the redelivery purge looks for it.
+PARTICIPANT_WITHDRAWN = "participant_withdrawn"
+PARTICIPANT_WITHDRAWN_REASON = (
+    "the participant has fully withdrawn; re-delivered data is not taken in"
+)
+
 QUARANTINE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "feed": pl.String,
     "batch": pl.String,

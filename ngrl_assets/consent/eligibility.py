@@ -53,7 +53,7 @@ class Decision:
 
 
 def age_on(date_of_birth: dt.date, on: dt.date) -> int:
-    """Age in whole years on a date."""
+    """Completed years of age on ``on`` (a 29 February birthday counts on 1 March)."""
     years = on.year - date_of_birth.year
     if (on.month, on.day) < (date_of_birth.month, date_of_birth.day):
         years -= 1

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from ngrl_assets.common import ledger
-from ngrl_assets.common.quarantine import Reject, count_by_rule, replace_batches, to_frame
+from ngrl_assets.common.quarantine import (
+    PARTICIPANT_WITHDRAWN,
+    PARTICIPANT_WITHDRAWN_REASON,
+    Reject,
+    count_by_rule,
+    replace_batches,
+    to_frame,
+)
 from ngrl_assets.consent import feeds, tombstones
 from ngrl_assets.consent.registry import (
     RegistryUpdate,
@@ -29,6 +36,7 @@ from ngrl_assets.consent.registry import (
     withdrawal_states,
 )
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from resources import objects
 from resources.lake import Lake
 
@@ -84,7 +92,9 @@ def _load(
         if digest in seen:
             # already taken in under another name: its rows are accounted for there
             rows = feeds.data_lines(data)
-            out.duplicates.append(ledger.LedgerEntry(file, name, digest, "duplicate", rows, 0, 0))
+            out.duplicates.append(
+                ledger.LedgerEntry(file, name, digest, ledger.LedgerStatus.DUPLICATE, rows, 0, 0)
+            )
             continue
         parsed = parse(data, file.key)
         if not parsed.file_rejected:
@@ -111,10 +121,10 @@ def _entries(
     for p in loaded.parsed:
         rows_in = p.rows_in
         if p.file_rejected:
-            status, quarantined = "quarantined", rows_in
+            status, quarantined = ledger.LedgerStatus.QUARANTINED, rows_in
             counts.files_quarantined += 1
         else:
-            status, quarantined = "processed", len(rejects[p.source_file])
+            status, quarantined = ledger.LedgerStatus.PROCESSED, len(rejects[p.source_file])
         entries.append(
             ledger.LedgerEntry(
                 loaded.files[p.source_file],
@@ -182,12 +192,12 @@ def run(lake: Lake, run_id: str, now: dt.datetime | None = None) -> IntakeSummar
     # re-delivered data of tombstoned participants gets a redelivery batch (its purge), with
     # the values the refused lines hold: after erasure only they tell the purge and the
     # residue scan what to look for in the re-sent files
-    tombstones.open_batches(lake, now)
+    tombstones.tombstone_new_withdrawals(lake, now)
     refused = {
         p: sorted(redelivered.get(p, set()) | renoticed.get(p, set()))
         for p in {*redelivered, *renoticed}
     }
-    tombstones.request_repurge(lake, refused, now)
+    withdrawal_batches.request_repurge(lake, refused, now)
 
     reg_rejects = _rejects(regs, update.rejects + refused_regs)
     wd_rejects = _rejects(wds, refused_notices)
@@ -255,8 +265,7 @@ def _refuse_withdrawn(
         values.add(("participant reference", ref))
         if number:
             values.add(("NHS number", number))
-        reason = "the participant has fully withdrawn; re-delivered data is not taken in"
-        rejects.append(Reject(file, line, "participant_withdrawn", reason))
+        rejects.append(Reject(file, line, PARTICIPANT_WITHDRAWN, PARTICIPANT_WITHDRAWN_REASON))
     return rows[keep], rejects, who
 
 

@@ -3,8 +3,7 @@
 import dagster as dg
 
 from ngrl_assets.common.checks import without_expectations
-
-CONSENT_ASSETS = ["participant_registry", "withdrawal_notices", "consent_status"]
+from ngrl_assets.consent.tables import CONSENT_ASSETS
 
 consent_job = dg.define_asset_job(
     "consent_intake_job",

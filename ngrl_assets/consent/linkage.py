@@ -18,6 +18,7 @@ from ngrl_assets.consent.tables import (
     RELEASE_PSEUDONYMS,
     WITHDRAWAL_NOTICES,
 )
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from resources.lake import Lake
 from resources.tables import TableSpec
 
@@ -234,7 +235,7 @@ def request_repurge(
     Hand in, per internal id, the ``(kind, value)`` pairs the re-delivery named
     (``participant reference``, ``NHS number``, ``sample id``, ``landing key``): they are
     what the purge and the residue scan look for once the registry row is gone."""
-    return tombstones.request_repurge(lake, participants, now or dt.datetime.now(dt.UTC))
+    return withdrawal_batches.request_repurge(lake, participants, now or dt.datetime.now(dt.UTC))
 
 
 def members_needles(

@@ -24,11 +24,10 @@ from expectations.suites import (
     release_suites,
 )
 from ngrl_assets.quality.checks import check_results
-from ngrl_assets.releases.cut import CutResult, GateFinding
+from ngrl_assets.releases.cut import INPUTS_VALID_AS_CUT, CutResult, GateFinding
 from resources.lake import Lake
 
 RULE = "expectations_passed"
-INPUT_RULE = "inputs_valid_as_cut"
 
 
 def suites(release_id: str) -> list[Suite]:
@@ -87,7 +86,7 @@ class ReleaseExpectations:
                 o.success or not s.blocking,
                 o.summary_line(),
             )
-            for rule, pairs in ((RULE, self.validated), (INPUT_RULE, revalidated))
+            for rule, pairs in ((RULE, self.validated), (INPUTS_VALID_AS_CUT, revalidated))
             for s, o in pairs
         ]
 

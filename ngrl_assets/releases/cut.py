@@ -43,7 +43,6 @@ from ngrl_assets.releases.tables import (
     RELEASE_TABLES,
     RELEASE_VARIANT_SITES,
 )
-from ngrl_assets.withdrawal import releases as withdrawal_releases
 from resources.errors import Refused
 from resources.lake import Lake
 from resources.secrets import SecretNotFound
@@ -57,6 +56,16 @@ EVENT_DATE: dict[str, str] = {
     **{s.table: s.field(s.event_date).column for s in SOURCES.values()},
     DIAGNOSES.name: "event_date",
 }
+
+
+# The gate rule of the curated inputs' blocking suites, run again inside the cut by the
+# ``expectations`` hook (the rows it cut, not the checks' last results, are judged).
+INPUTS_VALID_AS_CUT = "inputs_valid_as_cut"
+
+# What the cut needs of withdrawal (``withdrawal.releases.apply_to_cut``, handed in by the
+# wiring): ``(lake, release_id, people, samples, published)`` -> the internal ids it
+# redacted from the release because they withdrew since the cohort was decided.
+ApplyWithdrawals = Callable[[Lake, str, pl.DataFrame, pl.DataFrame, bool], set[str]]
 
 
 class ReleaseError(RuntimeError):
@@ -407,13 +416,17 @@ def cut_release(
     progress: bool = False,
     after_tables: Callable[[CutResult], list[str]] | None = None,
     expectations: Callable[[CutResult], list[GateFinding]] | None = None,
+    withdrawals: ApplyWithdrawals | None = None,
 ) -> CutResult:
     """Cut, gate and (if the gate says go) publish one release. ``expectations`` (the
     release tables' Great Expectations suites) runs once the tables and documents are
     written, before the manifest: a failed suite is a failed gate rule and nothing is
-    published."""
+    published. ``withdrawals`` (required) applies the withdrawals recorded since the
+    cohort was decided, before the gate and again after publishing."""
     validate_release_id(release_id)
     validate_freeze_date(freeze_date)
+    if withdrawals is None:
+        raise ReleaseError("a release cut needs withdrawals= (withdrawal.releases.apply_to_cut)")
     existing = registry.get(lake, release_id)
     if existing is not None:
         raise registry.ReleaseExists(f"release {release_id} is already published")
@@ -428,7 +441,7 @@ def cut_release(
     result.tables = write_tables(lake, release_id, freeze_date, people, samples, progress)
     _stage("tables_written")
     # withdrawals recorded since the cohort was decided are applied before the gate
-    withdrawn = withdrawal_releases.apply_to_cut(lake, release_id, people, samples, False)
+    withdrawn = withdrawals(lake, release_id, people, samples, False)
     if withdrawn:
         gone = pl.Series(sorted(withdrawn), dtype=pl.String).implode()
         people = people.filter(~pl.col("participant_id").is_in(gone))
@@ -459,7 +472,7 @@ def cut_release(
     _stage("published")
     # ... and any recorded while it was gated and published are redacted right after (a
     # withdrawal propagation that started earlier did not see this release yet)
-    withdrawal_releases.apply_to_cut(lake, release_id, people, samples, True)
+    withdrawals(lake, release_id, people, samples, True)
     return result
 
 

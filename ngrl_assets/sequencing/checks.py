@@ -22,7 +22,7 @@ import dagster as dg
 import polars as pl
 
 from ngrl_assets.common.assets import asset_key
-from ngrl_assets.common.ledger import LEDGER
+from ngrl_assets.common.ledger import LEDGER, LedgerStatus
 from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
@@ -106,7 +106,7 @@ def reconcile_with_ledger(lake: Lake, deliveries: Sequence[str] | None = None) -
         e = entries.get(d)
         if e is None:
             problems[d] = "no landing-ledger entry for the delivery's manifest"
-        elif e["status"] == "quarantined":
+        elif e["status"] == LedgerStatus.QUARANTINED:
             if r["raw"] or not n_q or e["rows_accepted"]:
                 problems[d] = "manifest quarantined as a whole but samples were stored"
         elif r["accepted"] + n_q != e["rows_in"]:

@@ -44,7 +44,13 @@ import polars as pl
 from tqdm import tqdm
 
 from ngrl_assets.common import ledger
-from ngrl_assets.common.quarantine import Reject, replace_batches, to_frame
+from ngrl_assets.common.quarantine import (
+    PARTICIPANT_WITHDRAWN,
+    PARTICIPANT_WITHDRAWN_REASON,
+    Reject,
+    replace_batches,
+    to_frame,
+)
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.linkage import Linked, link_references
 from ngrl_assets.genomics import chunks
@@ -84,9 +90,6 @@ MIN_PCT_BASES_15X = 80.0
 MAX_CONTAMINATION = 0.03
 
 SAMPLE_TABLES: tuple[TableSpec, ...] = (SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS)
-
-WITHDRAWN = "participant_withdrawn"
-WITHDRAWN_REASON = "the participant has fully withdrawn; re-delivered data is not taken in"
 
 
 @dataclass
@@ -233,7 +236,11 @@ def quarantine_invalid_deliveries(lake: Lake, run_id: str) -> int:
                 path.unlink(missing_ok=True)
             batch = invalid_batch(f.key)
             rejects[batch] = [Reject(f.key, 0, "invalid_delivery_id", INVALID_DELIVERY_REASON)]
-            entries.append(ledger.LedgerEntry(f, FEED, digest, "quarantined", lines, 0, lines))
+            entries.append(
+                ledger.LedgerEntry(
+                    f, FEED, digest, ledger.LedgerStatus.QUARANTINED, lines, 0, lines
+                )
+            )
             # The folder's other objects (gVCFs, indexes) end in the ledger too.
             for other in ledger.list_landing(lake, f.key.rsplit("/", 1)[0]):
                 if other.key == f.key:
@@ -244,7 +251,9 @@ def quarantine_invalid_deliveries(lake: Lake, run_id: str) -> int:
                 )
                 digest = _sha256_object(lake, other, Path(tmp))
                 entries.append(
-                    ledger.LedgerEntry(other, OBJECT_FEED, digest, "quarantined", rows, 0, rows)
+                    ledger.LedgerEntry(
+                        other, OBJECT_FEED, digest, ledger.LedgerStatus.QUARANTINED, rows, 0, rows
+                    )
                 )
     frame = pl.concat([to_frame(r, FEED, run_id, batch) for batch, r in rejects.items()])
     replace_batches(lake, FEED, list(rejects), frame)
@@ -390,7 +399,7 @@ def record_objects(
                                   "was quarantined as a whole"))  # fmt: skip
             ok = False
         elif f.key in withdrawn and not accepted.get(f.key, False):
-            rejects.append(Reject(f.key, 0, WITHDRAWN, WITHDRAWN_REASON))
+            rejects.append(Reject(f.key, 0, PARTICIPANT_WITHDRAWN, PARTICIPANT_WITHDRAWN_REASON))
             ok = False
         elif f.key not in accepted:
             rejects.append(
@@ -399,7 +408,7 @@ def record_objects(
             ok = False
         else:
             ok = accepted[f.key]
-        status = "processed" if ok else "quarantined"
+        status = ledger.LedgerStatus.PROCESSED if ok else ledger.LedgerStatus.QUARANTINED
         entries.append(
             ledger.LedgerEntry(
                 f, OBJECT_FEED, digest, status, rows, rows if ok else 0, 0 if ok else rows
@@ -528,7 +537,11 @@ def ingest_delivery(
         # batch already carrying the participants makes the request a no-op)
         batch = linkage.request_repurge(lake, withdrawn.tombstoned, now)
         result.repurge_requested = batch is not None
-    status = "quarantined" if result.file_quarantined else "processed"
+    status = (
+        ledger.LedgerStatus.QUARANTINED
+        if result.file_quarantined
+        else ledger.LedgerStatus.PROCESSED
+    )
     entry = ledger.LedgerEntry(
         landing_file, FEED, digest, status, result.rows_in, result.accepted, result.quarantined
     )
@@ -569,7 +582,9 @@ def _ingest_samples(
         owner = tombstoned.get(row.participant_reference)
         link = linked.get(row.participant_reference)
         if owner is not None or (link is not None and link.withdrawal == "full"):
-            rejects.append(Reject(key, row.line, WITHDRAWN, WITHDRAWN_REASON))
+            rejects.append(
+                Reject(key, row.line, PARTICIPANT_WITHDRAWN, PARTICIPANT_WITHDRAWN_REASON)
+            )
             withdrawn.samples += 1
             withdrawn.objects[f"{folder}/{row.gvcf_path}"] = True
             withdrawn.objects.setdefault(f"{folder}/{row.tbi_path}", False)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from ngrl_assets.clinical.sources import SOURCES as EXTRACTS
 from ngrl_assets.consent import nhs_number
+from ngrl_assets.consent.eligibility import age_on
 
 from . import codes
 from .common import (
@@ -19,7 +20,6 @@ from .common import (
     Ids,
     Seed,
     Truth,
-    age_on,
     allocate_rules,
     days,
     free_path,

@@ -58,11 +58,6 @@ def years_before(d: dt.date, years: float) -> dt.date:
     return d - dt.timedelta(days=round(years * 365.2425))
 
 
-def age_on(dob: dt.date, on: dt.date) -> int:
-    """Completed years of age on ``on`` (a 29 February birthday counts on 1 March)."""
-    return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
-
-
 def financial_year(d: dt.date) -> str:
     """HES FYEAR: the financial year (April-March) as four digits, 2023-24 -> ``2324``."""
     start = d.year if d.month >= 4 else d.year - 1

@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from ngrl_assets.consent.eligibility import age_on
+
 from . import codes
-from .common import INVALID_DATE, NULL_DATE, Ids, age_on, days, financial_year, iso, poisson
+from .common import INVALID_DATE, NULL_DATE, Ids, days, financial_year, iso, poisson
 from .people import Participant
 
 

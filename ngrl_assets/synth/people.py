@@ -7,7 +7,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from .common import Ids, Seed, age_on, days, rand_date, rng_for, years_before
+from ngrl_assets.consent.eligibility import age_on
+
+from .common import Ids, Seed, days, rand_date, rng_for, years_before
 
 # (case, eligible at the release date, share of the cohort); adult_alive takes the rest.
 CASES: list[tuple[str, bool, float]] = [

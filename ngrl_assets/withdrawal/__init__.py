@@ -1,1 +1,2 @@
-"""Withdrawal: propagation targets, physical erasure, residue scan, tombstones, audit."""
+"""Withdrawal: batches, propagation targets, physical erasure, residue scan, audit ledger and
+report."""

@@ -8,8 +8,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ngrl_assets.consent import tombstones
-from ngrl_assets.withdrawal import runs
+from ngrl_assets.withdrawal import batches, runs
 from resources.lake import Lake
 
 RESIDUE_CHECK = "residue_scan_clean"
@@ -41,9 +40,7 @@ CHECK_SPECS = [
 def withdrawals_on_time(
     context: dg.AssetCheckExecutionContext, lake: dg.ResourceParam[Lake]
 ) -> dg.AssetCheckResult:
-    states = runs.progress_by_batch(
-        context.instance, tombstones.batches(lake), dt.datetime.now(dt.UTC)
-    )
+    states = runs.progress_by_batch(context.instance, batches.read(lake), dt.datetime.now(dt.UTC))
     return runs.on_time(states)
 
 

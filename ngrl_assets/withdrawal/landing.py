@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ngrl_assets.common.ledger import LEDGER
+from ngrl_assets.common.ledger import LEDGER, LedgerStatus
 from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.withdrawal import erasure
 from ngrl_assets.withdrawal.scan import scan
@@ -349,9 +349,9 @@ def _ledger_updates(rows: pl.DataFrame, plan: _Plan, records: pl.DataFrame) -> p
         if row is None or row["sha256"] == rewrite.sha256:
             continue  # not ingested yet, or already updated by an earlier (interrupted) run
         data_lines = [n for n in rewrite.blanked if n >= 2]
-        if row["status"] == "quarantined":
+        if row["status"] == LedgerStatus.QUARANTINED:
             quarantined, accepted = len(data_lines), 0
-        elif row["status"] == "duplicate":
+        elif row["status"] == LedgerStatus.DUPLICATE:
             quarantined = accepted = 0
         else:
             quarantined = len(_quarantined_lines(rewrite, records))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from ngrl_assets.withdrawal.batches import BatchStatus
+
 # a withdrawal completes within a day of its batch opening (measured: seconds to minutes)
 DEADLINE = dt.timedelta(hours=24)
 # the sensor is evaluated every 30 s and right after consent intake in `ngrl materialize`
@@ -41,7 +43,7 @@ def progress(
 ) -> Progress:
     """The batch's state (see the module docstring); ``runs`` None: runs unknown (no
     Dagster instance), judged by the deadline alone."""
-    if status == "complete":
+    if status == BatchStatus.COMPLETE:
         return Progress("complete")
     age = now - opened_at if opened_at is not None else dt.timedelta(0)
     if age > DEADLINE:

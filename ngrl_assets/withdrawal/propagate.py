@@ -31,6 +31,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -38,19 +39,18 @@ from ngrl_assets.consent import linkage, tombstones
 from ngrl_assets.consent.tables import (
     PARTICIPANT_REGISTRY,
     RELEASE_PSEUDONYMS,
-    WITHDRAWAL_BATCH_MEMBERS,
     WITHDRAWAL_NOTICES,
     WITHDRAWAL_TOMBSTONES,
-    WITHDRAWAL_WORK,
 )
 from ngrl_assets.genomics import withdraw_store
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
 from ngrl_assets.releases import registry
-from ngrl_assets.withdrawal import audit, erasure, landing, lease
+from ngrl_assets.withdrawal import audit, batches, erasure, landing, lease
 from ngrl_assets.withdrawal import releases as release_redaction
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.scan import Finding, exclude_prefixes, scan
 from ngrl_assets.withdrawal.steps import audit_row, genomics_detail, purge_table
+from ngrl_assets.withdrawal.tables import WITHDRAWAL_BATCH_MEMBERS, WITHDRAWAL_WORK
 from ngrl_assets.withdrawal.targets import Target
 from resources.lake import Lake
 from resources.tables import TableSpec
@@ -119,7 +119,7 @@ def propagate(
 ) -> Propagation:
     """Propagate one withdrawal batch (see the module docstring). Raises
     :class:`ResidueFound` when the scan finds anything; rerun to complete."""
-    tombstones.validate_batch_id(batch_id)
+    batches.validate_batch_id(batch_id)
     with lease.held(lake, batch_id):
         _stage("leased")
         return _propagate(lake, batch_id, targets, now)
@@ -132,165 +132,209 @@ def _propagate(
     now: Callable[[], dt.datetime],
 ) -> Propagation:
     clock = time.perf_counter()
-    out = Propagation(batch_id)
-    member_ids = tombstones.members(lake, batch_id)
-    out.members = len(member_ids)
-    rows: list[AuditRow] = []
-
-    def record(new: list[AuditRow]) -> None:
-        rows.extend(new)
-        audit.record(lake, new)
-
-    started = now()
-    work = capture(lake, batch_id, member_ids)
+    run = _start(lake, batch_id, targets, now)
     _stage("captured")
-
-    # 2. genomics: subtract before the per-sample rows are erased
-    genomics = withdraw_store.withdraw_from_library(lake, member_ids, marker=batch_id)
-    sites = purge_table(lake, VARIANT_SITES)
-    if genomics.sites_updated or genomics.sites_dropped:
-        out.aggregates_changed.append(VARIANT_SITES.key)
-    record(
-        [
-            audit_row(
-                batch_id,
-                "genomics",
-                VARIANT_SITES.key,
-                sites,
-                started,
-                rows_removed=genomics.sites_dropped,
-                files_rewritten=genomics.chunks_rewritten,
-                detail=genomics_detail(genomics),
-            )
-        ]
-    )
+    _subtract_genomics(run)
     _stage("genomics")
-
-    # 3. every published release
-    redacted: set[str] = set()
-    release_tables = [t.table for t in targets if t.per_release and t.kind == "rows"]
-    _redact_published(lake, batch_id, work, redacted, out, record, now, release_tables)
+    _redact_releases(run)
     _stage("releases")
-
-    # 4. every table that holds participants (from the asset graph and the catalogue)
-    for target in targets:
-        if target.per_release or target.kind != "rows":
-            continue
-        step_started = now()
-        result = erasure.erase_participants(lake, target.table, member_ids)
-        out.tables_redacted.append(target.table.key)
-        out.rows_removed[target.table.key] = result.rows_removed
-        record([audit_row(batch_id, "erase", target.table.key, result, step_started)])
+    _erase_tables(run)
     _stage("erased")
-
-    # 5. landing objects and lines (ledger and quarantine follow)
-    step_started = now()
-    purge = landing.purge_landing(
-        lake,
-        _values(work, "participant reference", "NHS number", "sample id"),
-        _values(work, "landing key"),
-    )
-    record(
-        [
-            audit_row(
-                batch_id,
-                "landing",
-                "landing",
-                None,
-                step_started,
-                rows_removed=purge.lines_blanked,
-                files_rewritten=purge.files_rewritten,
-                objects_deleted=purge.objects_deleted + purge.versions_purged,
-                detail=json.dumps(purge.as_dict()),
-            )
-        ]
-    )
+    _purge_landing(run)
     _stage("landing")
-
     # a release published while this ran: redact it too (the cut checks tombstones again
     # after publishing, so between the two every release is covered)
-    _redact_published(lake, batch_id, work, redacted, out, record, now, release_tables)
+    _redact_releases(run)
+    _erase_identity(run)
+    _stage("identity")
+    _scan_residue(run)
+    _stage("scanned")
+    _refuse_residue(run)
+    _complete(run, clock)
+    return run.out
 
-    # 6. identity: only the tombstone (and the batch membership) stays
-    step_started = now()
+
+@dataclass
+class _Run:
+    """One propagation attempt: what its steps share."""
+
+    lake: Lake
+    batch_id: str
+    targets: Sequence[Target]
+    now: Callable[[], dt.datetime]
+    out: Propagation
+    member_ids: list[str]
+    started: dt.datetime
+    work: pl.DataFrame
+    redacted: set[str] = field(default_factory=set)  # releases already redacted
+
+    def record(self, rows: list[AuditRow]) -> None:
+        audit.record(self.lake, rows)
+
+    def row(
+        self,
+        step: str,
+        target: str,
+        result: erasure.TableErasure | None,
+        started: dt.datetime,
+        **counts: Any,
+    ) -> None:
+        """Record one step's audit row (``counts``: :func:`audit_row`'s overrides)."""
+        self.record([audit_row(self.batch_id, step, target, result, started, **counts)])
+
+
+def _start(
+    lake: Lake,
+    batch_id: str,
+    targets: Sequence[Target],
+    now: Callable[[], dt.datetime],
+) -> _Run:
+    """1. capture: the members and their identifying values (see :func:`capture`)."""
+    out = Propagation(batch_id)
+    member_ids = batches.members(lake, batch_id)
+    out.members = len(member_ids)
+    started = now()
+    work = capture(lake, batch_id, member_ids)
+    return _Run(lake, batch_id, targets, now, out, member_ids, started, work)
+
+
+def _subtract_genomics(run: _Run) -> None:
+    """2. genomics: subtract before the per-sample rows are erased."""
+    genomics = withdraw_store.withdraw_from_library(run.lake, run.member_ids, marker=run.batch_id)
+    sites = purge_table(run.lake, VARIANT_SITES)
+    if genomics.sites_updated or genomics.sites_dropped:
+        run.out.aggregates_changed.append(VARIANT_SITES.key)
+    run.row(
+        "genomics",
+        VARIANT_SITES.key,
+        sites,
+        started=run.started,
+        rows_removed=genomics.sites_dropped,
+        files_rewritten=genomics.chunks_rewritten,
+        detail=genomics_detail(genomics),
+    )
+
+
+def _redact_releases(run: _Run) -> None:
+    """3. every published release not redacted yet by this run."""
+    tables = [t.table for t in run.targets if t.per_release and t.kind == "rows"]
+    _redact_published(
+        run.lake, run.batch_id, run.work, run.redacted, run.out, run.record, run.now, tables
+    )
+
+
+def _erase_tables(run: _Run) -> None:
+    """4. every table that holds participants (from the asset graph and the catalogue)."""
+    for target in run.targets:
+        if target.per_release or target.kind != "rows":
+            continue
+        started = run.now()
+        result = erasure.erase_participants(run.lake, target.table, run.member_ids)
+        run.out.tables_redacted.append(target.table.key)
+        run.out.rows_removed[target.table.key] = result.rows_removed
+        run.row("erase", target.table.key, result, started=started)
+
+
+def _purge_landing(run: _Run) -> None:
+    """5. landing objects and lines (ledger and quarantine follow)."""
+    started = run.now()
+    purge = landing.purge_landing(
+        run.lake,
+        _values(run.work, "participant reference", "NHS number", "sample id"),
+        _values(run.work, "landing key"),
+    )
+    run.row(
+        "landing",
+        "landing",
+        None,
+        started=started,
+        rows_removed=purge.lines_blanked,
+        files_rewritten=purge.files_rewritten,
+        objects_deleted=purge.objects_deleted + purge.versions_purged,
+        detail=json.dumps(purge.as_dict()),
+    )
+
+
+def _erase_identity(run: _Run) -> None:
+    """6. identity: only the tombstone (and the batch membership) stays."""
+    started = run.now()
+    work = run.work
     identity = [
-        erasure.erase_participants(lake, PARTICIPANT_REGISTRY, member_ids),
+        erasure.erase_participants(run.lake, PARTICIPANT_REGISTRY, run.member_ids),
         erasure.erase_rows_where(
-            lake,
+            run.lake,
             WITHDRAWAL_NOTICES,
             pl.DataFrame({"participant_reference": _values(work, "participant reference")}),
         ),
         erasure.erase_rows_where(
-            lake,
+            run.lake,
             RELEASE_PSEUDONYMS,
             pl.DataFrame({"internal_id": _values(work, "internal id", "sample id")}),
         ),
     ]
     for result in identity:
-        record([audit_row(batch_id, "identity", result.table, result, step_started)])
-    _stage("identity")
+        run.row("identity", result.table, result, started=started)
 
-    # 7. the proof
-    step_started = now()
-    needles = _values(work.filter(pl.col("kind") != "landing key"))
+
+def _scan_residue(run: _Run) -> None:
+    """7. the proof: every object of every zone searched for every captured value."""
+    started = run.now()
+    out = run.out
+    searched = run.work.filter(pl.col("kind") != "landing key")
+    needles = _values(searched)
     out.needles = len(needles)
-    kinds = work.filter(pl.col("kind") != "landing key").group_by("kind").len()
+    kinds = searched.group_by("kind").len()
     out.needle_kinds = dict(zip(kinds["kind"].to_list(), kinds["len"].to_list(), strict=True))
-    out.findings, out.objects_scanned = residue_scan(lake, needles)
-    record(
-        [
-            audit_row(
-                batch_id,
-                "scan",
-                "every zone",
-                None,
-                step_started,
-                rows_removed=0,
-                files_rewritten=0,
-                objects_deleted=0,
-                detail=json.dumps(
-                    {
-                        "clean": not out.findings,
-                        "needles": out.needles,
-                        "needles_by_kind": _kind_counts(out.needle_kinds),
-                        "objects_scanned": out.objects_scanned,
-                        "findings": len(out.findings),
-                        "objects_with_findings": len({f.uri for f in out.findings}),
-                    }
-                ),
-            )
-        ]
+    out.findings, out.objects_scanned = residue_scan(run.lake, needles)
+    run.row(
+        "scan",
+        "every zone",
+        None,
+        started=started,
+        rows_removed=0,
+        files_rewritten=0,
+        objects_deleted=0,
+        detail=json.dumps(
+            {
+                "clean": not out.findings,
+                "needles": out.needles,
+                "needles_by_kind": _kind_counts(out.needle_kinds),
+                "objects_scanned": out.objects_scanned,
+                "findings": len(out.findings),
+                "objects_with_findings": len({f.uri for f in out.findings}),
+            }
+        ),
     )
-    _stage("scanned")
-    if out.findings:
+
+
+def _refuse_residue(run: _Run) -> None:
+    """Anything found fails the run: the batch stays pending and is retried."""
+    found = run.out.findings
+    if found:
         raise ResidueFound(
-            f"withdrawal batch {batch_id}: the residue scan found {len(out.findings)} "
-            f"value(s) in {len({f.uri for f in out.findings})} object(s); rerun to complete",
-            len(out.findings),
-            out.objects_scanned,
+            f"withdrawal batch {run.batch_id}: the residue scan found {len(found)} "
+            f"value(s) in {len({f.uri for f in found})} object(s); rerun to complete",
+            len(found),
+            run.out.objects_scanned,
         )
 
-    # 8. done: the working set goes, the batch is complete
-    step_started = now()
+
+def _complete(run: _Run, clock: float) -> None:
+    """8. done: the working set goes, the batch is complete."""
+    started = run.now()
     work_erased = erasure.erase_rows_where(
-        lake, WITHDRAWAL_WORK, pl.DataFrame({"batch_id": [batch_id]})
+        run.lake, WITHDRAWAL_WORK, pl.DataFrame({"batch_id": [run.batch_id]})
     )
-    out.seconds = time.perf_counter() - clock
-    record(
-        [
-            audit_row(
-                batch_id,
-                "complete",
-                WITHDRAWAL_WORK.key,
-                work_erased,
-                step_started,
-                detail=json.dumps({"seconds": round(out.seconds, 3)}),
-            )
-        ]
+    run.out.seconds = time.perf_counter() - clock
+    run.row(
+        "complete",
+        WITHDRAWAL_WORK.key,
+        work_erased,
+        started=started,
+        detail=json.dumps({"seconds": round(run.out.seconds, 3)}),
     )
-    tombstones.mark(lake, batch_id, "complete", now())
-    out.completed = True
-    return out
+    batches.mark(run.lake, run.batch_id, batches.BatchStatus.COMPLETE, run.now())
+    run.out.completed = True
 
 
 def _kind_counts(kinds: dict[str, int]) -> dict[str, int]:
@@ -350,8 +394,8 @@ def residue_scan(lake: Lake, needles: list[str]) -> tuple[list[Finding], int]:
 
 def participants_pending(lake: Lake) -> list[str]:
     """Batches not complete yet (what the sensor and the release cut look at)."""
-    frame = tombstones.batches(lake)
-    return frame.filter(pl.col("status") != "complete")["batch_id"].to_list()
+    frame = batches.read(lake)
+    return frame.filter(pl.col("status") != batches.BatchStatus.COMPLETE)["batch_id"].to_list()
 
 
 def tombstoned_ids(lake: Lake) -> set[str]:

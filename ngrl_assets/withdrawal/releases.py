@@ -18,18 +18,14 @@ from typing import Any
 
 import polars as pl
 
-from ngrl_assets.consent import tombstones
-from ngrl_assets.consent.tables import (
-    RELEASE_PSEUDONYMS,
-    WITHDRAWAL_TOMBSTONES,
-    WITHDRAWAL_WORK,
-)
+from ngrl_assets.consent.tables import RELEASE_PSEUDONYMS, WITHDRAWAL_TOMBSTONES
 from ngrl_assets.genomics import withdraw_store
 from ngrl_assets.releases import registry
 from ngrl_assets.releases.tables import RELEASE_TABLES
-from ngrl_assets.withdrawal import audit, erasure, lease
+from ngrl_assets.withdrawal import audit, batches, erasure, lease
 from ngrl_assets.withdrawal.audit import AuditRow
 from ngrl_assets.withdrawal.steps import audit_row, genomics_detail, purge_table
+from ngrl_assets.withdrawal.tables import WITHDRAWAL_WORK
 from resources.lake import Lake
 from resources.tables import TableSpec
 
@@ -242,8 +238,10 @@ def _apply(
     published: bool,
     now: dt.datetime,
 ) -> None:
-    batches = tombstones.batches(lake)
-    pending = set(batches.filter(pl.col("status") != "complete")["batch_id"].to_list())
+    known = batches.read(lake)
+    pending = set(
+        known.filter(pl.col("status") != batches.BatchStatus.COMPLETE)["batch_id"].to_list()
+    )
     for (batch_id,), group in hit.group_by(["batch_id"], maintain_order=True):
         ids = group["participant_id"].implode()
         mine = samples.filter(pl.col("participant_id").is_in(ids))

@@ -22,6 +22,7 @@ import polars as pl
 
 from ngrl_assets.common import runs as common_runs
 from ngrl_assets.withdrawal import lease
+from ngrl_assets.withdrawal.batches import BatchStatus
 from ngrl_assets.withdrawal.progress import Progress, Runs, progress
 
 BATCH_TAG = "ngrl/withdrawal_batch"
@@ -77,7 +78,7 @@ def progress_by_batch(
     out = {}
     for row in batches.iter_rows(named=True):
         batch = row["batch_id"]
-        if row["status"] == "complete":
+        if row["status"] == BatchStatus.COMPLETE:
             out[batch] = Progress("complete")
         elif batch in asked:  # as good as running, unless past its deadline
             judged = progress(row["status"], row["opened_at"], Runs(live=1), now)

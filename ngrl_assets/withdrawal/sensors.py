@@ -17,8 +17,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ngrl_assets.consent import tombstones
-from ngrl_assets.withdrawal import runs
+from ngrl_assets.withdrawal import batches, runs
 from ngrl_assets.withdrawal.jobs import withdrawal_job
 from ngrl_assets.withdrawal.partitions import WITHDRAWAL_BATCH_PARTITIONS
 from ngrl_assets.withdrawal.progress import MAX_ATTEMPTS
@@ -42,8 +41,8 @@ def withdrawal_sensor(
     dead = runs.fail_dead_runs(instance)
     if dead:
         context.log.warning(f"{dead} withdrawal run(s) whose process is gone marked failed")
-    frame = tombstones.batches(lake)
-    pending = frame.filter(frame["status"] != "complete")["batch_id"].to_list()
+    frame = batches.read(lake)
+    pending = frame.filter(frame["status"] != batches.BatchStatus.COMPLETE)["batch_id"].to_list()
     requests, new_partitions, waiting = [], [], 0
     known = set(instance.get_dynamic_partitions(WITHDRAWAL_BATCH_PARTITIONS))
     for batch in pending:

@@ -12,9 +12,8 @@ from typing import Any
 import dagster as dg
 
 from ngrl_assets import catalogue
+from ngrl_assets.consent.tables import CONSENT_ASSETS
 from resources.tables import TableSpec
-
-CONSENT_ASSETS = ("participant_registry", "withdrawal_notices", "consent_status")
 
 
 @dataclass(frozen=True)

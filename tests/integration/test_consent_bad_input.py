@@ -12,8 +12,9 @@ import polars as pl
 
 from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.common.quarantine import QUARANTINE
-from ngrl_assets.consent import feeds, tombstones
+from ngrl_assets.consent import feeds
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY, WITHDRAWAL_NOTICES
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from resources.lake import Lake
 from tests.integration.consent_runs import (
     REGISTRATION_HEADER,
@@ -284,6 +285,6 @@ def test_one_over_long_line_never_blocks_the_withdrawal_on_the_next_line(lake):
     assert (entry["status"], entry["rows_in"], entry["rows_accepted"]) == ("processed", 2, 1)
     assert entry["rows_quarantined"] == 1
     # the withdrawal opened its batch (the withdrawal sensor's cue)
-    assert tombstones.batches(lake)["members"].to_list() == [1]
+    assert withdrawal_batches.read(lake)["members"].to_list() == [1]
     reason = lake.read(QUARANTINE).filter(pl.col("source_file") == notices)["reason"].item()
     assert "BBBB" not in reason and len(reason) < 200

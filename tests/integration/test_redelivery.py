@@ -31,7 +31,7 @@ from ngrl_assets.common import ledger
 from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.consent import intake as consent_intake
-from ngrl_assets.consent import linkage, tombstones
+from ngrl_assets.consent import linkage
 from ngrl_assets.consent.tables import CONSENT_STATUS, PARTICIPANT_REGISTRY
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.tables import (
@@ -42,6 +42,7 @@ from ngrl_assets.genomics.tables import (
 from ngrl_assets.sequencing import intake as seq_intake
 from ngrl_assets.sequencing.checks import reconcile_with_ledger, sample_rows_mismatch
 from ngrl_assets.synth import generate_cohort
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from ngrl_assets.withdrawal import propagate
 from ngrl_assets.withdrawal.needles import needles_for
 from ngrl_assets.withdrawal.targets import erasure_targets
@@ -154,7 +155,7 @@ def _withdraw(lake: Lake, ref: str) -> str:
     land(lake, key, withdrawals_file(f"{ref},full,2026-10-01"))
     consent_intake.run(lake, "consent-withdrawal", NOW)
     assert _ledger(lake, key) == ("processed", 1, 1, 0)
-    batches = tombstones.batches(lake)
+    batches = withdrawal_batches.read(lake)
     assert batches["reason"].to_list() == ["withdrawal"]
     return str(batches["batch_id"][0])
 
@@ -240,7 +241,7 @@ def test_a_redelivery_never_brings_a_withdrawn_participant_back(where: Lake, wor
     source: Path = w["source"]
     spy: RepurgeSpy = w["spy"]
     withdrawal_batch = _withdraw(lake, w["ref"])
-    assert tombstones.members(lake, withdrawal_batch) == [w["pid"]]
+    assert withdrawal_batches.members(lake, withdrawal_batch) == [w["pid"]]
     assert linkage.withdrawn_references(lake, [w["ref"], "P000000000"]) == {w["ref"]: w["pid"]}
 
     # (A) tombstoned, not yet erased: the pending withdrawal batch already carries them
@@ -252,13 +253,13 @@ def test_a_redelivery_never_brings_a_withdrawn_participant_back(where: Lake, wor
     header, apc_lines = _text(apc_file[0])
     _check_extract(lake, w, APC, apc_file[0].name, apc_lines, header)
     assert spy.calls == [{w["pid"]}, {w["pid"]}]  # once per file, never per row
-    assert tombstones.batches(lake)["reason"].to_list() == ["withdrawal"]
+    assert withdrawal_batches.read(lake)["reason"].to_list() == ["withdrawal"]
     _assert_nothing_curated(lake, w)
 
     # the withdrawal is propagated: registry and consent rows erased, the batch complete
     lake.delete(PARTICIPANT_REGISTRY, {"participant_id": w["pid"]})
     lake.delete(CONSENT_STATUS, {"participant_id": w["pid"]})
-    tombstones.mark(lake, withdrawal_batch, "complete", NOW)
+    withdrawal_batches.mark(lake, withdrawal_batch, "complete", NOW)
     assert linkage.link_references(lake, [w["ref"]]) == {}
 
     # (B) a new delivery: the second delivery's samples plus the withdrawn one's gVCF
@@ -274,9 +275,9 @@ def test_a_redelivery_never_brings_a_withdrawn_participant_back(where: Lake, wor
     spy.calls.clear()
     _check_delivery(lake, w, REDELIVERY, len(others))
     assert spy.calls == [{w["pid"]}]
-    redelivery = tombstones.batches(lake).filter(pl.col("reason") == "redelivery")
+    redelivery = withdrawal_batches.read(lake).filter(pl.col("reason") == "redelivery")
     assert redelivery.height == 1 and redelivery["status"][0] == "pending"
-    assert tombstones.members(lake, str(redelivery["batch_id"][0])) == [w["pid"]]
+    assert withdrawal_batches.members(lake, str(redelivery["batch_id"][0])) == [w["pid"]]
 
     # new extracts: HES APC (the later delivery's rows plus theirs) and ONS mortality
     _, later = _text(apc_file[1])
@@ -303,7 +304,7 @@ def test_a_redelivery_never_brings_a_withdrawn_participant_back(where: Lake, wor
         ons_lines.append(row + "|" * (width - len(row.split("|"))))
     _check_extract(lake, w, ONS, "ons_mortality_20261015.txt", ons_lines, ons_header)
     assert spy.calls == [{w["pid"]}] * 3
-    assert tombstones.batches(lake).filter(pl.col("reason") == "redelivery").height == 1
+    assert withdrawal_batches.read(lake).filter(pl.col("reason") == "redelivery").height == 1
     _assert_nothing_curated(lake, w)
 
     # a re-sent registration is refused by consent intake the same way
@@ -363,7 +364,7 @@ def test_after_a_completed_withdrawal_no_landing_file_keeps_the_participant(wher
         withdrawals_file(f"{ann},full,2026-02-01"),
     )
     consent_intake.run(lake, "consent-2", NOW)
-    [withdrawal] = tombstones.batches(lake)["batch_id"].to_list()
+    [withdrawal] = withdrawal_batches.read(lake)["batch_id"].to_list()
     targets = erasure_targets(build_definitions(lake).resolve_asset_graph())
     assert propagate.propagate(lake, withdrawal, targets).completed
 
@@ -383,7 +384,7 @@ def test_after_a_completed_withdrawal_no_landing_file_keeps_the_participant(wher
     pending = propagate.participants_pending(lake)
     assert len(pending) == 1 and pending != [withdrawal]
     assert propagate.propagate(lake, pending[0], targets).completed
-    assert set(tombstones.batches(lake)["status"].to_list()) == {"complete"}
+    assert set(withdrawal_batches.read(lake)["status"].to_list()) == {"complete"}
 
     # the re-sent files hold the others' lines at their numbers, theirs blanked
     for key, data in resent.items():

@@ -15,15 +15,16 @@ import pytest
 
 from ngrl_assets import catalogue
 from ngrl_assets.common.assets import table_spec
-from ngrl_assets.consent import linkage, tombstones
+from ngrl_assets.consent import linkage
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY, WITHDRAWAL_TOMBSTONES
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.pipeline import run_all
 from ngrl_assets.releases import registry
 from ngrl_assets.synth import generate_cohort
-from ngrl_assets.withdrawal import audit
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from ngrl_assets.withdrawal.propagate import residue_scan
+from ngrl_assets.withdrawal.report import report_markdown
 from ngrl_assets.withdrawal.sensors import BATCH_TAG
 from resources import objects
 from resources.lake import Lake
@@ -93,13 +94,13 @@ def test_a_full_withdrawal_is_propagated_erased_and_proven(built, landing, tmp_p
     before_v1 = registry.get(lake, "v1")
     assert before_v1 is not None
 
-    earlier = set(tombstones.batches(lake)["batch_id"].to_list())  # the cohort's own
+    earlier = set(withdrawal_batches.read(lake)["batch_id"].to_list())  # the cohort's own
     land_notice(lake, "late_notice.csv", [p["reference"] for p in people])
     result = run_all(build_definitions(lake), lake, instance)
     assert result.success, result.failures()
 
     # one opaque batch, complete, run once by the withdrawal sensor
-    batches = tombstones.batches(lake)
+    batches = withdrawal_batches.read(lake)
     assert batches["status"].to_list() == ["complete"] * batches.height
     new = [b for b in batches["batch_id"].to_list() if b not in earlier]
     assert len(new) == 1
@@ -138,7 +139,7 @@ def test_a_full_withdrawal_is_propagated_erased_and_proven(built, landing, tmp_p
     assert events[0]["participants_removed"] == 2
 
     # the audit report for the DPO
-    report = audit.report_markdown(lake, batch)
+    report = report_markdown(lake, batch)
     assert "INCOMPLETE" not in report and "curated/hes_apc" in report
 
     # equivalence: the same library built from scratch without them
@@ -155,13 +156,13 @@ def test_no_further_contact_erases_nothing(built):
     lake, instance, _ = built
     person = rich_participants(lake, "v1", 1)[0]
     before = {name: lake.read(spec).height for name, spec in _curated(lake)}
-    batches_before = tombstones.batches(lake).height
+    batches_before = withdrawal_batches.read(lake).height
     objects.write_bytes(
         lake.landing("consent/withdrawals/nfc.csv"),
         f"participant_reference,withdrawal_type,withdrawal_date\n{person['reference']},no_further_contact,2026-11-20\n".encode(),
     )
     assert run_all(build_definitions(lake), lake, instance).success
-    assert tombstones.batches(lake).height == batches_before  # no batch, nothing erased
+    assert withdrawal_batches.read(lake).height == batches_before  # no batch, nothing erased
     after = {name: lake.read(spec).height for name, spec in _curated(lake)}
     assert after == before
     regs = lake.read(PARTICIPANT_REGISTRY)

@@ -29,7 +29,7 @@ import polars as pl
 import pytest
 
 from ngrl_assets.common.ledger import LEDGER
-from ngrl_assets.consent import intake, linkage, tombstones
+from ngrl_assets.consent import intake, linkage
 from ngrl_assets.consent.tables import RELEASE_PSEUDONYMS
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
@@ -37,6 +37,7 @@ from ngrl_assets.pipeline import run_all, run_sensors
 from ngrl_assets.releases import cut, registry
 from ngrl_assets.releases.tables import RELEASE_TABLES
 from ngrl_assets.synth import generate_cohort
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from ngrl_assets.withdrawal import lease, propagate
 from ngrl_assets.withdrawal.runs import WORKER_TAG, progress_by_batch
 from ngrl_assets.withdrawal.scan import scan
@@ -159,15 +160,15 @@ def _targets(lake: Lake):
 def _consent_intake(lake, instance, name: str, refs: list[str]) -> str:
     """Land a full-withdrawal notice and run only the consent sensor and its intake run
     (not the withdrawal sensor): the one new batch it opened."""
-    before = set(tombstones.batches(lake)["batch_id"].to_list())
+    before = set(withdrawal_batches.read(lake)["batch_id"].to_list())
     land_notice(lake, name, refs)
     defs = build_definitions(lake)
     sensor = next(s for s in defs.sensors or [] if s.name == "consent_feed_sensor")
     result = run_sensors(defs, lake, instance, sensors=[sensor], automation=False)
     assert result.success and result.runs, result.failures()
-    new = [b for b in tombstones.batches(lake)["batch_id"].to_list() if b not in before]
+    new = [b for b in withdrawal_batches.read(lake)["batch_id"].to_list() if b not in before]
     assert len(new) == 1
-    assert tombstones.members(lake, new[0]) == sorted(
+    assert withdrawal_batches.members(lake, new[0]) == sorted(
         p for p, r in _refs(lake).items() if r in refs
     )
     return new[0]
@@ -193,7 +194,7 @@ def _spawn(lake: Lake, batch: str, env: dict[str, str] | None = None) -> subproc
 
 
 def _status(lake: Lake, batch: str) -> str:
-    frame = tombstones.batches(lake).filter(pl.col("batch_id") == batch)
+    frame = withdrawal_batches.read(lake).filter(pl.col("batch_id") == batch)
     return str(frame["status"].item())
 
 
@@ -321,7 +322,7 @@ def test_a_killed_materialize_is_finished_by_the_next_one_with_no_manual_step(
     home = root / "dagster"
     shutil.copy(REPO / "infra" / "dagster" / "dagster.yaml", home / "dagster.yaml")
     person = people[0]
-    before = set(tombstones.batches(lake)["batch_id"].to_list())
+    before = set(withdrawal_batches.read(lake)["batch_id"].to_list())
     land_notice(lake, "kill.csv", [person["reference"]])
 
     started = time.monotonic()
@@ -330,7 +331,7 @@ def test_a_killed_materialize_is_finished_by_the_next_one_with_no_manual_step(
     killed_pid = json.loads(objects.read_bytes(lake.uri("audit", *lease.LEASE)))["worker"]
     killed_pid = int(killed_pid.split("/")[1])  # the lease names the dead process
     killed_at = time.monotonic() - started
-    [batch] = [b for b in tombstones.batches(lake)["batch_id"].to_list() if b not in before]
+    [batch] = [b for b in withdrawal_batches.read(lake)["batch_id"].to_list() if b not in before]
     assert _status(lake, batch) == "pending"
     [dead] = instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: batch}))
     assert dead.status == dg.DagsterRunStatus.STARTED
@@ -347,7 +348,7 @@ def test_a_killed_materialize_is_finished_by_the_next_one_with_no_manual_step(
     runs = instance.get_runs(filters=dg.RunsFilter(tags={BATCH_TAG: batch}))
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
     assert runs[1].tags[WORKER_TAG].split("/")[1] == str(killed_pid)  # host/pid/start
-    states = progress_by_batch(instance, tombstones.batches(lake), dt.datetime.now(dt.UTC))
+    states = progress_by_batch(instance, withdrawal_batches.read(lake), dt.datetime.now(dt.UTC))
     assert states[batch].state == "complete"
     assert not objects.exists(lake.uri("audit", *lease.LEASE))
 
@@ -519,11 +520,11 @@ def test_a_withdrawal_after_a_cut_redacts_the_published_release(built, people):
     )
     assert set(pseudonyms) <= set(needles)
 
-    earlier = set(tombstones.batches(lake)["batch_id"].to_list())  # the cohort's own
+    earlier = set(withdrawal_batches.read(lake)["batch_id"].to_list())  # the cohort's own
     land_notice(lake, "after_cut.csv", [person["reference"]])
     result = run_all(build_definitions(lake), lake, instance)
     assert result.success, result.failures()
-    [batch] = [b for b in tombstones.batches(lake)["batch_id"] if b not in earlier]
+    [batch] = [b for b in withdrawal_batches.read(lake)["batch_id"] if b not in earlier]
     assert _status(lake, batch) == "complete"
     _assert_clean(lake, needles)
     assert _in_release(lake, "v2", pseudonyms) == []
@@ -620,7 +621,7 @@ def test_on_a_versioned_s3_lake_crash_and_concurrency_equal_a_scratch_build(
         concurrent_in = time.monotonic() - started
     print(f"\nS3: built {built_in:.0f}s, crash+rerun {crash_in:.0f}s, pair {concurrent_in:.0f}s")
 
-    assert set(tombstones.batches(lake)["status"].to_list()) == {"complete"}
+    assert set(withdrawal_batches.read(lake)["status"].to_list()) == {"complete"}
     findings, scanned = propagate.residue_scan(
         lake, sorted({n for p in people for n in p["needles"]})
     )

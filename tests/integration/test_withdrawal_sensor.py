@@ -20,9 +20,10 @@ import polars as pl
 import pytest
 
 from ngrl_assets.common import liveness
-from ngrl_assets.consent import intake, tombstones
+from ngrl_assets.consent import intake
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.pipeline import run_sensors, tick
+from ngrl_assets.withdrawal import batches as withdrawal_batches
 from ngrl_assets.withdrawal import runs
 from ngrl_assets.withdrawal.progress import MAX_ATTEMPTS
 from tests.integration.consent_runs import land, registration, registrations_file, withdrawals_file
@@ -52,10 +53,10 @@ def _run(instance: dg.DagsterInstance, batch: str, status, tags: dict | None = N
 
 
 def _withdraw(lake, ref: str, name: str) -> str:
-    before = set(tombstones.batches(lake)["batch_id"].to_list())
+    before = set(withdrawal_batches.read(lake)["batch_id"].to_list())
     land(lake, f"consent/withdrawals/{name}", withdrawals_file(f"{ref},full,2026-10-01"))
     intake.run(lake, f"consent-{name}")
-    [batch] = [b for b in tombstones.batches(lake)["batch_id"].to_list() if b not in before]
+    [batch] = [b for b in withdrawal_batches.read(lake)["batch_id"].to_list() if b not in before]
     return batch
 
 
@@ -93,7 +94,7 @@ def test_a_dead_run_is_failed_its_slot_freed_and_its_batch_resumed(lake, instanc
     assert pools.claim_concurrency_slot("withdrawal", dead, "withdrawal_propagation").is_claimed
     claimed = instance.event_log_storage.get_concurrency_info("withdrawal").claimed_slots
     assert [s.run_id for s in claimed] == [dead]
-    frame = tombstones.batches(lake)
+    frame = withdrawal_batches.read(lake)
     assert runs.progress_by_batch(instance, frame, dt.datetime.now(dt.UTC))[batch].state == (
         "overdue"
     )
@@ -103,7 +104,7 @@ def test_a_dead_run_is_failed_its_slot_freed_and_its_batch_resumed(lake, instanc
     assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
     assert instance.event_log_storage.get_concurrency_info("withdrawal").claimed_slots == []
     assert [r.success for r in new_runs] == [True]
-    done = tombstones.batches(lake).filter(pl.col("batch_id") == batch)
+    done = withdrawal_batches.read(lake).filter(pl.col("batch_id") == batch)
     assert done["status"].to_list() == ["complete"]
     worker = instance.get_run_by_id(new_runs[0].run_id).tags[runs.WORKER_TAG]
     assert liveness.Worker.parse(worker) == liveness.current()  # this process ran it
@@ -166,4 +167,4 @@ def test_a_killed_intake_run_never_blocks_the_next_materialize(lake, instance):
     assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
     assert pools.get_concurrency_info("consent_intake").claimed_slots == []
     assert [r.job_def.name for r in after.runs] == ["consent_intake_job", runs.JOB]
-    assert after.success and tombstones.batches(lake)["status"].to_list() == ["complete"]
+    assert after.success and withdrawal_batches.read(lake)["status"].to_list() == ["complete"]

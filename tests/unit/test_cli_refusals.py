@@ -12,13 +12,10 @@ import pytest
 
 from ngrl_assets import cli
 from ngrl_assets.consent import tombstones
-from ngrl_assets.consent.tables import (
-    PARTICIPANT_REGISTRY,
-    WITHDRAWAL_BATCHES,
-    WITHDRAWAL_TOMBSTONES,
-)
+from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY, WITHDRAWAL_TOMBSTONES
 from ngrl_assets.releases import cut, registry
 from ngrl_assets.withdrawal import audit
+from ngrl_assets.withdrawal.tables import WITHDRAWAL_BATCHES
 from resources import objects
 from resources.errors import Refused
 from resources.lake import Lake

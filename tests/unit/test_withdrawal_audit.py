@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 
 from ngrl_assets import cli
-from ngrl_assets.consent.tables import WITHDRAWAL_BATCHES
-from ngrl_assets.withdrawal import audit, progress
+from ngrl_assets.withdrawal import audit, batches, progress
 from ngrl_assets.withdrawal.audit import AuditRow
+from ngrl_assets.withdrawal.report import report_html, report_markdown, write_report
 from ngrl_assets.withdrawal.scan import Finding
-from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
+from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT, WITHDRAWAL_BATCHES
 from resources import objects
 from resources.lake import Lake
 
@@ -109,7 +109,7 @@ def section(md: str, title: str) -> str:
 
 
 def test_report_puts_each_count_in_its_row(lake):
-    md = audit.report_markdown(lake, BATCH)
+    md = report_markdown(lake, BATCH)
     assert md.startswith(f"# Withdrawal erasure report: {BATCH}\n")
     assert "INCOMPLETE" not in md
 
@@ -183,7 +183,7 @@ def test_report_puts_each_count_in_its_row(lake):
 
 def test_pending_batch_is_incomplete(lake):
     audit.record(lake, ledger(PENDING)[:3])  # erased two tables, no scan, not complete
-    md = audit.report_markdown(lake, PENDING)
+    md = report_markdown(lake, PENDING)
     banner = section(md, "INCOMPLETE")
     assert "propagation has not completed (batch status: pending)" in banner
     assert "no residue scan is recorded" in banner
@@ -201,7 +201,7 @@ def test_residue_found_is_incomplete_and_names_no_value(lake):
     ]
     audit.record(lake, [r for r in ledger(findings=findings) if r.step == "scan"])
     assert audit.rows(lake, BATCH).height == N_ROWS  # replaced, not added
-    md = audit.report_markdown(lake, BATCH)
+    md = report_markdown(lake, BATCH)
     assert "the residue scan found residue: 2 findings in 1 object" in section(md, "INCOMPLETE")
     scan = section(md, "Residue scan")
     assert "- verdict: RESIDUE FOUND (2 findings in 1 object)" in scan
@@ -221,7 +221,7 @@ def test_scan_recorded_as_counts_only(lake):
         "objects_with_findings": 2,
     }
     audit.record(lake, [AuditRow(BATCH, "scan", "lake", finished_at=at(21), detail=detail)])
-    md = audit.report_markdown(lake, BATCH)
+    md = report_markdown(lake, BATCH)
     assert "the residue scan found residue: 4 findings in 2 objects" in section(md, "INCOMPLETE")
     scan = section(md, "Residue scan")
     assert "- verdict: RESIDUE FOUND (4 findings in 2 objects)" in scan
@@ -232,7 +232,7 @@ def test_scan_recorded_as_counts_only(lake):
         [AuditRow(BATCH, "scan", "lake", finished_at=at(22),
                   detail={**detail, "clean": True, "findings": 0, "objects_with_findings": 0})],
     )  # fmt: skip
-    assert "INCOMPLETE" not in audit.report_markdown(lake, BATCH)
+    assert "INCOMPLETE" not in report_markdown(lake, BATCH)
 
 
 def test_unfinished_step_is_incomplete(lake):
@@ -241,7 +241,7 @@ def test_unfinished_step_is_incomplete(lake):
         lake,
         [AuditRow(BATCH, rerun.step, rerun.target, started_at=at(30), finished_at=None)],
     )
-    md = audit.report_markdown(lake, BATCH)
+    md = report_markdown(lake, BATCH)
     assert "step erase on `curated/consent_status` has not finished" in section(md, "INCOMPLETE")
 
 
@@ -284,13 +284,13 @@ def test_rows_are_json_detail_and_validated():
 
 def test_malformed_and_unknown_batches(lake):
     with pytest.raises(ValueError, match="batch id"):
-        audit.report_markdown(lake, "wd-XYZ")
-    with pytest.raises(audit.UnknownBatch):
-        audit.report_markdown(lake, "wd-ffffffffffff")
+        report_markdown(lake, "wd-XYZ")
+    with pytest.raises(batches.UnknownBatch):
+        report_markdown(lake, "wd-ffffffffffff")
 
 
 def test_html_is_self_contained(lake):
-    page = audit.report_html(lake, BATCH)
+    page = report_html(lake, BATCH)
     assert page.startswith("<!DOCTYPE html>")
     assert f"<title>Withdrawal erasure report {BATCH}</title>" in page
     assert "<td><code>curated/clinical_events</code></td><td>1,234</td>" in page
@@ -300,10 +300,10 @@ def test_html_is_self_contained(lake):
 
 
 def test_write_report_files_both_in_the_reports_zone(lake):
-    md_uri, html_uri = audit.write_report(lake, BATCH)
+    md_uri, html_uri = write_report(lake, BATCH)
     assert md_uri == lake.uri("reports", "withdrawals", BATCH, "report.md")
     assert html_uri == lake.uri("reports", "withdrawals", BATCH, "report.html")
-    assert objects.read_bytes(md_uri).decode() == audit.report_markdown(lake, BATCH)
+    assert objects.read_bytes(md_uri).decode() == report_markdown(lake, BATCH)
     assert objects.read_bytes(html_uri).decode().startswith("<!DOCTYPE html>")
 
 
@@ -350,7 +350,7 @@ def test_cli_report(lake, monkeypatch, capsys):
     monkeypatch.setenv("NGRL_LAKE_URI", lake.root_uri)
     assert cli.main(["withdrawal", "report", BATCH]) == 0
     captured = capsys.readouterr()
-    assert captured.out == audit.report_markdown(lake, BATCH)
+    assert captured.out == report_markdown(lake, BATCH)
     md_uri = lake.uri("reports", "withdrawals", BATCH, "report.md")
     assert md_uri in captured.err and md_uri.replace(".md", ".html") in captured.err
     assert objects.exists(md_uri)
@@ -384,7 +384,7 @@ def test_ledger_columns_match_the_row():
 
 def test_unknown_step_is_reported_not_hidden(lake):
     audit.record(lake, [AuditRow(BATCH, "ledger", "audit/landing_ledger", rows_removed=2)])
-    assert table_row(section(audit.report_markdown(lake, BATCH), "Other steps"), "ledger")[1:3] == [
+    assert table_row(section(report_markdown(lake, BATCH), "Other steps"), "ledger")[1:3] == [
         "`audit/landing_ledger`",
         "2",
     ]
