@@ -388,7 +388,7 @@ def curated_suites() -> list[Suite]:
                 in_set("programme", ["gms", "100kgp"]),
                 *_dates_not_future(CONSENT_STATUS),
             ],
-            blocking="consent_status" in inputs,
+            blocking=CONSENT_STATUS.name in inputs,
             min_rows=1,
         ),
         _row_suite(
@@ -402,7 +402,7 @@ def curated_suites() -> list[Suite]:
                 between("contamination", 0, 1, "a fraction"),
                 between("gvcf_bytes", 0, None, "object size"),
             ],
-            blocking="raw_sequences" in inputs,
+            blocking=RAW_SEQUENCES.name in inputs,
             # a quarantined delivery row may name nobody we know (that is why it is held)
             participant_when=f'qc_verdict != "{QcVerdict.QUARANTINED}"',
         ),
@@ -429,9 +429,9 @@ def curated_suites() -> list[Suite]:
             JOINT_GENOTYPES,
             "curated.joint_genotypes",
             call_rate=True,
-            blocking="joint_genotypes" in inputs,
+            blocking=JOINT_GENOTYPES.name in inputs,
         ),
-        _sites_suite(VARIANT_SITES, blocking="variant_sites" in inputs),
+        _sites_suite(VARIANT_SITES, blocking=VARIANT_SITES.name in inputs),
         _row_suite(
             JOINT_CALL_INCREMENTS,
             ("chunk", "increment", "delivery"),
@@ -521,3 +521,16 @@ def dictionary_suite(release_id: str) -> Suite:
         [not_null("description", "every column is described")],
         blocking=True,
     )
+
+
+def release_gate_suites(release_id: str) -> list[Suite]:
+    """Every suite a release's gate runs on it: its tables, its data dictionary and the
+    release registry."""
+    return [*release_suites(release_id), dictionary_suite(release_id), *catalogue_suites()]
+
+
+def cut_input_suites() -> list[Suite]:
+    """The blocking suites of the curated tables a release is cut from: the cut validates
+    them again on the tables as it reads them (a check result from before a later write
+    says nothing about the rows being cut)."""
+    return [s for s in curated_suites() if s.blocking]

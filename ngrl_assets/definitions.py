@@ -13,7 +13,6 @@ from ngrl_assets.consent import jobs as consent_jobs
 from ngrl_assets.genomics import assets as genomics_assets
 from ngrl_assets.genomics import jobs as genomics_jobs
 from ngrl_assets.quality import checks as quality_checks
-from ngrl_assets.quality import releases as release_quality
 from ngrl_assets.releases import assets as release_assets
 from ngrl_assets.releases import jobs as release_jobs
 from ngrl_assets.sequencing import assets as sequencing_assets
@@ -28,8 +27,8 @@ from resources.secrets import Secrets
 from sensors import ALL_SENSORS
 
 RELEASE_CUT = release_assets.build_release_tables(
-    release_quality.ReleaseExpectations,
-    release_quality.check_specs(),
+    quality_checks.ReleaseExpectations,
+    quality_checks.release_check_specs(),
     withdrawal_releases.apply_to_cut,
 )
 ALL_ASSETS = [

@@ -12,11 +12,12 @@ from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
 from ngrl_assets.common.assets import table_spec
 from ngrl_assets.common.automation import REBUILD_WHEN_UPSTREAM_CHANGES
+from ngrl_assets.consent import linkage
 from resources.clinical_feeds import ClinicalFeeds
 from resources.lake import Lake
 
 GROUP = "clinical"
-LINKAGE_DEPS = ["participant_registry", "consent_status"]
+LINKAGE_DEPS = [linkage.REGISTRY_ASSET, linkage.STATUS_ASSET]
 
 
 def _unique_column(source: ClinicalSource) -> str:

@@ -17,11 +17,11 @@ import polars as pl
 from ngrl_assets.clinical.reconcile import reconcile
 from ngrl_assets.clinical.sources import SOURCES, ClinicalSource
 from ngrl_assets.clinical.tables import EXTRACTS
-from ngrl_assets.consent.linkage import nhs_number_linkage
+from ngrl_assets.consent.linkage import STATUS_ASSET, nhs_number_linkage
 from resources.clinical_feeds import ClinicalFeeds
 from resources.lake import Lake
 
-CONSENT_ASSET = "consent_status"
+CONSENT_ASSET = STATUS_ASSET
 CONSENT_CHANGED = dg.AutomationCondition.any_deps_updated().allow(
     dg.AssetSelection.assets(CONSENT_ASSET)
 )

@@ -33,7 +33,11 @@ def column_schema(schema: Mapping[str, Any], descriptions: Mapping[str, str]) ->
 
 
 def asset_key(table: TableSpec) -> dg.AssetKey:
-    """The key of the asset that is ``table``: its declared name."""
+    """The key of the asset that is ``table``: its declared name, under ``releases/`` for a
+    release table (one asset partitioned by release id, beside the curated table of the
+    same name)."""
+    if table.zone == "releases":
+        return dg.AssetKey(["releases", table.name])
     return dg.AssetKey(table.name)
 
 

@@ -22,6 +22,12 @@ from ngrl_assets.withdrawal import batches as withdrawal_batches
 from resources.lake import Lake
 from resources.tables import TableSpec
 
+# The consent assets behind the door, by name (their asset keys), for the assets of other
+# domains that depend on them; the declarations themselves stay in consent.
+REGISTRY_ASSET = PARTICIPANT_REGISTRY.name
+NOTICES_ASSET = WITHDRAWAL_NOTICES.name
+STATUS_ASSET = CONSENT_STATUS.name
+
 
 @dataclass(frozen=True)
 class Linked:

@@ -7,10 +7,21 @@ The checks are grouped into a few multi-asset checks, one per depth of the asset
 (no check op then holds both a blocking check and a check on one of its asset's
 descendants), so one step validates many tables and pays GE's import once. They run
 when their asset has been updated (``AutomationCondition.eager()``), in the automation
-run that follows every intake; domain jobs leave them out (:mod:`.keys`). The release
-tables' suites run inside the release cut, as part of its gate (``releases/assets.py``).
+run that follows every intake; domain jobs leave them out (:mod:`ngrl_assets.common.checks`).
 A Data Docs page that could not be built or made offline never changes a verdict: the
 check says so in ``data_docs_warning`` (and the run logs a warning).
+
+A release's suites (every release table, its data dictionary and the release registry)
+run inside the cut once its tables and documents are written and before its manifest:
+each suite's critical expectations are a gate rule (``expectations_passed`` at the
+table), so a failed suite publishes nothing. The cut's asset reports them as the
+release assets' ``expectations`` checks (blocking, ERROR) and, for suites with
+distribution bands, ``expectations_distribution`` checks (WARN). The release's Data Docs
+index is ``reports/data_docs/releases/<id>/index.html``.
+
+The blocking suites of the curated inputs run again inside the cut too
+(``inputs_valid_as_cut``): the checks' last results may predate a write to the table, so
+the gate judges the rows it actually cut.
 """
 
 from collections.abc import Iterator, Sequence
@@ -20,7 +31,8 @@ import dagster as dg
 
 from expectations import run, summaries
 from expectations.spec import Suite
-from expectations.suites import curated_suites
+from expectations.suites import curated_suites, cut_input_suites, release_gate_suites
+from ngrl_assets.releases.cut import INPUTS_VALID_AS_CUT, CutResult, GateFinding
 from resources.lake import Lake
 
 POOL = "expectations"
@@ -145,3 +157,66 @@ def build_checks(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDe
     for suite in curated_suites():
         layers.setdefault(depths[_key(suite)], []).append(suite)
     return [_build(layer, group) for layer, group in sorted(layers.items())]
+
+
+# ---- the release tables' suites, run by the cut as part of its gate ----------------
+
+RELEASE_RULE = "expectations_passed"
+
+
+def release_check_specs() -> list[dg.AssetCheckSpec]:
+    """The checks the release asset yields (names and assets do not depend on the id)."""
+    return [
+        dg.AssetCheckSpec(
+            name,
+            asset=dg.AssetKey.from_user_string(suite.asset_key),
+            blocking=suite.blocking and name == suite.check_name,
+            description=(
+                f"Great Expectations suite {suite.name}"
+                + (" (distribution bands, warning severity)" if name != suite.check_name else "")
+                + f", run by the cut before publishing: {suite.description}"
+            ),
+        )
+        for suite in release_gate_suites("template")
+        for name in suite.check_names
+    ]
+
+
+class ReleaseExpectations:
+    """The cut's ``expectations`` hook; keeps the outcomes for the asset's check results."""
+
+    def __init__(self, lake: Lake, run_name: str) -> None:
+        self.lake = lake
+        self.run_name = run_name
+        self.validated: list[tuple[Suite, run.Outcome]] = []
+        self.index_uri = ""
+
+    def __call__(self, result: CutResult) -> list[GateFinding]:
+        chosen = release_gate_suites(result.release_id)
+        inputs = cut_input_suites()
+        outcomes = run.validate(
+            self.lake, [*chosen, *inputs], run_name=f"{result.release_id}-{self.run_name}"
+        )
+        self.validated = list(zip(chosen, outcomes[: len(chosen)], strict=True))
+        revalidated = list(zip(inputs, outcomes[len(chosen) :], strict=True))
+        self.index_uri = summaries.release_index(
+            self.lake, result.release_id, outcomes[: len(chosen)]
+        )
+        return [
+            GateFinding(
+                rule,
+                f"{o.asset_key}:{s.check_name}",
+                o.success or not s.blocking,
+                o.summary_line(),
+            )
+            for rule, pairs in ((RELEASE_RULE, self.validated), (INPUTS_VALID_AS_CUT, revalidated))
+            for s, o in pairs
+        ]
+
+    def results_for(self, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+        report = summaries.markdown([o for _, o in self.validated])
+        out = []
+        for suite, outcome in self.validated:
+            if dg.AssetKey.from_user_string(suite.asset_key) == asset_key:
+                out += check_results(suite, outcome, report)
+        return out

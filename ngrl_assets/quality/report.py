@@ -12,8 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from expectations import run, summaries
-from expectations.suites import curated_suites
-from ngrl_assets.quality.releases import suites as release_suites
+from expectations.suites import curated_suites, release_gate_suites
 from ngrl_assets.releases import reading, registry
 from resources.lake import Lake
 
@@ -48,7 +47,7 @@ def build(lake: Lake, release_ids: list[str] | None = None) -> Report:
     published = [p.release_id for p in registry.list_published(lake) if p.status != "deleted"]
     for release_id in release_ids if release_ids is not None else published:
         outcomes = run.validate(
-            lake, release_suites(release_id), run_name=f"{release_id}-dq-report-{stamp}"
+            lake, release_gate_suites(release_id), run_name=f"{release_id}-dq-report-{stamp}"
         )
         report.releases[release_id] = (
             outcomes,

@@ -3,7 +3,7 @@ release (a dynamic partition per release id), gated and published atomically by
 ``releases.cut``; the gate's verdict is each table's blocking asset check.
 
 The cut takes what it needs from the domains above releases as arguments: the release
-suites (``quality.releases``) and the withdrawals since the cohort was decided
+suites (``quality.checks``) and the withdrawals since the cohort was decided
 (``withdrawal.releases``). :func:`build_release_tables` is handed them by
 ``ngrl_assets.definitions``, so nothing in ``releases/`` imports quality or withdrawal."""
 
@@ -17,7 +17,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from pydantic import Field
 
 from ngrl_assets.common import automation
-from ngrl_assets.common.assets import full_asset_graph, table_spec
+from ngrl_assets.common.assets import asset_key, full_asset_graph, table_spec
 from ngrl_assets.consent.tables import CONSENT_ASSETS
 from ngrl_assets.releases import cut, notes_step
 from ngrl_assets.releases.partitions import releases
@@ -50,8 +50,7 @@ class ReleaseConfig(dg.Config):
 def _spec(spec) -> dg.AssetSpec:  # type: ignore[no-untyped-def]
     # a release reads every partition (delivery, chunk, extract file) of its inputs
     deps = [dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping()) for name in INPUTS]
-    base = table_spec(spec, group=GROUP, deps=deps)
-    return base.replace_attributes(key=dg.AssetKey(["releases", spec.name]))
+    return table_spec(spec, group=GROUP, deps=deps)
 
 
 SPECS = [_spec(s) for s in RELEASE_TABLES]
@@ -68,7 +67,7 @@ GATE_CHECK_SPECS = [
 
 class ReleaseSuites(Protocol):
     """The release's expectation suites as the cut's ``expectations`` hook
-    (``quality.releases.ReleaseExpectations``), keeping the outcomes for the checks."""
+    (``quality.checks.ReleaseExpectations``), keeping the outcomes for the checks."""
 
     index_uri: str
 
@@ -164,7 +163,7 @@ def build_release_tables(
             mine = [g for g in result.gate if g.where in (spec.name,)]
             general = [g for g in result.gate if g.rule in GENERAL_RULES]
             problems = [g for g in [*mine, *general] if not g.passed]
-            key = dg.AssetKey(["releases", spec.name])
+            key = asset_key(spec)
             metadata: dict[str, Any] = {
                 "dagster/row_count": result.tables.get(spec.name, 0),
                 "published": result.published,
@@ -178,7 +177,7 @@ def build_release_tables(
                     *suites.results_for(key),
                     dg.AssetCheckResult(
                         check_name=GATE_CHECK,
-                        asset_key=dg.AssetKey(["releases", spec.name]),
+                        asset_key=key,
                         passed=not problems,
                         severity=dg.AssetCheckSeverity.ERROR,
                         metadata={

@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from ngrl_assets.common.assets import asset_key
 from ngrl_assets.releases.partitions import releases
 from ngrl_assets.releases.tables import RELEASE_TABLES
 
-RELEASE_KEYS = [dg.AssetKey(["releases", spec.name]) for spec in RELEASE_TABLES]
+RELEASE_KEYS = [asset_key(spec) for spec in RELEASE_TABLES]
 
 release_job = dg.define_asset_job(
     "release_cut_job",

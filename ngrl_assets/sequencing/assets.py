@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from ngrl_assets.common.assets import asset_key, table_spec
+from ngrl_assets.consent import linkage
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, SAMPLE_REFERENCE_BLOCKS, SAMPLE_VARIANT_CALLS
 from ngrl_assets.sequencing import checks, intake
 from ngrl_assets.sequencing.partitions import deliveries
@@ -16,7 +17,7 @@ from resources.lake import Lake
 GROUP = "sequencing"
 
 raw_sequences_spec = table_spec(
-    RAW_SEQUENCES, group=GROUP, deps=["participant_registry", "withdrawal_notices"]
+    RAW_SEQUENCES, group=GROUP, deps=[linkage.REGISTRY_ASSET, linkage.NOTICES_ASSET]
 )
 sample_variant_calls_spec = table_spec(
     SAMPLE_VARIANT_CALLS, group=GROUP, deps=[asset_key(RAW_SEQUENCES)]

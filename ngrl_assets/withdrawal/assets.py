@@ -4,7 +4,8 @@ asset it redacted; the residue scan is its blocking check."""
 
 import dagster as dg
 
-from ngrl_assets.common.assets import full_asset_graph, table_spec
+from ngrl_assets.common.assets import asset_key, full_asset_graph, table_spec
+from ngrl_assets.consent.tables import CONSENT_STATUS
 from ngrl_assets.withdrawal import checks, propagate, runs
 from ngrl_assets.withdrawal.partitions import withdrawal_batches
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
@@ -13,7 +14,7 @@ from resources.lake import Lake
 
 GROUP = "withdrawal"
 
-withdrawal_audit_spec = table_spec(WITHDRAWAL_AUDIT, group=GROUP, deps=["consent_status"])
+withdrawal_audit_spec = table_spec(WITHDRAWAL_AUDIT, group=GROUP, deps=[asset_key(CONSENT_STATUS)])
 
 
 @dg.multi_asset(
@@ -47,20 +48,20 @@ def withdrawal_propagation(context: dg.AssetExecutionContext, lake: dg.ResourceP
         rows = result.rows_removed.get(target.table.key, 0)
         if rows or target.table.key in result.aggregates_changed:
             by_asset[target.asset_key] = by_asset.get(target.asset_key, 0) + rows
-    for asset_key, rows in by_asset.items():
+    for name, rows in by_asset.items():
         context.log_event(
             dg.AssetMaterialization(
-                asset_key=dg.AssetKey.from_user_string(asset_key),
+                asset_key=dg.AssetKey.from_user_string(name),
                 description=f"redacted by withdrawal batch {batch}",
                 metadata={"ngrl/withdrawal_batch": batch, "rows_removed": rows},
             )
         )
     release_assets = sorted({t.asset_key for t in targets if t.per_release})
     for release_id in result.releases_redacted:
-        for asset_key in release_assets:
+        for name in release_assets:
             context.log_event(
                 dg.AssetMaterialization(
-                    asset_key=dg.AssetKey.from_user_string(asset_key),
+                    asset_key=dg.AssetKey.from_user_string(name),
                     partition=release_id,
                     description=f"release {release_id} redacted by withdrawal batch {batch}",
                     metadata={"ngrl/withdrawal_batch": batch},

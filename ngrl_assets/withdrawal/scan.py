@@ -51,22 +51,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from resources import objects
+from resources.zones import ZONES
 
 if TYPE_CHECKING:  # resources.lake imports Dagster; the scanner itself does not
     import pyarrow as pa
 
     from resources.lake import Lake
 
-# The lake's zones (resources.lake.ZONES; a test keeps the two equal).
-ALL_ZONES: tuple[str, ...] = (
-    "landing",
-    "identity",
-    "curated",
-    "quarantine",
-    "releases",
-    "reports",
-    "audit",
-)
 
 CHUNK = 1 << 20  # bytes read at a time
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -407,7 +398,7 @@ def _relative(uri: str, zone_uri: str) -> str:
 def scan(
     lake: Lake,
     needles: Collection[str],
-    zones: Iterable[str] = ALL_ZONES,
+    zones: Iterable[str] = ZONES,
     exclude: Callable[[str], bool] | None = None,
 ) -> list[Finding]:
     """Every place any of ``needles`` is found in any object of ``zones``.

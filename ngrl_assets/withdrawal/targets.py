@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import dagster as dg
-
 from ngrl_assets import catalogue
 from ngrl_assets.consent.tables import CONSENT_ASSETS
 from resources.tables import TableSpec
@@ -25,16 +23,21 @@ class Target:
 
 
 def erasure_targets(graph: Any, tables: Iterable[TableSpec] | None = None) -> list[Target]:
-    """Targets in topological order (upstream first), consent_status included. ``tables``:
-    the declarations (default: the catalogue as it stands at the call)."""
+    """Targets in topological order (upstream first), consent_status included. ``graph``:
+    the code location's asset graph (read through its nodes' keys, parents and metadata,
+    so this module needs no Dagster); ``tables``: the declarations (default: the catalogue
+    as it stands at the call)."""
     by_key = {t.key: t for t in (catalogue.TABLES if tables is None else tables)}
-    resolved = dg.AssetSelection.assets(*CONSENT_ASSETS).downstream().resolve(graph)
-    order = graph.toposorted_asset_keys
+    reached: set[str] = set()  # consent's assets and everything downstream of them
     out = []
-    for key in order:
-        if key not in resolved:
-            continue
+    for key in graph.toposorted_asset_keys:  # parents before children
         node = graph.get(key)
+        name = key.to_user_string()
+        if name not in CONSENT_ASSETS and not any(
+            parent.to_user_string() in reached for parent in node.parent_keys
+        ):
+            continue
+        reached.add(name)
         table_key = node.metadata.get("ngrl/table")
         spec = by_key.get(getattr(table_key, "value", table_key) or "")
         if spec is None or spec.zone in ("identity", "quarantine", "audit"):

@@ -20,10 +20,9 @@ from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY, RELEASE_PSEUDONYMS
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.withdrawal import scan as scan_module
 from ngrl_assets.withdrawal.needles import needles_for, render_report
-from ngrl_assets.withdrawal.scan import ALL_ZONES, Finding, exclude_prefixes, scan
+from ngrl_assets.withdrawal.scan import Finding, exclude_prefixes, scan
 from resources import objects
 from resources.lake import Lake
-from resources.zones import ZONES
 
 NEEDLE = "pQ7x3NeedleK9"
 CLEAN = "zzCleanValue0"
@@ -214,10 +213,6 @@ def _findings_under(found: list[Finding], uri: str) -> list[Finding]:
 
 
 # ---- one test per kind of object ------------------------------------------------------------
-def test_zones_are_the_lake_zones() -> None:
-    assert ALL_ZONES == ZONES
-
-
 def test_delta_row_value(lake: Lake) -> None:
     uri = plant_delta_row(lake, NEEDLE)
     found = scan(lake, [NEEDLE])
