@@ -30,12 +30,11 @@ from ngrl_assets.releases.tables import (
     PARTICIPANT,
     RELEASE_VARIANT_SITES,
 )
+from resources.lake import Lake
 from resources.tables import TableSpec
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from resources.lake import Lake
 
 MAX_ROWS = 500_000  # larger tables are validated on a deterministic sample of ~this size
 FILTERS = ("missingness", "depth", "GQ", "ABratio", "completeGTRatio", "phwe")

@@ -25,15 +25,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from expectations import frames, offline
 from expectations.spec import Suite
 from resources import objects
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
+from resources.lake import Lake
 
 log = logging.getLogger(__name__)
 

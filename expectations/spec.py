@@ -13,14 +13,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
+from resources.lake import Lake
 from resources.tables import TableSpec
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
 
 # A value that looks like an NHS number (10 digits, optionally spaced 3-3-4), standing
 # alone or inside a longer text but not inside a longer run of letters and digits (so a

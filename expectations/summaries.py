@@ -5,13 +5,10 @@ Dagster metadata and in ``ngrl dq-report``) and a release's own Data Docs index
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 
 from expectations.run import Outcome, docs_root
 from resources import objects
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
+from resources.lake import Lake
 
 
 def markdown(outcomes: list[Outcome]) -> str:

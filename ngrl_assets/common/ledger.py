@@ -13,15 +13,12 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from resources import objects
+from resources.lake import Lake
 from resources.tables import TableSpec
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
 
 LEDGER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "landing_key": pl.String,

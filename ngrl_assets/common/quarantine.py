@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import polars as pl
 
+from resources.lake import Lake
 from resources.tables import TableSpec
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
 
 # The rule of data refused because its participant has fully withdrawn (tombstoned): every
 # intake quarantines it, and the redelivery purge looks for it.

@@ -23,16 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from ngrl_assets.releases.tables import DATA_DICTIONARY
 from resources import objects
+from resources.lake import Lake
 from resources.tables import TableSpec
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
 
 NONE = "—"
 K_MIN = 5  # the small-number threshold: a value must be held by >= 5 participants (rows)

@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
@@ -37,10 +37,8 @@ from ngrl_assets.releases.tables import (
     RELEASE_VARIANT_SITES,
 )
 from resources import objects
+from resources.lake import Lake
 from resources.tables import TableSpec
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
 
 QC_COLUMNS = (
     ("mean_coverage", "mean coverage (x)"),

@@ -36,10 +36,10 @@ import polars as pl
 from ngrl_assets.withdrawal.batches import BatchStatus, validate_batch_id
 from ngrl_assets.withdrawal.batches import get as get_batch
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_AUDIT
+from resources.lake import Lake
 
-if TYPE_CHECKING:  # resources.lake and withdrawal.erasure import Dagster; this module does not
+if TYPE_CHECKING:  # annotations only
     from ngrl_assets.withdrawal.erasure import TableErasure
-    from resources.lake import Lake
 
 # The ledger's steps, in the order the report lists them. A step not listed is still
 # recorded (and reported under "Other steps"): a step name is lower-case words.

@@ -22,7 +22,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
@@ -33,9 +33,7 @@ from ngrl_assets.withdrawal.tables import (
     WITHDRAWAL_WORK,
 )
 from resources.errors import Refused
-
-if TYPE_CHECKING:  # resources.lake imports Dagster; this module does not
-    from resources.lake import Lake
+from resources.lake import Lake
 
 BATCH_ID = re.compile(r"^wd-[0-9a-f]{12}$")
 

@@ -44,17 +44,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 import polars as pl
 
 from resources import objects
+from resources.lake import Lake
 from resources.tables import TableSpec
 from resources.uris import is_s3
-
-if TYPE_CHECKING:  # resources.lake imports Dagster; erasure itself does not
-    from resources.lake import Lake
 
 ZERO_RETENTION = {
     "delta.logRetentionDuration": "interval 0 seconds",

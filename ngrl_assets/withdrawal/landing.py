@@ -60,7 +60,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
@@ -69,10 +69,8 @@ from ngrl_assets.common.quarantine import QUARANTINE
 from ngrl_assets.withdrawal import erasure
 from ngrl_assets.withdrawal.scan import scan
 from resources import objects
+from resources.lake import Lake
 from resources.uris import is_s3
-
-if TYPE_CHECKING:  # resources.lake imports Dagster; this module does not
-    from resources.lake import Lake
 
 log = logging.getLogger(__name__)
 

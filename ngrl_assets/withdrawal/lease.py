@@ -22,13 +22,10 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from ngrl_assets.common import liveness
 from resources import objects
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
+from resources.lake import Lake
 
 LEASE = ("locks", "withdrawal.lease")
 WAIT_S = 900.0

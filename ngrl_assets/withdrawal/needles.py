@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from ngrl_assets.consent import linkage
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.releases import pseudonyms, registry
 from ngrl_assets.withdrawal.scan import Finding
-
-if TYPE_CHECKING:
-    from resources.lake import Lake
+from resources.lake import Lake
 
 
 def needles_for(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
@@ -22,9 +22,7 @@ from ngrl_assets.withdrawal import audit
 from ngrl_assets.withdrawal.audit import detail_of, plural, utc
 from ngrl_assets.withdrawal.batches import BatchStatus, validate_batch_id
 from resources import objects
-
-if TYPE_CHECKING:  # resources.lake imports Dagster; this module does not
-    from resources.lake import Lake
+from resources.lake import Lake
 
 REPORT_FOLDER = "withdrawals"
 

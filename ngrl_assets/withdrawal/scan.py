@@ -51,12 +51,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from resources import objects
+from resources.lake import Lake
 from resources.zones import ZONES
 
-if TYPE_CHECKING:  # resources.lake imports Dagster; the scanner itself does not
+if TYPE_CHECKING:  # annotations only: pyarrow is loaded lazily by the readers that need it
     import pyarrow as pa
-
-    from resources.lake import Lake
 
 
 CHUNK = 1 << 20  # bytes read at a time
