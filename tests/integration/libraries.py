@@ -58,6 +58,17 @@ class Scenario:
     def without_release(self) -> Scenario:
         return Scenario(self.participants, self.seed, self.defect_rate, self.batch_size)
 
+    def with_release(self, label: str = "") -> Scenario:
+        return Scenario(self.participants, self.seed, self.defect_rate, self.batch_size, label)
+
+
+# The libraries the integration tests share, each built once per session. Tests that only
+# need "a library" use one of these rather than a scenario of their own.
+RELEASE_LIBRARY = Scenario(participants=60, seed=13, defect_rate=0.02, batch_size=30)
+"""Release cuts (``test_releases``) and, with v1 cut, the documented readers."""
+SMALL_LIBRARY = Scenario(participants=30, seed=29, defect_rate=0.02, batch_size=15)
+"""The expectation suites and, with v1 cut, withdrawal propagation and its robustness."""
+
 
 @dataclass(frozen=True)
 class Library:

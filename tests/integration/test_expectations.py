@@ -1,5 +1,5 @@
 """The Great Expectations suites as Dagster asset checks, on a library built by the real
-sensors (20 participants): they run after intake (automation), pass on clean data, keep
+sensors (30 participants): they run after intake (automation), pass on clean data, keep
 their Data Docs in the reports zone with history and without any participant value; a
 corrupted curated table fails its blocking check and the release gate then says no-go
 naming it, publishing nothing; a release cut runs the release tables' suites and writes
@@ -26,14 +26,14 @@ from ngrl_assets.releases import cut, registry
 from ngrl_assets.releases.tables import PROJECTED, RELEASE_TABLES
 from resources import objects
 from resources.lake import LakeResource
-from tests.integration.libraries import Scenario
+from tests.integration.libraries import SMALL_LIBRARY
 from tests.integration.release_runs import FREEZE, cut_in_dagster, failure_text
 
 APC = EXTRACTS["hes_apc"]
 PLANTED_NHS = "943 476 5919"  # NHS-number-like (a valid check digit), planted in a code column
 
 
-LIBRARY = Scenario(participants=20, seed=29, defect_rate=0.02, batch_size=10)
+LIBRARY = SMALL_LIBRARY
 
 
 @pytest.fixture

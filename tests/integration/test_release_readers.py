@@ -14,13 +14,11 @@ import polars as pl
 import pytest
 
 from ngrl_assets.releases import readers
-from tests.integration.libraries import Scenario
+from tests.integration.libraries import RELEASE_LIBRARY
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "releases.md"
 SECTION = "## Reading a release"
-LIBRARY = Scenario(
-    participants=60, seed=13, defect_rate=0.02, batch_size=30, release_label="readers"
-)
+LIBRARY = RELEASE_LIBRARY.with_release("readers")
 SITE = ["contig", "pos", "ref", "alt"]
 
 

@@ -33,12 +33,12 @@ from ngrl_assets.releases.tables import (
 from ngrl_assets.synth import generate_cohort
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing
-from tests.integration.libraries import Scenario
+from tests.integration.libraries import RELEASE_LIBRARY
 from tests.integration.release_runs import FREEZE, KEY_ENV, cut_in_dagster, failure_text
 from tests.integration.support_withdrawal import land_notice
 
 EARLY = dt.date(2026, 3, 1)  # a freeze date with consents, episodes and genomes after it
-LIBRARY = Scenario(participants=60, seed=13, defect_rate=0.02, batch_size=30)
+LIBRARY = RELEASE_LIBRARY
 
 
 @pytest.fixture

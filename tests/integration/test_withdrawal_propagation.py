@@ -25,7 +25,7 @@ from ngrl_assets.withdrawal.propagate import residue_scan
 from ngrl_assets.withdrawal.sensors import BATCH_TAG
 from resources import objects
 from resources.tables import TableSpec
-from tests.integration.libraries import Scenario, build_library
+from tests.integration.libraries import SMALL_LIBRARY, build_library
 from tests.integration.support_withdrawal import (
     compare_lakes,
     land_notice,
@@ -33,7 +33,7 @@ from tests.integration.support_withdrawal import (
     without,
 )
 
-LIBRARY = Scenario(participants=40, seed=29, defect_rate=0.02, batch_size=20, release_label="")
+LIBRARY = SMALL_LIBRARY.with_release()
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ from ngrl_assets.withdrawal.targets import erasure_targets
 from resources import objects
 from resources.lake import LakeResource
 from tests.integration.lakes import put_landing
-from tests.integration.libraries import Scenario, build_library
+from tests.integration.libraries import SMALL_LIBRARY, build_library
 from tests.integration.release_runs import FREEZE, KEY_ENV, cut_in_dagster, failure_text
 from tests.integration.support_withdrawal import (
     comparable,
@@ -74,7 +74,7 @@ print("completed" if out.completed else "not completed")
 
 
 # ---- the library -----------------------------------------------------------------------
-LIBRARY = Scenario(participants=30, seed=29, defect_rate=0.02, batch_size=15, release_label="")
+LIBRARY = SMALL_LIBRARY.with_release()
 
 
 @pytest.fixture(scope="module")
