@@ -1,5 +1,6 @@
 """Shared fixtures: a local lake per test, and a real S3 API (moto_server in its own
-process, see docs/stack.md) for the S3 tests."""
+process, see docs/stack.md) for the S3 tests; and how the tests are shared out
+between the xdist workers."""
 
 from __future__ import annotations
 
@@ -19,6 +20,37 @@ from resources.lake import Lake
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+# The default run hands whole test files to the two xdist workers (``--dist loadfile``)
+# in collection order (``--no-loadscope-reorder``): these files first, heaviest first
+# (measured with ``--durations``), so the last files handed out are short and neither
+# worker idles at the end; the libraries of ``tests/integration/libraries.py`` are
+# first built by the first two files (releases, withdrawal robustness), one per worker.
+# (``--dist loadgroup`` would keep files that share a library on one worker, but
+# pytest-xdist 3.8 cannot mark the groups under pytest 9.)
+HEAVIEST_FIRST = [
+    "tests/integration/test_releases.py",
+    "tests/integration/test_withdrawal_robustness.py",
+    "tests/integration/test_genomics_pipeline.py",
+    "tests/integration/test_withdrawal_propagation.py",
+    "tests/integration/test_synth_waves.py",
+    "tests/e2e/test_ui.py",
+    "tests/integration/test_expectations.py",
+    "tests/integration/test_release_genomics.py",
+    "tests/integration/test_catalogue.py",
+    "tests/integration/test_clinical_pipeline.py",
+    "tests/integration/test_release_readers.py",
+    "tests/integration/test_withdrawal_landing.py",
+    "tests/integration/test_withdraw_genomics.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of ``HEAVIEST_FIRST`` first, in that order; the others after them, in
+    collection order (the order of tests within a file is kept)."""
+    rank = {path: i for i, path in enumerate(HEAVIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture

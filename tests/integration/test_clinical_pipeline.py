@@ -21,11 +21,11 @@ from ngrl_assets.pipeline import run_clinical
 from ngrl_assets.synth import generate_cohort
 from resources.lake import Lake
 from tests.integration.clinical_truth import expected_quarantine, rows
-from tests.integration.lakes import put_landing, read
-from tests.integration.test_consent_pipeline import (
+from tests.integration.consent_runs import (
     assert_no_identifiers_in_event_log,
     assert_no_identifiers_outside_identity,
 )
+from tests.integration.lakes import put_landing, read
 
 PARTICIPANTS = 120
 

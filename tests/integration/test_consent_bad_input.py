@@ -18,13 +18,13 @@ from ngrl_assets.withdrawal import batches as withdrawal_batches
 from resources.lake import Lake
 from tests.integration.consent_runs import (
     REGISTRATION_HEADER,
+    assert_no_identifiers_in_event_log,
     land,
     registration,
     registrations_file,
     run_consent,
     withdrawals_file,
 )
-from tests.integration.test_consent_pipeline import assert_no_identifiers_in_event_log
 
 REG = "consent/registrations"
 WD = "consent/withdrawals"

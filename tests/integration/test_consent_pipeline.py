@@ -12,10 +12,13 @@ from ngrl_assets.common.ledger import LEDGER_TABLE
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from ngrl_assets.synth import generate_cohort
-from resources import delta, objects
+from resources import objects
 from resources.lake import Lake
-from resources.zones import ZONES
-from tests.integration.consent_runs import run_consent
+from tests.integration.consent_runs import (
+    assert_no_identifiers_in_event_log,
+    assert_no_identifiers_outside_identity,
+    run_consent,
+)
 from tests.integration.lakes import put_landing, read
 
 PARTICIPANTS = 40
@@ -94,48 +97,6 @@ def check_pipeline(lake: Lake, landing: tuple[Path, dict]) -> None:
 
         assert_no_identifiers_outside_identity(lake, registry)
         assert_no_identifiers_in_event_log(instance, registry)
-
-
-def assert_no_identifiers_outside_identity(lake: Lake, registry: pl.DataFrame) -> None:
-    """Scan every Delta table in every zone but identity and landing for direct identifiers."""
-    identifiers = set(registry["nhs_number"]) | set(registry["postcode"])
-    identifiers |= set(registry["forename"] + " " + registry["surname"])
-    identifiers |= {d.isoformat() for d in registry["date_of_birth"]}
-    forbidden_columns = {"nhs_number", "forename", "surname", "date_of_birth", "postcode", "dob"}
-    scanned = 0
-    for zone in ZONES:
-        if zone in ("identity", "landing"):
-            continue
-        root = lake.zone(zone)
-        tables = {
-            o.uri.split("/_delta_log/")[0]
-            for o in objects.list_objects(root)
-            if "/_delta_log/" in o.uri
-        }
-        for uri in sorted(tables):
-            frame = delta.scan(uri, lake.storage_options(uri)).collect()
-            assert not forbidden_columns & set(frame.columns), uri
-            for name, dtype in frame.schema.items():
-                if dtype == pl.String:
-                    values = set(frame[name].drop_nulls())
-                    assert not values & identifiers, f"{uri}:{name} holds a direct identifier"
-            scanned += 1
-    assert scanned >= 3  # consent_status, rejected_rows, landing_ledger at least
-
-
-def assert_no_identifiers_in_event_log(
-    instance: dg.DagsterInstance, registry: pl.DataFrame
-) -> None:
-    """Nothing participant-level in Dagster's event log (metadata, logs): it cannot be erased."""
-    needles = (
-        set(registry["participant_id"])
-        | set(registry["participant_reference"])
-        | set(registry["nhs_number"])
-    )
-    for run in instance.get_runs():
-        for record in instance.all_logs(run.run_id):
-            text = dg.serialize_value(record)
-            assert not any(n in text for n in needles), "participant identifier in the event log"
 
 
 def test_consent_pipeline_on_a_local_lake(lake, landing):

@@ -1,5 +1,5 @@
 """The Great Expectations suites as Dagster asset checks, on a library built by the real
-sensors (20 participants): they run after intake (automation), pass on clean data, keep
+sensors (30 participants): they run after intake (automation), pass on clean data, keep
 their Data Docs in the reports zone with history and without any participant value; a
 corrupted curated table fails its blocking check and the release gate then says no-go
 naming it, publishing nothing; a release cut runs the release tables' suites and writes
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -22,42 +21,26 @@ from ngrl_assets import catalogue
 from ngrl_assets.clinical.tables import EXTRACTS
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY
 from ngrl_assets.definitions import build_definitions
-from ngrl_assets.pipeline import QUIET, run_all
+from ngrl_assets.pipeline import QUIET
 from ngrl_assets.releases import cut, registry
 from ngrl_assets.releases.tables import PROJECTED, RELEASE_TABLES
-from ngrl_assets.synth import generate_cohort
 from resources import objects
 from resources.lake import Lake
-from tests.integration.lakes import put_landing
-from tests.integration.test_releases import FREEZE, KEY_ENV, cut_in_dagster, failure_text
+from tests.integration.libraries import SMALL_LIBRARY
+from tests.integration.release_runs import FREEZE, cut_in_dagster, failure_text
 
 APC = EXTRACTS["hes_apc"]
 PLANTED_NHS = "943 476 5919"  # NHS-number-like (a valid check digit), planted in a code column
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dq_library")
-    source = root / "landing"
-    generate_cohort(source, participants=20, seed=29, defect_rate=0.02, batch_size=10)
-    lake = Lake(root_uri=str(root / "lake"))
-    put_landing(lake, source)
-    (root / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
-        result = run_all(build_definitions(lake), lake, instance)
-        assert result.success, result.failures()
-    return root
+LIBRARY = SMALL_LIBRARY
 
 
 @pytest.fixture
-def built(library, tmp_path, monkeypatch):
-    root = tmp_path / "copy"
-    shutil.copytree(library, root)
-    for name, value in KEY_ENV.items():
-        monkeypatch.setenv(name, value)
-    lake = Lake(root_uri=str(root / "lake"))
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
-        yield lake, instance
+def built(libraries, copy_library):
+    """A private copy of the library built by the real sensors: its lake and instance."""
+    lake, instance, _ = copy_library(libraries.get(LIBRARY))
+    return lake, instance
 
 
 def _suite_keys(suite_list) -> list[tuple[dg.AssetCheckKey, bool]]:

@@ -33,6 +33,7 @@ from ngrl_assets.releases.tables import (
 from resources.lake import Lake
 from tests.integration import sample_rows
 from tests.integration.lakes import put_landing
+from tests.integration.release_runs import assert_no_internal_ids
 from tests.integration.sample_rows import block, call
 
 KEY = b"release-genomics-test-key-0123456789"
@@ -93,20 +94,6 @@ def assert_equals_alone(tables: dict[str, pl.DataFrame], alone: Lake, samples) -
     expected = alone.read(JOINT_GENOTYPES).drop("increment").sort([*SITE_KEY, "participant_id"])
     assert genotypes.height > 0
     assert genotypes.equals(expected)
-
-
-def assert_no_internal_ids(lake: Lake, release: str, internal: set[str]) -> None:
-    """No string value of any written release table, and nothing in its Delta log, is an
-    internal participant id."""
-    assert internal
-    for spec in GENOMIC_TABLES:
-        frame = lake.read(release_spec(spec, release))
-        for column, dtype in frame.schema.items():
-            if dtype == pl.String:
-                assert not set(frame[column].drop_nulls().to_list()) & internal, column
-        log = Path(lake.table_uri(release_spec(spec, release))) / "_delta_log"
-        text = "".join(p.read_text() for p in sorted(log.glob("*.json")))
-        assert not [i for i in internal if i in text], spec.name
 
 
 def assert_compact(lake: Lake, release: str) -> None:

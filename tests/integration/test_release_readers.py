@@ -10,22 +10,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import polars as pl
 import pytest
 
-from ngrl_assets.definitions import build_definitions
-from ngrl_assets.pipeline import QUIET, run_all
 from ngrl_assets.releases import readers
-from ngrl_assets.releases.partitions import RELEASE_PARTITIONS
-from ngrl_assets.synth import generate_cohort
-from resources.lake import Lake
-from tests.integration.lakes import put_landing
+from tests.integration.libraries import RELEASE_LIBRARY
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "releases.md"
 SECTION = "## Reading a release"
-KEY_ENV = {"NGRL_SECRET_RELEASE_MASTER_KEY": "cd" * 32}
-FREEZE = "2026-09-30"
+LIBRARY = RELEASE_LIBRARY.with_release("readers")
 SITE = ["contig", "pos", "ref", "alt"]
 
 
@@ -39,35 +32,10 @@ def snippets() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def lake_root(tmp_path_factory):
-    """A library built by the real sensors, with release v1 cut through the Dagster job."""
-    mp = pytest.MonkeyPatch()
-    for name, value in KEY_ENV.items():
-        mp.setenv(name, value)
-    source = tmp_path_factory.mktemp("landing")
-    generate_cohort(source, participants=60, seed=13, defect_rate=0.02, batch_size=30)
-    root = tmp_path_factory.mktemp("readers")
-    lake = Lake(root_uri=str(root / "lake"))
-    put_landing(lake, source)
-    home = root / "dagster"
-    home.mkdir()
-    try:
-        with dg.instance_for_test(temp_dir=str(home)) as instance:
-            built = run_all(build_definitions(lake), lake, instance)
-            assert built.success, built.failures()
-            instance.add_dynamic_partitions(RELEASE_PARTITIONS, ["v1"])
-            job = build_definitions(lake).resolve_job_def("release_cut_job")
-            config = {"freeze_date": FREEZE, "label": "readers"}
-            run = job.execute_in_process(
-                instance=instance,
-                partition_key="v1",
-                run_config={**QUIET, "ops": {"release_tables": {"config": config}}},
-                raise_on_error=False,
-            )
-            assert run.success
-    finally:
-        mp.undo()
-    return str(root / "lake")
+def lake_root(libraries):
+    """A library built by the real sensors, with release v1 cut through the Dagster job
+    (shared by the session: read only)."""
+    return str(libraries.get(LIBRARY).lake_root)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, VARIANT_SITES
 from ngrl_assets.pipeline import QUIET, automation_tick, run_all
 from ngrl_assets.releases import cut, reading, registry
-from ngrl_assets.releases.partitions import RELEASE_PARTITIONS
 from ngrl_assets.releases.tables import (
     AGGREGATE_GVCF_SAMPLE_STATS,
     PARTICIPANT,
@@ -34,60 +33,18 @@ from ngrl_assets.releases.tables import (
 from ngrl_assets.synth import generate_cohort
 from resources.lake import Lake
 from tests.integration.lakes import put_landing
+from tests.integration.libraries import RELEASE_LIBRARY
+from tests.integration.release_runs import FREEZE, KEY_ENV, cut_in_dagster, failure_text
 from tests.integration.support_withdrawal import land_notice
 
-FREEZE = dt.date(2026, 9, 30)  # the synthetic library's own date: everything landed by then
 EARLY = dt.date(2026, 3, 1)  # a freeze date with consents, episodes and genomes after it
-KEY_ENV = {"NGRL_SECRET_RELEASE_MASTER_KEY": "ab" * 32}
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    """A library built by the real sensors, and its Dagster instance directory."""
-    source = tmp_path_factory.mktemp("landing")
-    generate_cohort(source, participants=60, seed=13, defect_rate=0.02, batch_size=30)
-    root = tmp_path_factory.mktemp("library")
-    lake = Lake(root_uri=str(root / "lake"))
-    put_landing(lake, source)
-    home = root / "dagster"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = run_all(build_definitions(lake), lake, instance)
-        assert result.success, result.failures()
-    return root
+LIBRARY = RELEASE_LIBRARY
 
 
 @pytest.fixture
-def built(library, tmp_path, monkeypatch):
-    """A private copy of the library (lake + instance) for one test."""
-    root = tmp_path / "copy"
-    shutil.copytree(library, root)
-    for name, value in KEY_ENV.items():
-        monkeypatch.setenv(name, value)
-    lake = Lake(root_uri=str(root / "lake"))
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
-        yield lake, instance, root
-
-
-def cut_in_dagster(lake, instance, release_id, freeze=FREEZE, label=None):
-    if release_id not in instance.get_dynamic_partitions(RELEASE_PARTITIONS):
-        instance.add_dynamic_partitions(RELEASE_PARTITIONS, [release_id])
-    job = build_definitions(lake).resolve_job_def("release_cut_job")
-    config = {"freeze_date": freeze.isoformat(), "label": label or ""}
-    return job.execute_in_process(
-        instance=instance,
-        partition_key=release_id,
-        run_config={**QUIET, "ops": {"release_tables": {"config": config}}},
-        raise_on_error=False,
-    )
-
-
-def failure_text(run) -> str:
-    return " ".join(
-        e.step_failure_data.error.to_string()
-        for e in run.all_events
-        if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error
-    )
+def built(libraries, copy_library):
+    """A private copy of the library built by the real sensors (lake + instance)."""
+    return copy_library(libraries.get(LIBRARY))
 
 
 def release(lake, release_id, spec):

@@ -41,9 +41,9 @@ from ngrl_assets.releases.tables import (
     RELEASE_VARIANT_SITES,
 )
 from resources.lake import Lake
+from tests.integration.release_runs import assert_no_internal_ids
 from tests.integration.sample_rows import block, call, deliver
-from tests.integration.test_release_genomics import assert_no_internal_ids
-from tests.unit.test_withdraw_genomics import Sample, cohorts, withdrawals
+from tests.unit.random_cohorts import Sample, cohorts, withdrawals
 
 KEY = ["contig", "pos", "ref", "alt"]
 CHUNKS = ["chr1_000", "chrX_000", "chrY_000"]  # the random cohorts' windows

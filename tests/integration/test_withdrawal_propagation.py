@@ -7,7 +7,6 @@ object of every zone finds none of their values; the audit report says so."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import dagster as dg
 import polars as pl
@@ -21,63 +20,38 @@ from ngrl_assets.definitions import build_definitions
 from ngrl_assets.genomics.tables import RAW_SEQUENCES
 from ngrl_assets.pipeline import run_all
 from ngrl_assets.releases import registry
-from ngrl_assets.synth import generate_cohort
 from ngrl_assets.withdrawal import batches as withdrawal_batches
 from ngrl_assets.withdrawal.propagate import residue_scan
 from ngrl_assets.withdrawal.report import report_markdown
 from ngrl_assets.withdrawal.sensors import BATCH_TAG
 from resources import objects
-from resources.lake import Lake
 from resources.tables import TableSpec
-from tests.integration.lakes import put_landing
+from tests.integration.libraries import SMALL_LIBRARY, build_library
 from tests.integration.support_withdrawal import (
     compare_lakes,
     land_notice,
     rich_participants,
     without,
 )
-from tests.integration.test_releases import FREEZE, KEY_ENV, cut_in_dagster
 
-
-def _build(landing, root):
-    lake = Lake(root_uri=str(root / "lake"))
-    put_landing(lake, landing)
-    home = root / "dagster"
-    home.mkdir(parents=True)
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = run_all(build_definitions(lake), lake, instance)
-        assert result.success, result.failures()
-        assert cut_in_dagster(lake, instance, "v1", FREEZE).success
-    return lake
+LIBRARY = SMALL_LIBRARY.with_release()
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory):
-    source = tmp_path_factory.mktemp("landing")
-    generate_cohort(source, participants=40, seed=29, defect_rate=0.02, batch_size=20)
-    return source
-
-
-@pytest.fixture(scope="module")
-def library(landing, tmp_path_factory):
+def library(libraries):
     """Built through the sensors, v1 cut and published."""
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in KEY_ENV.items():
-            mp.setenv(k, v)
-        root = tmp_path_factory.mktemp("library")
-        _build(landing, root)
-    return root
+    return libraries.get(LIBRARY)
+
+
+@pytest.fixture(scope="module")
+def landing(library):
+    """The synthetic landing folder the library was built from."""
+    return library.source
 
 
 @pytest.fixture
-def built(library, tmp_path, monkeypatch):
-    root = tmp_path / "copy"
-    shutil.copytree(library, root)
-    for name, value in KEY_ENV.items():
-        monkeypatch.setenv(name, value)
-    lake = Lake(root_uri=str(root / "lake"))
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
-        yield lake, instance, root
+def built(library, copy_library):
+    return copy_library(library)
 
 
 def test_a_full_withdrawal_is_propagated_erased_and_proven(built, landing, tmp_path):
@@ -145,7 +119,7 @@ def test_a_full_withdrawal_is_propagated_erased_and_proven(built, landing, tmp_p
     # equivalence: the same library built from scratch without them
     scratch = tmp_path / "scratch"
     without(landing, scratch / "landing", needles)
-    fresh = _build(scratch / "landing", scratch)
+    fresh = build_library(scratch / "landing", scratch, release_label="")
     differ = compare_lakes(
         lake, fresh, ["v1"], refs_before, only_in_a=("consent/withdrawals/late_notice.csv",)
     )

@@ -46,6 +46,8 @@ from ngrl_assets.withdrawal.targets import erasure_targets
 from resources import objects
 from resources.lake import Lake
 from tests.integration.lakes import put_landing
+from tests.integration.libraries import SMALL_LIBRARY, build_library
+from tests.integration.release_runs import FREEZE, KEY_ENV, cut_in_dagster, failure_text
 from tests.integration.support_withdrawal import (
     comparable,
     compare_lakes,
@@ -53,7 +55,6 @@ from tests.integration.support_withdrawal import (
     rich_participants,
     without,
 )
-from tests.integration.test_releases import FREEZE, KEY_ENV, cut_in_dagster, failure_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,17 +75,13 @@ print("completed" if out.completed else "not completed")
 
 
 # ---- the library -----------------------------------------------------------------------
-def _build(landing: Path, root: Path) -> Lake:
-    lake = Lake(root_uri=str(root / "lake"))
-    put_landing(lake, landing)
-    home = root / "dagster"
-    home.mkdir(parents=True)
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = run_all(build_definitions(lake), lake, instance)
-        assert result.success, result.failures()
-        run = cut_in_dagster(lake, instance, "v1", FREEZE)
-        assert run.success, failure_text(run)
-    return lake
+LIBRARY = SMALL_LIBRARY.with_release()
+
+
+@pytest.fixture(scope="module")
+def library(libraries):
+    """Built through the sensors, v1 cut and published."""
+    return libraries.get(LIBRARY)
 
 
 @pytest.fixture(scope="module")
@@ -96,25 +93,16 @@ def keys():
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory):
-    source = tmp_path_factory.mktemp("landing")
-    generate_cohort(source, participants=30, seed=29, defect_rate=0.02, batch_size=15)
-    return source
-
-
-@pytest.fixture(scope="module")
-def library(keys, landing, tmp_path_factory):
-    """Built through the sensors, v1 cut and published."""
-    root = tmp_path_factory.mktemp("library")
-    _build(landing, root)
-    return root
+def landing(library):
+    """The synthetic landing folder the library was built from."""
+    return library.source
 
 
 @pytest.fixture(scope="module")
 def people(library):
     """Three participants with data everywhere (genome, clinical rows, a place in v1), with
     every value that identifies each (for the residue scan and the from-scratch builds)."""
-    lake = Lake(root_uri=str(library / "lake"))
+    lake = library.lake()
     picked = rich_participants(lake, "v1", 3)
     for person in picked:
         pairs = linkage.participant_needles(lake, person["reference"], RAW_SEQUENCES)
@@ -125,7 +113,7 @@ def people(library):
 def _scratch(landing: Path, root: Path, people: list[dict]) -> Lake:
     needles = sorted({n for p in people for n in p["needles"]})
     without(landing, root / "landing", needles)
-    return _build(root / "landing", root)
+    return build_library(root / "landing", root, release_label="")
 
 
 @pytest.fixture(scope="module")
@@ -142,14 +130,8 @@ def scratch_two(keys, landing, people, tmp_path_factory):
 
 
 @pytest.fixture
-def built(library, tmp_path, monkeypatch):
-    root = tmp_path / "copy"
-    shutil.copytree(library, root)
-    for name, value in KEY_ENV.items():
-        monkeypatch.setenv(name, value)
-    lake = Lake(root_uri=str(root / "lake"))
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
-        yield lake, instance, root
+def built(library, copy_library):
+    return copy_library(library)
 
 
 # ---- helpers ---------------------------------------------------------------------------

@@ -18,40 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
-import pysam
 import pytest
 
 from ngrl_assets.genomics import gvcf as gvcf_module
 from ngrl_assets.genomics.gvcf import GRCH38_CONTIGS, GvcfError, md5_file, read_gvcf, trim
 from ngrl_assets.genomics.schemas import SAMPLE_BLOCKS_SCHEMA, SAMPLE_CALLS_SCHEMA
+from tests.unit.gvcf_text import HEADER, chrom_line, write
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "data" / "gvcf"
 KG = sorted((REAL / "1kg_chr22").glob("*.hg38.g.vcf.gz"))
 NA12878 = REAL / "NA12878.g.vcf.gz"
-
-HEADER = [
-    "##fileformat=VCFv4.2",
-    '##ALT=<ID=NON_REF,Description="Any other allele">',
-    '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
-    '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
-    '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">',
-    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-    '##FORMAT=<ID=MIN_DP,Number=1,Type=Integer,Description="Minimum DP in the block">',
-    '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred likelihoods">',
-    '##INFO=<ID=DP,Number=1,Type=Integer,Description="Site depth">',
-    '##INFO=<ID=END,Number=1,Type=Integer,Description="End of the block">',
-    "##contig=<ID=chr1,length=248956422>",
-    "##contig=<ID=chr2,length=242193529>",
-    "##contig=<ID=chrX,length=156040895>",
-    "##contig=<ID=chrZ,length=1000000>",  # declared, but not a GRCh38 contig
-]
-
-
-def chrom_line(*samples: str) -> str:
-    return "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]) + (
-        "\t" + "\t".join(samples) if samples else ""
-    )
 
 
 def block(
@@ -74,22 +51,6 @@ def variant(
 ) -> str:
     fmt, values = ("GT:AD:DP:GQ", f"{gt}:{ad}:{dp}:{gq}") if ad else ("GT:DP:GQ", f"{gt}:{dp}:{gq}")
     return f"{chrom}\t{pos}\t.\t{ref}\t{alts}\t50\t.\tDP={dp}\t{fmt}\t{values}"
-
-
-def write(
-    tmp_path: Path,
-    body: list[str],
-    samples: tuple[str, ...] = ("S1",),
-    header: list[str] | None = None,
-    name: str = "t",
-) -> tuple[Path, list[str]]:
-    """bgzip the VCF text; returns the path and the text lines (line n is lines[n - 1])."""
-    lines = [*(HEADER if header is None else header), chrom_line(*samples), *body]
-    text = tmp_path / f"{name}.g.vcf"
-    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / f"{name}.g.vcf.gz"
-    pysam.tabix_compress(str(text), str(out), force=True)
-    return out, lines
 
 
 def line_of(lines: list[str], record: str) -> int:

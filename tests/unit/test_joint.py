@@ -204,7 +204,7 @@ def test_unknown_depth_does_not_fail_the_depth_rule():
 
 def test_a_gvcf_without_format_dp_is_called(tmp_path):
     from ngrl_assets.genomics.gvcf import read_gvcf
-    from tests.unit.test_gvcf import write
+    from tests.unit.gvcf_text import write
 
     records = [
         "chr1\t990\t.\tA\t<NON_REF>\t.\t.\tEND=999\tGT:GQ\t0/0:30",
