@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from ngrl_assets.genomics.gvcf import GRCH38_CONTIGS, GvcfError, GvcfRead, read_gvcf
 from ngrl_assets.genomics.gvcf_validate import BGZF_EOF, RULES
+from tests.unit.gvcf_text import FIELDS, FILE_FORMAT, FIXED
 
 SAMPLE = "FUZZ-SAMPLE-1"
 CONTIGS = ("chr1", "chr2", "chrX", "chrM")  # chrM is short: ENDs near its end are cheap
@@ -48,20 +49,11 @@ settings.register_profile(
 MORE = "NGRL_FUZZ_EXAMPLES" in os.environ
 
 HEADER = [
-    "##fileformat=VCFv4.2",
-    '##ALT=<ID=NON_REF,Description="Any other allele">',
+    FILE_FORMAT,
     '##FILTER=<ID=PASS,Description="All filters passed">',
-    '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
-    '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
-    '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">',
-    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-    '##FORMAT=<ID=MIN_DP,Number=1,Type=Integer,Description="Minimum DP in the block">',
-    '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred likelihoods">',
-    '##INFO=<ID=DP,Number=1,Type=Integer,Description="Site depth">',
-    '##INFO=<ID=END,Number=1,Type=Integer,Description="End of the block">',
+    *FIELDS,
     *(f"##contig=<ID={c},length={GRCH38_CONTIGS[c]}>" for c in CONTIGS),
 ]
-FIXED = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
 
 
 @dataclass(repr=False)

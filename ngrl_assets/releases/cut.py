@@ -410,23 +410,22 @@ def cut_release(
     get_secret: Callable[[str], bytes],
     release_id: str,
     freeze_date: dt.date,
+    *,
+    withdrawals: ApplyWithdrawals,
     label: str | None = None,
     input_checks: Sequence[tuple[str, str, bool | None]] = (),
     stale_inputs: Sequence[tuple[str, str]] = (),
     progress: bool = False,
     after_tables: Callable[[CutResult], list[str]] | None = None,
     expectations: Callable[[CutResult], list[GateFinding]] | None = None,
-    withdrawals: ApplyWithdrawals | None = None,
 ) -> CutResult:
     """Cut, gate and (if the gate says go) publish one release. ``expectations`` (the
     release tables' Great Expectations suites) runs once the tables and documents are
     written, before the manifest: a failed suite is a failed gate rule and nothing is
-    published. ``withdrawals`` (required) applies the withdrawals recorded since the
+    published. ``withdrawals`` applies the withdrawals recorded since the
     cohort was decided, before the gate and again after publishing."""
     validate_release_id(release_id)
     validate_freeze_date(freeze_date)
-    if withdrawals is None:
-        raise ReleaseError("a release cut needs withdrawals= (withdrawal.releases.apply_to_cut)")
     existing = registry.get(lake, release_id)
     if existing is not None:
         raise registry.ReleaseExists(f"release {release_id} is already published")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pysam
 
-HEADER = [
-    "##fileformat=VCFv4.2",
+FILE_FORMAT = "##fileformat=VCFv4.2"
+# The ALT, FORMAT and INFO lines of a single-sample gVCF (a provider's typical header)
+FIELDS = [
     '##ALT=<ID=NON_REF,Description="Any other allele">',
     '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
     '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
@@ -18,6 +19,10 @@ HEADER = [
     '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred likelihoods">',
     '##INFO=<ID=DP,Number=1,Type=Integer,Description="Site depth">',
     '##INFO=<ID=END,Number=1,Type=Integer,Description="End of the block">',
+]
+HEADER = [
+    FILE_FORMAT,
+    *FIELDS,
     "##contig=<ID=chr1,length=248956422>",
     "##contig=<ID=chr2,length=242193529>",
     "##contig=<ID=chrX,length=156040895>",
@@ -25,10 +30,11 @@ HEADER = [
 ]
 
 
+FIXED = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
+
+
 def chrom_line(*samples: str) -> str:
-    return "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]) + (
-        "\t" + "\t".join(samples) if samples else ""
-    )
+    return "\t".join(FIXED) + ("\t" + "\t".join(samples) if samples else "")
 
 
 def write(

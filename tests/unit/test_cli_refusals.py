@@ -15,6 +15,7 @@ from ngrl_assets.consent import tombstones
 from ngrl_assets.consent.tables import PARTICIPANT_REGISTRY, WITHDRAWAL_TOMBSTONES
 from ngrl_assets.releases import cut, registry
 from ngrl_assets.withdrawal import audit
+from ngrl_assets.withdrawal.releases import apply_to_cut
 from ngrl_assets.withdrawal.tables import WITHDRAWAL_BATCHES
 from resources import objects
 from resources.errors import Refused
@@ -54,7 +55,9 @@ def test_a_release_cannot_be_frozen_in_the_future(env: Lake, capsys) -> None:
     assert not objects.exists(env.uri("releases", "v1"))
     # the rule is the cut's own, so a run launched from the UI refuses too
     with pytest.raises(cut.ReleaseRefused, match="after today"):
-        cut.cut_release(env, lambda name: b"k" * 32, "v1", dt.date(2099, 12, 31))
+        cut.cut_release(
+            env, lambda name: b"k" * 32, "v1", dt.date(2099, 12, 31), withdrawals=apply_to_cut
+        )
     today = dt.date(2026, 12, 7)
     assert cut.validate_freeze_date(today, today) == today
     with pytest.raises(Refused) as error:
