@@ -19,8 +19,11 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# --compile-bytecode: every Python process (tests, `ngrl`, code servers) reads compiled
+# modules even where PYTHONDONTWRITEBYTECODE is set (each import of dagster and Great
+# Expectations from source costs about 11 s of CPU; see BENCHMARKS.md, "Test suite").
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	infra/setup/install-data-docs-assets.sh
 	@mkdir -p "$(DAGSTER_HOME)"
 	@test -f "$(DAGSTER_HOME)/dagster.yaml" || cp infra/dagster/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"

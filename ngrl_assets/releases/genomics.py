@@ -27,6 +27,7 @@ import dataclasses
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -39,6 +40,7 @@ from ngrl_assets.genomics.joint_store import (
     CHUNK_GROUP,
     load_sample_rows,
     passed_samples,
+    rows_beyond,
     with_site_qc,
 )
 from ngrl_assets.genomics.tables import (
@@ -169,7 +171,8 @@ def _joint_call(
             calls.select(list(CALLS_SCHEMA)),
             blocks.select(list(BLOCKS_SCHEMA)),
         )
-        result = joint_call_increment(group, empty_state, batch, _nobody, min_dp)
+        beyond = partial(rows_beyond, lake, group=group, deliveries=deliveries, samples=samples)
+        result = joint_call_increment(group, empty_state, batch, _nobody, min_dp, beyond)
         sites = with_site_qc(result.sites).select(list(RELEASE_VARIANT_SITES.schema))
         _spill(spill / RELEASE_VARIANT_SITES.name, sites, RELEASE_VARIANT_SITES)
         genotypes = pseudonymise(result.genotypes, pseudonyms)

@@ -13,8 +13,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from ngrl_assets.genomics.chunks import chunk_names
-from ngrl_assets.genomics.joint_store import joint_call_chunks
+from ngrl_assets.genomics.joint_store import run_whole_genome
 from ngrl_assets.genomics.tables import (
     JOINT_GENOTYPES,
     RAW_SEQUENCES,
@@ -64,7 +63,7 @@ def joint_called_alone(lake: Lake, root: Path, participants: list[str]) -> Lake:
     ids = pl.Series(participants, dtype=pl.String).implode()
     for spec in (RAW_SEQUENCES, SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS):
         alone.append(spec, lake.scan(spec).filter(pl.col("participant_id").is_in(ids)).collect())
-    joint_call_chunks(alone, chunk_names())
+    run_whole_genome(alone)
     return alone
 
 
@@ -156,7 +155,7 @@ def hand_lake(lake: Lake) -> None:
         ],
         [block(*c) for c in COVER[2:]],
     )
-    joint_call_chunks(lake, chunk_names())
+    run_whole_genome(lake)
 
 
 def test_release_of_a_hand_made_cohort(lake: Lake, tmp_path: Path):
