@@ -120,6 +120,7 @@ def commit_joint_calling(  # type: ignore[no-untyped-def]
 
 @dg.graph_multi_asset(
     name="joint_calling",
+    group_name=GROUP,
     ins=_INPUTS,
     outs={
         "joint_genotypes": dg.AssetOut.from_spec(joint_genotypes_spec),

@@ -368,3 +368,42 @@ def assert_sample_batches_and_tiles(lake: Lake, size: int) -> None:
         .sort("participant_id")
         .equals(before.sort("participant_id"))
     )
+
+
+def _joint_calling_job() -> dg.JobDefinition:
+    """The code location's joint-calling job, rebuilt in each step's process (the lake
+    from NGRL_LAKE_URI, as a deployed code location reads it)."""
+    from ngrl_assets.definitions import build_definitions
+
+    return build_definitions().resolve_job_def("joint_calling_job")
+
+
+def test_work_units_run_as_parallel_steps_with_the_multiprocess_executor(tmp_path, monkeypatch):
+    """A joint-calling run as the daemon launches it: every work unit is its own step in its
+    own process (up to the executor's limit at once), and the tables equal those of the
+    in-process run."""
+    tables = {}
+    for how in ("multiprocess", "in_process"):
+        lake = Lake(root_uri=str(tmp_path / how / "lake"))
+        for delivery in DELIVERIES:
+            deliver(lake, *delivery)
+        monkeypatch.setenv("NGRL_LAKE_URI", lake.root_uri)
+        with dg.instance_for_test(temp_dir=str(tmp_path / how / "dagster")) as instance:
+            job = dg.reconstructable(_joint_calling_job)
+            config = {"execution": {"config": {how: {}}}}
+            with dg.execute_job(job, instance=instance, run_config=config) as result:
+                assert result.success
+                units = [
+                    e
+                    for e in result.all_events
+                    if e.is_step_success and e.step_key.startswith("joint_calling.joint_call_unit[")
+                ]
+                processes = {e.pid for e in units}
+                checks = result.get_asset_check_evaluations()
+        assert len(units) >= 2 and all(c.passed for c in checks)
+        if how == "multiprocess":
+            assert len(processes) == len(units)  # one process per unit step
+        tables[how] = _comparable(lake)
+        assert pending_deliveries(lake) == []
+    assert tables["multiprocess"][0].equals(tables["in_process"][0])
+    assert tables["multiprocess"][1].equals(tables["in_process"][1])
