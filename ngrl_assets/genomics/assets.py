@@ -43,13 +43,23 @@ class JointCallConfig(dg.Config):
     min_dp: int = Field(default=1, description="minimum depth for a hom-ref or an allele call")
 
 
+class JointCallPlanConfig(dg.Config):
+    unit_chunks: int = Field(
+        default=joint_store.CHUNK_GROUP,
+        ge=1,
+        description="genome chunks per work unit (one step, one task in production)",
+    )
+
+
 @dg.op(
     ins={name: dg.In(dg.Nothing) for name in _INPUTS},
     out=dg.DynamicOut(joint_store.JointCallUnit),
 )
-def plan_joint_calling(context: dg.OpExecutionContext, lake: dg.ResourceParam[Lake]):  # type: ignore[no-untyped-def]
+def plan_joint_calling(  # type: ignore[no-untyped-def]
+    context: dg.OpExecutionContext, config: JointCallPlanConfig, lake: dg.ResourceParam[Lake]
+):
     """The deliveries to fold in (fixed for the whole run) and the genome's work units."""
-    plan = joint_store.plan(lake)
+    plan = joint_store.plan(lake, config.unit_chunks)
     context.log.info(
         f"{len(plan)} work units over {sum(len(u.chunks) for u in plan)} chunks, "
         f"{len(plan[0].deliveries) if plan else 0} QC-passed deliveries"

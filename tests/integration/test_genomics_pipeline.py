@@ -354,7 +354,7 @@ def assert_sample_batches_and_tiles(lake: Lake, size: int) -> None:
     batch_of = passed.select("participant_id", pl.col("sample_batch").alias("own"))
     owners = genotypes.join(batch_of, on="participant_id")
     assert owners.height == genotypes.height and (owners["sample_batch"] == owners["own"]).all()
-    files = lake.delta_table(JOINT_GENOTYPES).get_add_actions(flatten=True).to_pydict()
+    files = pl.DataFrame(lake.delta_table(JOINT_GENOTYPES).get_add_actions(flatten=True))
     assert set(files["partition.sample_batch"]) == set(sizes["sample_batch"])
     # a re-run of the first delivery keeps its batches
     name = sorted(passed["delivery"].unique())[0]
@@ -381,29 +381,33 @@ def _joint_calling_job() -> dg.JobDefinition:
 def test_work_units_run_as_parallel_steps_with_the_multiprocess_executor(tmp_path, monkeypatch):
     """A joint-calling run as the daemon launches it: every work unit is its own step in its
     own process (up to the executor's limit at once), and the tables equal those of the
-    in-process run."""
-    tables = {}
-    for how in ("multiprocess", "in_process"):
-        lake = Lake(root_uri=str(tmp_path / how / "lake"))
+    same plan, units and commit run in one process (``run_whole_genome``)."""
+    lakes = {}
+    for how in ("multiprocess", "one_process"):
+        lakes[how] = Lake(root_uri=str(tmp_path / how / "lake"))
         for delivery in DELIVERIES:
-            deliver(lake, *delivery)
-        monkeypatch.setenv("NGRL_LAKE_URI", lake.root_uri)
-        with dg.instance_for_test(temp_dir=str(tmp_path / how / "dagster")) as instance:
-            job = dg.reconstructable(_joint_calling_job)
-            config = {"execution": {"config": {how: {}}}}
-            with dg.execute_job(job, instance=instance, run_config=config) as result:
-                assert result.success
-                units = [
-                    e
-                    for e in result.all_events
-                    if e.is_step_success and e.step_key.startswith("joint_calling.joint_call_unit[")
-                ]
-                processes = {e.pid for e in units}
-                checks = result.get_asset_check_evaluations()
-        assert len(units) >= 2 and all(c.passed for c in checks)
-        if how == "multiprocess":
-            assert len(processes) == len(units)  # one process per unit step
-        tables[how] = _comparable(lake)
-        assert pending_deliveries(lake) == []
-    assert tables["multiprocess"][0].equals(tables["in_process"][0])
-    assert tables["multiprocess"][1].equals(tables["in_process"][1])
+            deliver(lakes[how], *delivery)
+    run_whole_genome(lakes["one_process"])
+    monkeypatch.setenv("NGRL_LAKE_URI", lakes["multiprocess"].root_uri)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        job = dg.reconstructable(_joint_calling_job)
+        # two units of 200 chunks: two unit steps, two processes at once
+        plan = {"plan_joint_calling": {"config": {"unit_chunks": 200}}}
+        config = {
+            "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
+            "ops": {"joint_calling": {"ops": plan}},
+        }
+        with dg.execute_job(job, instance=instance, run_config=config) as result:
+            assert result.success
+            units = [
+                e
+                for e in result.all_events
+                if e.is_step_success and e.step_key.startswith("joint_calling.joint_call_unit[")
+            ]
+            checks = result.get_asset_check_evaluations()
+    assert len(units) == 2 and all(c.passed for c in checks) and len(checks) == 2
+    assert len({e.pid for e in units}) == len(units)  # one process per unit step
+    assert pending_deliveries(lakes["multiprocess"]) == []
+    one, many = _comparable(lakes["one_process"]), _comparable(lakes["multiprocess"])
+    assert one[0].height > 0 and one[0].equals(many[0]) and one[1].equals(many[1])
