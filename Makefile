@@ -12,6 +12,9 @@ export NGRL_CODE_VERSION ?= $(shell git rev-parse --short HEAD 2>/dev/null || ec
 DEMO_PARTICIPANTS ?= 300
 DEMO_SEED ?= 20261122
 DEMO_WAVE2_PARTICIPANTS ?= 120
+# the demo's sample batches: 100 samples each, so its few hundred genomes make several
+# (chunk x batch) tiles as a national library does with batches of 1,000
+DEMO_SAMPLE_BATCH_SIZE ?= 100
 
 .PHONY: install system-packages demo test test-all test-e2e lint ui clean-demo dq-report
 
@@ -40,6 +43,7 @@ clean-demo:
 # reads per-release keys from AWS Secrets Manager; see docs/releases.md).
 RELEASE_KEY = NGRL_SECRET_RELEASE_MASTER_KEY=$$(cat .ngrl/release-master-key)
 
+demo: export NGRL_SAMPLE_BATCH_SIZE = $(DEMO_SAMPLE_BATCH_SIZE)
 demo: clean-demo install
 	@mkdir -p .ngrl && python3 -c "import secrets; print(secrets.token_hex(32))" > .ngrl/release-master-key
 	$(UV) run ngrl synth --participants $(DEMO_PARTICIPANTS) --seed $(DEMO_SEED)

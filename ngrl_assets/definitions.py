@@ -12,6 +12,7 @@ from ngrl_assets.consent import assets as consent_assets
 from ngrl_assets.consent import jobs as consent_jobs
 from ngrl_assets.genomics import assets as genomics_assets
 from ngrl_assets.genomics import jobs as genomics_jobs
+from ngrl_assets.genomics.batches import SampleBatching
 from ngrl_assets.quality import checks as quality_checks
 from ngrl_assets.releases import assets as release_assets
 from ngrl_assets.releases import jobs as release_jobs
@@ -55,10 +56,13 @@ JOBS = [
 
 
 def build_definitions(
-    lake: Lake | None = None, clinical: ClinicalFeeds | None = None
+    lake: Lake | None = None,
+    clinical: ClinicalFeeds | None = None,
+    batching: SampleBatching | None = None,
 ) -> dg.Definitions:
     """The code location: every domain's assets, checks, jobs and sensors, and the three
-    resources they use. The lake, the clinical feeds' delivery modes and the secrets are
+    resources they use. The lake, the clinical feeds' delivery modes, the secrets and the
+    sample batching are
     plain objects built from the environment (``NGRL_*``); each is wrapped once as a Dagster
     resource, so every job of the location binds the same definition."""
     return dg.Definitions(
@@ -72,6 +76,7 @@ def build_definitions(
                 "lake": lake or Lake.from_env(),
                 "clinical": clinical or ClinicalFeeds.from_env(),
                 "secrets": Secrets.from_env(),
+                "sample_batching": batching or SampleBatching.from_env(),
             }.items()
         },
     )

@@ -31,7 +31,7 @@ QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNIN
 
 class _PartitionTimestampFallback(logging.Filter):
     """Dagster warns on every evaluation that an asset with more than 100 updated
-    partitions (the genome chunks) falls back to the tick's timestamp. That fallback is on
+    partitions (e.g. deliveries) falls back to the tick's timestamp. That fallback is on
     the safe side for the timed condition of ``common.automation`` (a source stamped with
     the tick is newer than the table: it is rebuilt), so the console keeps the platform's
     own account instead."""

@@ -24,7 +24,7 @@ def current() -> dict:
             "tags": dict(sorted(node.tags.items())),
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "description": node.description,
-            "pool": node.pools and sorted(node.pools),
+            "pool": sorted(node.pools) if node.pools else None,
             "columns": [[c.name, c.type] for c in schema.columns] if schema else None,
             "checks": sorted(k.name for k in node.check_keys),
         }

@@ -17,7 +17,7 @@ batches one by one gives exactly the tables of joint-calling all of them at once
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import polars as pl
@@ -53,6 +53,36 @@ class Cohort:
 
 
 @dataclass
+class Tile:
+    """One sample batch genotyped at a set of sites: its sparse genotype rows (with
+    ``sample_batch``) and its per-site QC aggregates."""
+
+    genotypes: pl.DataFrame
+    aggregates: pl.DataFrame
+
+
+def genotype_tiles(sites: pl.DataFrame, cohort: Cohort, min_dp: int) -> Iterator[Tile]:
+    """Genotype ``cohort`` at ``sites`` one sample batch at a time, so that what is held in
+    memory is one batch x the sites, whatever the cohort's size. Samples without a
+    ``sample_batch`` column (or with a null one) form one batch."""
+    samples = cohort.samples
+    if "sample_batch" not in samples.columns:
+        samples = samples.with_columns(pl.lit(None, dtype=pl.Int32).alias("sample_batch"))
+    batches = samples.partition_by("sample_batch", as_dict=True, maintain_order=True)
+    for (number,), members in batches.items() or {(None,): samples}.items():
+        ids = members["participant_id"].implode()
+        evals = genotype(
+            sites,
+            members.select(list(SAMPLES_SCHEMA)),
+            cohort.calls.filter(pl.col("participant_id").is_in(ids)),
+            cohort.blocks.filter(pl.col("participant_id").is_in(ids)),
+            min_dp,
+        )
+        rows = sparse(evals).with_columns(pl.lit(number, dtype=pl.Int32).alias("sample_batch"))
+        yield Tile(rows, site_qc.aggregate(evals))
+
+
+@dataclass
 class IncrementResult:
     sites: pl.DataFrame  # every site of the chunks: chunk + SITES_SCHEMA + aggregates
     genotypes: pl.DataFrame  # sparse GENOTYPE_EVAL rows this increment adds, with chunk
@@ -72,27 +102,38 @@ def joint_call_increment(
     batch: Cohort,
     old_at: Callable[[pl.DataFrame], Cohort],
     min_dp: int = 1,
+    beyond: Callable[[pl.DataFrame], Cohort] | None = None,
 ) -> IncrementResult:
     """Add ``batch`` to the named chunks, whose current state is ``existing`` (``chunk`` +
     sites + aggregates). ``old_at(new_sites)`` returns the already joint-called samples'
     data overlapping the new sites (an empty cohort when there are none). Sites and
-    genotype rows in the result carry their ``chunk``."""
+    genotype rows in the result carry their ``chunk``. ``beyond(sites)`` returns the
+    batch's calls and blocks outside the named chunks that the sites' REF spans reach
+    (a deletion crossing into the next chunk), so that no sample is a partial-data
+    no-call for lack of rows the chunk list did not load."""
     known = existing.select(["chunk", *SITES_SCHEMA])
     discovered = chunks.assign(discover_all(batch.calls), "pos", "pos", clip=False)
     discovered = discovered.filter(pl.col("chunk").is_in(chunk_names))
     new_sites = discovered.join(known, on=SITE_KEY, how="anti").select(["chunk", *SITES_SCHEMA])
     sites = pl.concat([known, new_sites]).sort(["contig", "pos", "ref", "alt"])
+    if beyond is not None:
+        extra = beyond(sites)
+        batch = Cohort(
+            batch.samples,
+            pl.concat([batch.calls, extra.calls]),
+            pl.concat([batch.blocks, extra.blocks]),
+        )
 
-    evals = [genotype(sites, batch.samples, batch.calls, batch.blocks, min_dp)]
+    tiles = list(genotype_tiles(sites, batch, min_dp))
     if new_sites.height:
         old = old_at(new_sites)
         if old.samples.height:
-            evals.append(genotype(new_sites, old.samples, old.calls, old.blocks, min_dp))
+            tiles += genotype_tiles(new_sites, old, min_dp)
 
     aggregates = existing.select([c for c in existing.columns if c not in ("end", "chunk")])
-    for frame in evals:
-        aggregates = site_qc.merge(aggregates, site_qc.aggregate(frame))
+    for tile in tiles:
+        aggregates = site_qc.merge(aggregates, tile.aggregates)
     state = sites.join(aggregates, on=SITE_KEY, how="left").sort(["contig", "pos", "ref", "alt"])
     site_chunk = sites.select([*SITE_KEY, "chunk"])
-    genotypes = pl.concat([sparse(e) for e in evals]).join(site_chunk, on=SITE_KEY, how="left")
+    genotypes = pl.concat([t.genotypes for t in tiles]).join(site_chunk, on=SITE_KEY, how="left")
     return IncrementResult(sites=state, genotypes=genotypes, new_sites=new_sites.height)

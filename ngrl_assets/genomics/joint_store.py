@@ -14,7 +14,8 @@ import datetime as dt
 import hashlib
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -50,15 +51,37 @@ class JointCallSummary:
     new_sites: int = 0
     sites_total: int = 0
     genotype_rows_added: int = 0
-    increments: dict[str, list[str]] = field(default_factory=dict)
+    increment: str = ""  # the run's increment (hash of its deliveries)
+    deliveries: tuple[str, ...] = ()
+
+    @classmethod
+    def combine(cls, parts: list[JointCallSummary]) -> JointCallSummary:
+        """The run's summary from its units' (every unit holds the run's deliveries)."""
+        total = cls()
+        for part in parts:
+            for name in _COUNTS:
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+            total.samples_added = max(total.samples_added, part.samples_added)
+            total.increment, total.deliveries = part.increment, part.deliveries
+        return total
+
+
+_COUNTS = (
+    "chunks_considered",
+    "chunks_computed",
+    "chunks_absorbed_only",
+    "new_sites",
+    "sites_total",
+    "genotype_rows_added",
+)
 
 
 def passed_samples(lake: Lake) -> pl.DataFrame:
-    """QC-passed samples: participant_id, delivery, sex."""
+    """QC-passed samples: participant_id, delivery, sex, sample_batch."""
     return (
         lake.scan(RAW_SEQUENCES)
         .filter(pl.col("qc_verdict") == QcVerdict.PASS)
-        .select("participant_id", "delivery", pl.col("inferred_sex").alias("sex"))
+        .select("participant_id", "delivery", pl.col("inferred_sex").alias("sex"), "sample_batch")
         .collect()
     )
 
@@ -69,10 +92,8 @@ def _old_cohort(
     """Already joint-called samples' calls and blocks overlapping the new sites."""
     if samples.height == 0 or not deliveries:
         return Cohort.empty()
-    group = sorted(set(new_sites["chunk"].to_list()))
-    spans = new_sites.group_by("chunk").agg(
-        pl.col("pos").min().alias("lo"), pl.col("end").max().alias("hi")
-    )
+    spans = _spanned_chunks(new_sites)
+    group = sorted(set(spans["chunk"].to_list()))
     calls = _load(lake, SAMPLE_VARIANT_CALLS, group, deliveries, samples)
     blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, group, deliveries, samples)
     calls = calls.join(spans, on="chunk").filter(
@@ -82,7 +103,7 @@ def _old_cohort(
         (pl.col("start") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
     )
     return Cohort(
-        samples.select("participant_id", "sex"),
+        samples.select("participant_id", "sex", "sample_batch"),
         calls.select(list(CALLS_SCHEMA)),
         blocks.select(list(BLOCKS_SCHEMA)),
     )
@@ -91,19 +112,82 @@ def _old_cohort(
 CHUNK_GROUP = 64  # chunks whose pending per-sample rows are read in one scan
 
 
-def joint_call_chunks(
-    lake: Lake, chunk_names: list[str], min_dp: int = 1, now: dt.datetime | None = None
-) -> JointCallSummary:
-    """Bring every named chunk up to date with all QC-passed deliveries."""
-    now = now or dt.datetime.now(dt.UTC)
-    summary = JointCallSummary(chunks_considered=len(chunk_names))
-    samples = passed_samples(lake)
-    deliveries = sorted(set(samples["delivery"].to_list()))
-    wanted = pl.Series(chunk_names, dtype=pl.String).implode()
+@dataclass(frozen=True)
+class JointCallUnit:
+    """One step's work: bring these chunks up to date with these deliveries (the run's
+    QC-passed deliveries, fixed when the run is planned). Holds no participant id."""
+
+    chunks: tuple[str, ...]
+    deliveries: tuple[str, ...]
+
+
+def all_chunk_names() -> list[str]:
+    return [c.name for c in chunks.genome_chunks()]
+
+
+def plan(lake: Lake, unit_chunks: int = CHUNK_GROUP) -> list[JointCallUnit]:
+    """The run's work units: the chunks that have not absorbed every QC-passed delivery,
+    in genome order, ``unit_chunks`` at a time. Always at least one unit (possibly
+    without chunks), so the run's commit step runs and records the genome marker."""
+    deliveries = tuple(sorted(set(passed_samples(lake)["delivery"].to_list())))
+    names = all_chunk_names()
+    absorbed = _absorbed(lake, names)
+    todo = [n for n in names if set(deliveries) - absorbed.get(n, set())]
+    units = [
+        JointCallUnit(tuple(todo[i : i + unit_chunks]), deliveries)
+        for i in range(0, len(todo), unit_chunks)
+    ]
+    return units or [JointCallUnit((), deliveries)]
+
+
+def _absorbed(lake: Lake, names: list[str]) -> dict[str, set[str]]:
     absorbed: dict[str, set[str]] = {}
+    wanted = pl.Series(names, dtype=pl.String).implode()
     markers = lake.scan(JOINT_CALL_INCREMENTS).filter(pl.col("chunk").is_in(wanted))
     for chunk_name, delivery in markers.select("chunk", "delivery").collect().iter_rows():
         absorbed.setdefault(chunk_name, set()).add(delivery)
+    return absorbed
+
+
+def joint_call_unit(lake: Lake, unit: JointCallUnit, min_dp: int = 1) -> JointCallSummary:
+    """One work unit: its chunks, the run's deliveries."""
+    summary = joint_call_chunks(lake, list(unit.chunks), min_dp, deliveries=unit.deliveries)
+    summary.deliveries = unit.deliveries
+    return summary
+
+
+def commit(lake: Lake, summary: JointCallSummary, now: dt.datetime | None = None) -> None:
+    """Every unit of a whole-genome run succeeded: its deliveries are folded into every
+    chunk (the genome marker the sensor and the release gate read)."""
+    now = now or dt.datetime.now(dt.UTC)
+    done = set(genome_done(lake))
+    samples = passed_samples(lake).filter(pl.col("delivery").is_in(list(summary.deliveries)))
+    counts = samples.group_by("delivery").len().sort("delivery").rows()
+    markers = [_marker(GENOME, summary.increment, d, n, now) for d, n in counts if d not in done]
+    if markers:
+        frame = pl.DataFrame(markers, schema=JOINT_INCREMENTS_SCHEMA)
+        where = {"chunk": [GENOME], "increment": [summary.increment]}
+        lake.replace(JOINT_CALL_INCREMENTS, frame, where=where)
+
+
+def joint_call_chunks(
+    lake: Lake,
+    chunk_names: list[str],
+    min_dp: int = 1,
+    now: dt.datetime | None = None,
+    deliveries: Iterable[str] | None = None,
+) -> JointCallSummary:
+    """Bring every named chunk up to date with the QC-passed deliveries (all of them, or
+    those named)."""
+    now = now or dt.datetime.now(dt.UTC)
+    summary = JointCallSummary(chunks_considered=len(chunk_names))
+    samples = passed_samples(lake)
+    if deliveries is not None:
+        samples = samples.filter(pl.col("delivery").is_in(list(deliveries)))
+    deliveries = sorted(set(samples["delivery"].to_list()))
+    summary.increment = increment_id(deliveries)
+    wanted = pl.Series(chunk_names, dtype=pl.String).implode()
+    absorbed = _absorbed(lake, chunk_names)
     state = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(wanted)).collect()
 
     pending = {
@@ -142,18 +226,21 @@ def joint_call_chunks(
                 lake, SAMPLE_REFERENCE_BLOCKS, group, list(batch_deliveries), batch_samples
             )
             batch = Cohort(
-                batch_samples.select("participant_id", "sex"),
+                batch_samples.select("participant_id", "sex", "sample_batch"),
                 calls.filter(pl.col("chunk").is_in(group)).select(list(CALLS_SCHEMA)),
                 blocks.select(list(BLOCKS_SCHEMA)),
             )
 
-            def old_at(
-                new_sites: pl.DataFrame, _o: list[str] = old, _s: pl.DataFrame = old_samples
-            ) -> Cohort:
-                return _old_cohort(lake, _s, _o, new_sites)
-
+            beyond = partial(
+                rows_beyond,
+                lake,
+                group=group,
+                deliveries=list(batch_deliveries),
+                samples=batch_samples,
+            )
+            old_at = partial(_old_cohort, lake, old_samples, old)
             existing = group_state.select(["chunk", *site_state_schema()])
-            result = joint_call_increment(group, existing, batch, old_at, min_dp)
+            result = joint_call_increment(group, existing, batch, old_at, min_dp, beyond)
             out.add(inc, result)
             stateful |= set(result.sites["chunk"].to_list())
             summary.chunks_computed += len(group)
@@ -163,15 +250,58 @@ def joint_call_chunks(
         # only chunks with sites remember their samples; a chunk without sites has no state
         for name in sorted(stateful):
             out.markers += [_marker(name, inc, d, n, now) for d, n in counts]
-    if set(chunk_names) >= {c.name for c in chunks.genome_chunks()}:
-        genome_inc = increment_id(deliveries)
-        done_genome = set(genome_done(lake))
-        counts_all = samples.group_by("delivery").len().sort("delivery").rows()
-        out.markers += [
-            _marker(GENOME, genome_inc, d, n, now) for d, n in counts_all if d not in done_genome
-        ]
     out.write(lake, todo)
     return summary
+
+
+def run_whole_genome(
+    lake: Lake, min_dp: int = 1, unit_chunks: int = CHUNK_GROUP
+) -> JointCallSummary:
+    """Plan, every unit one after the other, commit: what one Dagster run does, in one
+    process (``ngrl joint-call`` and the benchmarks' single-process side)."""
+    units = plan(lake, unit_chunks)
+    summary = JointCallSummary.combine([joint_call_unit(lake, u, min_dp) for u in units])
+    commit(lake, summary)
+    return summary
+
+
+def rows_beyond(
+    lake: Lake,
+    sites: pl.DataFrame,
+    group: list[str],
+    deliveries: list[str],
+    samples: pl.DataFrame,
+) -> Cohort:
+    """The samples' calls and blocks in chunks outside ``group`` that the REF span of a
+    site reaches (a deletion near a chunk's end crosses into the next chunk: without the
+    next chunk's blocks its non-carriers would be partial-data no-calls)."""
+    spans = _spanned_chunks(sites)
+    extra = sorted(set(spans["chunk"].to_list()) - set(group))
+    if not extra:
+        return Cohort.empty()
+    bounds = spans.filter(pl.col("chunk").is_in(extra))
+    calls = _load(lake, SAMPLE_VARIANT_CALLS, extra, deliveries, samples)
+    blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, extra, deliveries, samples)
+    calls = calls.join(bounds, on="chunk").filter(
+        (pl.col("pos") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
+    )
+    blocks = blocks.join(bounds, on="chunk").filter(
+        (pl.col("start") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
+    )
+    return Cohort(
+        samples.select("participant_id", "sex").clear(),
+        calls.select(list(CALLS_SCHEMA)),
+        blocks.select(list(BLOCKS_SCHEMA)),
+    )
+
+
+def _spanned_chunks(sites: pl.DataFrame) -> pl.DataFrame:
+    """Per chunk that some site's REF span [pos, end] overlaps: the lowest and highest
+    base of those spans (``chunk``, ``lo``, ``hi``)."""
+    spans = chunks.assign(sites.select("contig", "pos", "end"), "pos", "end", clip=True)
+    return spans.group_by("chunk").agg(
+        pl.col("pos").min().alias("lo"), pl.col("end").max().alias("hi")
+    )
 
 
 GENOME = "genome"  # marker rows for deliveries folded into every chunk of the genome

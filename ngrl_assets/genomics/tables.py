@@ -62,6 +62,7 @@ RAW_SEQUENCES_SCHEMA: dict[str, Any] = {
     "block_rows": pl.Int64,
     "qc_verdict": pl.String,  # pass | fail_qc | quarantined
     "qc_reasons": pl.String,
+    "sample_batch": pl.Int32,
     "ingested_at": pl.Datetime("us", "UTC"),
 }
 
@@ -73,6 +74,7 @@ JOINT_GENOTYPES_SCHEMA: dict[str, Any] = {
     "ref": pl.String,
     "alt": pl.String,
     "participant_id": pl.String,
+    "sample_batch": pl.Int32,
     "a1": pl.Int8,
     "a2": pl.Int8,
     "dp": pl.Int32,
@@ -81,6 +83,9 @@ JOINT_GENOTYPES_SCHEMA: dict[str, Any] = {
     "ad_alt": pl.Int32,
     "no_call_reason": pl.String,
 }
+# joint_genotypes columns that describe the library's own bookkeeping, not the genotype:
+# a release's copy leaves them out
+LIBRARY_ONLY_GENOTYPE_COLUMNS = ("increment", "sample_batch")
 
 JOINT_INCREMENTS_SCHEMA: dict[str, Any] = {
     "chunk": pl.String,
@@ -134,6 +139,10 @@ RAW_SEQUENCES = TableSpec(
         "block_rows": "reference-block rows stored (split at chunk boundaries)",
         "qc_verdict": "pass, fail_qc (kept, not joint-called) or quarantined",
         "qc_reasons": "why the sample failed QC or was quarantined",
+        "sample_batch": (
+            "joint-calling sample batch (QC-passed samples only): a fixed set of at most "
+            "NGRL_SAMPLE_BATCH_SIZE samples, the sample axis of the joint-called tiles"
+        ),
         "ingested_at": "when the platform ingested the sample",
     },
     written_by=("raw_sequences",),
@@ -142,7 +151,14 @@ RAW_SEQUENCES = TableSpec(
     identifier_columns=("sample_id", "gvcf_key", "tbi_key"),
     landing_columns=("gvcf_key", "tbi_key"),
     from_landing=True,
-    withheld_columns=("delivery", "gvcf_bytes", "md5_verified", "qc_reasons", "ingested_at"),
+    withheld_columns=(
+        "delivery",
+        "gvcf_bytes",
+        "md5_verified",
+        "qc_reasons",
+        "sample_batch",
+        "ingested_at",
+    ),
     releasable=True,
 )
 
@@ -223,6 +239,7 @@ JOINT_GENOTYPES = TableSpec(
         "ref": "reference allele",
         "alt": "alternate allele",
         "participant_id": "opaque internal participant id",
+        "sample_batch": "the participant's sample batch (the tile's sample axis)",
         "a1": "first allele: 0 ref, 1 alt, 2 other non-ref, -1 missing",
         "a2": "second allele (null when haploid)",
         "dp": "depth",
@@ -233,7 +250,7 @@ JOINT_GENOTYPES = TableSpec(
         f"half-call) is not called: {no_call_reasons_text()}",
     },
     written_by=("joint_genotypes",),
-    partition_by=("chunk",),
+    partition_by=("chunk", "sample_batch"),
     participant_column="participant_id",
     releasable=True,
 )

@@ -41,6 +41,7 @@ from ngrl_assets.genomics.schemas import SITE_KEY
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
     JOINT_GENOTYPES,
+    LIBRARY_ONLY_GENOTYPE_COLUMNS,
     ROW_GROUP_ROWS,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
@@ -232,7 +233,7 @@ def release_copies(release_id: str) -> tuple[TableSpec, TableSpec, TableSpec]:
         row_group_rows=ROW_GROUP_ROWS,
         sort_by=("chunk", "pos", "ref", "alt"),
     )
-    genotype_columns = [c for c in JOINT_GENOTYPES.schema if c != "increment"]
+    genotype_columns = [c for c in JOINT_GENOTYPES.schema if c not in LIBRARY_ONLY_GENOTYPE_COLUMNS]
     genotypes = TableSpec(
         zone="releases",
         name=JOINT_GENOTYPES.name,

@@ -1,13 +1,17 @@
-"""A release's genomic tables, recomputed over the released cohort only.
+"""A release's genomic tables: the library's joint-called tables projected onto the
+released cohort, not a recompute.
 
-The released genomes are joint-called again, alone, from their per-sample tables
-(``sample_variant_calls`` / ``sample_reference_blocks``, read by chunk group with the
-released participants and their deliveries pushed down, exactly as joint calling reads
-them) through the same pure genotyper (:func:`joint_call_increment` on an empty state).
-So the release's ``variant_sites`` (AC/AN/AF, aggV2 site QC, FILTERs) and
-``joint_genotypes`` equal what joint calling the released samples alone gives: sites
-that no released sample carries are absent, and no withdrawn, ineligible or later
-sample shifts a frequency. The same pass counts each sample's own calls for
+A (site, sample) genotype depends only on that sample's own records and the site, and
+every site aggregate is a sum over samples (``genomics.withdraw``). So, chunk group by
+chunk group, the release keeps the released samples' rows of ``joint_genotypes`` (their
+batches' tiles), keeps the library sites some released sample carries (the discovery
+rule, read from the released samples' own calls, which their statistics read anyway),
+and takes the site aggregates of the library less the contribution of the joint-called
+samples it leaves out (genotyped from their own per-sample rows at the kept sites). The
+result equals joint-calling the released samples alone (tests prove it on hand-made and
+synthetic cohorts); its cost follows the released rows and the samples left out, never a
+re-genotyping of the cohort. Every released sample must already be joint-called in the
+library (a cut refuses otherwise). The same pass counts each sample's own calls for
 ``aggregate_gvcf_sample_stats``.
 
 Internal participant ids never reach a release table: genotypes, cohorts and sample
@@ -33,21 +37,27 @@ import polars as pl
 from tqdm import tqdm
 
 from ngrl_assets.genomics import call_stats, chunks
-from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
-from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA
+from ngrl_assets.genomics.increment import site_state_schema
+from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SITES_SCHEMA
 from ngrl_assets.genomics.joint_store import (
     CHUNK_GROUP,
     load_sample_rows,
     passed_samples,
+    rows_beyond,
     with_site_qc,
 )
+from ngrl_assets.genomics.schemas import SITE_KEY
 from ngrl_assets.genomics.tables import (
+    JOINT_CALL_INCREMENTS,
+    JOINT_GENOTYPES,
     RAW_SEQUENCES,
     ROW_GROUP_ROWS,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    VARIANT_SITES,
     QcVerdict,
 )
+from ngrl_assets.genomics.withdraw import carried_sites, contribution, subtract
 from ngrl_assets.releases.tables import (
     AGGREGATE_GVCF_SAMPLE_STATS,
     JOINT_CALL_COHORTS,
@@ -85,7 +95,7 @@ def write_release_genomics(
     show = progress and sys.stderr.isatty()
     with tempfile.TemporaryDirectory(prefix="ngrl-release-genomics-") as scratch:
         spill = Path(scratch)
-        counts = _joint_call(lake, cohort, min_dp, spill, show)
+        counts = _project(lake, cohort, min_dp, spill, show)
         written: dict[str, int] = {}
         for spec in (RELEASE_VARIANT_SITES, RELEASE_JOINT_GENOTYPES):
             batches = _spilled(spill / spec.name)
@@ -140,46 +150,117 @@ def released_cohort(lake: Lake, samples: pl.DataFrame) -> pl.DataFrame:
     return cohort.sort("participant_pseudonym")
 
 
-def _joint_call(
+def _project(
     lake: Lake, cohort: pl.DataFrame, min_dp: int, spill: Path, show: bool
 ) -> list[pl.DataFrame]:
-    """Joint-call the cohort alone over the whole genome, chunk group by chunk group as
-    ``joint_call_chunks`` does on a lake holding only these samples; spill each chunk's
-    release sites and pseudonymised genotypes. Returns per-group call counts."""
+    """The library's joint-called tables projected onto the cohort, chunk group by chunk
+    group; spill each chunk's release sites and pseudonymised genotypes. Returns per-group
+    call counts of the released samples (for their statistics)."""
     names = chunks.chunk_names()
     starts = range(0, len(names), CHUNK_GROUP) if cohort.height else range(0)
     samples = cohort.select("participant_id", "delivery", "sex")
     deliveries = sorted(set(cohort["delivery"].to_list()))
     pseudonyms = cohort.select("participant_id", "participant_pseudonym")
-    empty_state = pl.DataFrame(schema={"chunk": pl.String, **site_state_schema()})
+    library = passed_samples(lake)
     counts: list[pl.DataFrame] = []
-    bar = tqdm(starts, desc="release joint calling", unit="chunk group", leave=False,
+    bar = tqdm(starts, desc="release projection", unit="chunk group", leave=False,
                disable=not show)  # fmt: skip
     for start in bar:
         group = names[start : start + CHUNK_GROUP]
         calls = load_sample_rows(lake, SAMPLE_VARIANT_CALLS, group, deliveries, samples)
         counts.append(call_counts(_in_own_chunk(calls)))
-        has_data = set(calls["chunk"].to_list())
-        group = [n for n in group if n in has_data]
-        if not group:
+        state = _library_state(lake, group)
+        if state.height == 0:
             continue
-        blocks = load_sample_rows(lake, SAMPLE_REFERENCE_BLOCKS, group, deliveries, samples)
-        batch = Cohort(
-            samples.select("participant_id", "sex"),
-            calls.select(list(CALLS_SCHEMA)),
-            blocks.select(list(BLOCKS_SCHEMA)),
-        )
-        result = joint_call_increment(group, empty_state, batch, _nobody, min_dp)
-        sites = with_site_qc(result.sites).select(list(RELEASE_VARIANT_SITES.schema))
-        _spill(spill / RELEASE_VARIANT_SITES.name, sites, RELEASE_VARIANT_SITES)
-        genotypes = pseudonymise(result.genotypes, pseudonyms)
-        _spill(spill / RELEASE_JOINT_GENOTYPES.name, genotypes, RELEASE_JOINT_GENOTYPES)
+        for members, part in _by_cohort(lake, state, library).items():
+            _require_joint_called(cohort, members)
+            kept = part.join(carried_sites(calls), on=SITE_KEY, how="semi")
+            others = library.filter(
+                pl.col("delivery").is_in(list(members))
+                & ~pl.col("participant_id").is_in(cohort["participant_id"].implode())
+            )
+            released = _without(lake, kept, others, min_dp)
+            sites = with_site_qc(released).select(list(RELEASE_VARIANT_SITES.schema))
+            _spill(spill / RELEASE_VARIANT_SITES.name, sites, RELEASE_VARIANT_SITES)
+            genotypes = _released_rows(lake, kept, cohort)
+            genotypes = pseudonymise(genotypes, pseudonyms)
+            _spill(spill / RELEASE_JOINT_GENOTYPES.name, genotypes, RELEASE_JOINT_GENOTYPES)
     return counts
 
 
-def _nobody(_new_sites: pl.DataFrame) -> Cohort:
-    """No sample was joint-called before: the release joint-calls its cohort from scratch."""
-    return Cohort.empty()
+def _library_state(lake: Lake, group: list[str]) -> pl.DataFrame:
+    """The library's sites (with their aggregates) in these chunks."""
+    wanted = pl.Series(group, dtype=pl.String).implode()
+    state = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(wanted)).collect()
+    return state.select(["chunk", *site_state_schema()])
+
+
+def _by_cohort(
+    lake: Lake, state: pl.DataFrame, library: pl.DataFrame
+) -> dict[tuple[str, ...], pl.DataFrame]:
+    """The state's chunks grouped by the deliveries each has absorbed (the joint-call
+    increments' markers): the library cohort a chunk's aggregates sum over."""
+    chunk_names = sorted(set(state["chunk"].to_list()))
+    wanted = pl.Series(chunk_names, dtype=pl.String).implode()
+    markers = (
+        lake.scan(JOINT_CALL_INCREMENTS)
+        .filter(pl.col("chunk").is_in(wanted))
+        .select("chunk", "delivery")
+        .collect()
+    )
+    known = set(library["delivery"].to_list())
+    absorbed: dict[str, set[str]] = {}
+    for chunk_name, delivery in markers.iter_rows():
+        if delivery in known:  # a delivery whose every sample was erased has no samples
+            absorbed.setdefault(chunk_name, set()).add(delivery)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in chunk_names:
+        groups.setdefault(tuple(sorted(absorbed.get(name, set()))), []).append(name)
+    return {d: state.filter(pl.col("chunk").is_in(n)) for d, n in groups.items()}
+
+
+def _require_joint_called(cohort: pl.DataFrame, absorbed: tuple[str, ...]) -> None:
+    """Every released sample must be in the library's joint call of the chunk."""
+    missing = cohort.filter(~pl.col("delivery").is_in(list(absorbed))).height
+    if missing:
+        raise ValueError(
+            f"{missing} released sample(s) not yet joint-called in the library: "
+            "joint calling must absorb their deliveries before a cut"
+        )
+
+
+def _without(lake: Lake, sites: pl.DataFrame, others: pl.DataFrame, min_dp: int) -> pl.DataFrame:
+    """The library's site state (chunk, site, aggregates) less the contribution of the
+    joint-called samples the release leaves out, genotyped from their own rows at these
+    sites as joint calling genotyped them (``genomics.withdraw``)."""
+    if sites.height == 0 or others.height == 0:
+        return sites
+    group = sorted(set(sites["chunk"].to_list()))
+    who = others.select("participant_id", "delivery", "sex")
+    out_deliveries = sorted(set(who["delivery"].to_list()))
+    calls = load_sample_rows(lake, SAMPLE_VARIANT_CALLS, group, out_deliveries, who)
+    blocks = load_sample_rows(lake, SAMPLE_REFERENCE_BLOCKS, group, out_deliveries, who)
+    beyond = rows_beyond(lake, sites, group, out_deliveries, who)
+    part = contribution(
+        sites.select(list(SITES_SCHEMA)),
+        who.select("participant_id", "sex"),
+        pl.concat([calls.select(list(CALLS_SCHEMA)), beyond.calls]),
+        pl.concat([blocks.select(list(BLOCKS_SCHEMA)), beyond.blocks]),
+        min_dp,
+    )
+    return subtract(sites, part)
+
+
+def _released_rows(lake: Lake, sites: pl.DataFrame, cohort: pl.DataFrame) -> pl.DataFrame:
+    """The released samples' genotype rows at the kept sites (their batches' tiles)."""
+    group = pl.Series(sorted(set(sites["chunk"].to_list())), dtype=pl.String).implode()
+    ids = cohort["participant_id"].implode()
+    rows = (
+        lake.scan(JOINT_GENOTYPES)
+        .filter(pl.col("chunk").is_in(group) & pl.col("participant_id").is_in(ids))
+        .collect()
+    )
+    return rows.join(sites.select(SITE_KEY), on=SITE_KEY, how="semi")
 
 
 def pseudonymise(genotypes: pl.DataFrame, pseudonyms: pl.DataFrame) -> pl.DataFrame:

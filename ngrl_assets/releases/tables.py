@@ -17,6 +17,7 @@ from ngrl_assets.clinical.tables import DIAGNOSES, EXTRACTS
 from ngrl_assets.consent.tables import CONSENT_STATUS
 from ngrl_assets.genomics.tables import (
     JOINT_GENOTYPES,
+    LIBRARY_ONLY_GENOTYPE_COLUMNS,
     RAW_SEQUENCES,
     ROW_GROUP_ROWS,
     VARIANT_SITES,
@@ -133,7 +134,9 @@ RELEASE_VARIANT_SITES = TableSpec(
     sort_by=("chunk", "pos", "ref", "alt"),
 )
 
-_GENOTYPES = {c: t for c, t in JOINT_GENOTYPES.schema.items() if c != "increment"}
+_GENOTYPES = {
+    c: t for c, t in JOINT_GENOTYPES.schema.items() if c not in LIBRARY_ONLY_GENOTYPE_COLUMNS
+}
 RELEASE_JOINT_GENOTYPES = TableSpec(
     zone="releases",
     name="joint_genotypes",

@@ -9,6 +9,7 @@ import dagster as dg
 
 from ngrl_assets.common.assets import asset_key, table_spec
 from ngrl_assets.consent import linkage
+from ngrl_assets.genomics.batches import SampleBatching
 from ngrl_assets.genomics.tables import RAW_SEQUENCES, SAMPLE_REFERENCE_BLOCKS, SAMPLE_VARIANT_CALLS
 from ngrl_assets.sequencing import checks, intake
 from ngrl_assets.sequencing.partitions import deliveries
@@ -35,10 +36,15 @@ sample_reference_blocks_spec = table_spec(
     pool="sequencing_intake",
 )
 def delivery_intake(
-    context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    sample_batching: dg.ResourceParam[SampleBatching],
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Check every sample of one delivery and store its calls and blocks, sample by sample."""
-    result = intake.ingest_delivery(lake, context.partition_key, context.run_id)
+    """Check every sample of one delivery and store its calls and blocks, sample by sample;
+    its QC-passed samples fill the open sample batch."""
+    result = intake.ingest_delivery(
+        lake, context.partition_key, context.run_id, batching=sample_batching
+    )
     context.log.info(
         f"delivery {result.delivery}: {result.rows_in} samples, {result.passed_qc} pass QC, "
         f"{result.failed_qc} fail QC, {result.quarantined} quarantined"

@@ -54,6 +54,7 @@ from ngrl_assets.common.quarantine import (
 from ngrl_assets.consent import linkage
 from ngrl_assets.consent.linkage import Linked, link_references
 from ngrl_assets.genomics import chunks
+from ngrl_assets.genomics.batches import SampleBatching
 from ngrl_assets.genomics.gvcf import GvcfError, GvcfRead, read_gvcf
 from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
@@ -457,6 +458,50 @@ def _read_sample(
 
 
 # ---- writes ------------------------------------------------------------------------------
+def _batches_of(lake: Lake, delivery: str) -> dict[str, int]:
+    """The sample batch of each participant this delivery stored before (a re-run)."""
+    if not lake.exists(RAW_SEQUENCES):
+        return {}
+    rows = (
+        lake.scan(RAW_SEQUENCES)
+        .filter((pl.col("delivery") == delivery) & pl.col("sample_batch").is_not_null())
+        .select("participant_id", "sample_batch")
+        .collect()
+    )
+    return dict(rows.iter_rows())
+
+
+def _taken_batches(lake: Lake, delivery: str) -> list[int]:
+    """The batches of the QC-passed samples of every other delivery (one per sample)."""
+    if not lake.exists(RAW_SEQUENCES):
+        return []
+    rows = (
+        lake.scan(RAW_SEQUENCES)
+        .filter((pl.col("delivery") != delivery) & pl.col("sample_batch").is_not_null())
+        .select("sample_batch")
+        .collect()
+    )
+    return rows["sample_batch"].to_list()
+
+
+def with_sample_batches(
+    raw: pl.DataFrame, kept: dict[str, int], taken: list[int], batching: SampleBatching
+) -> pl.DataFrame:
+    """raw_sequences rows with the ``sample_batch`` of each QC-passed sample: the batch it
+    had (``kept``), else the next places of the open batch, in manifest order."""
+    passed = (raw["qc_verdict"] == QcVerdict.PASS).to_list()
+    ids = raw["participant_id"].to_list()
+    passing = [i for i, ok in zip(ids, passed, strict=True) if ok]
+    again = {p: b for p, b in kept.items() if p in set(passing)}
+    fresh = sum(1 for i in passing if i not in again)
+    numbers = iter(batching.assign(taken + list(again.values()), fresh))
+    batches = [
+        (again[i] if i in again else next(numbers)) if ok else None
+        for i, ok in zip(ids, passed, strict=True)
+    ]
+    return raw.with_columns(pl.Series("sample_batch", batches, dtype=pl.Int32))
+
+
 def _has_delivery(lake: Lake, spec: TableSpec, delivery: str) -> bool:
     rows = lake.scan(spec).filter(pl.col("delivery") == delivery).select(pl.len()).collect()
     return bool(rows.item())
@@ -488,16 +533,22 @@ def _store_sample(
 
 
 def ingest_delivery(
-    lake: Lake, delivery: str, run_id: str, now: dt.datetime | None = None
+    lake: Lake,
+    delivery: str,
+    run_id: str,
+    now: dt.datetime | None = None,
+    batching: SampleBatching | None = None,
 ) -> DeliveryResult:
     """Check and store one delivery (see the module docstring for order and idempotency)."""
     key = manifest_key(delivery)  # refuses an invalid id before any I/O
+    batching = batching or SampleBatching()
     now = now or dt.datetime.now(dt.UTC)
     folder = f"{PREFIX}/{delivery}"
     result = DeliveryResult(delivery)
     with tempfile.TemporaryDirectory(prefix="ngrl-delivery-") as tmp:
         manifest, landing_file, digest = read_manifest(lake, key, Path(tmp))
         result.rows_in = manifest.rows_in
+        kept = _batches_of(lake, delivery)  # a re-run keeps its samples' batches
         clear_delivery(lake, delivery)
         hashes: dict[str, str] = {}
         raw = RAW_SEQUENCES.empty()
@@ -510,6 +561,7 @@ def ingest_delivery(
             raw, rejects, chunks_seen = _ingest_samples(
                 lake, manifest, delivery, folder, Path(tmp), now, result, hashes, withdrawn
             )
+            raw = with_sample_batches(raw, kept, _taken_batches(lake, delivery), batching)
             lake.replace(RAW_SEQUENCES, raw, {"delivery": delivery})
             verdicts = Counter(raw["qc_verdict"].to_list())
             result.passed_qc, result.failed_qc = (

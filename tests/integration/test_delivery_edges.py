@@ -14,6 +14,7 @@ import pytest
 from ngrl_assets.common import ledger
 from ngrl_assets.common.ledger import LEDGER
 from ngrl_assets.common.quarantine import QUARANTINE
+from ngrl_assets.genomics.batches import SampleBatching
 from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
@@ -285,7 +286,8 @@ def test_a_crash_half_way_and_a_rerun_converge(lake, cohort, monkeypatch, tmp_pa
 
 def test_the_delivery_checks_run_in_the_asset_and_fail_on_tampered_tables(lake, cohort):
     name = list_deliveries(lake)[0]
-    defs = dg.Definitions(assets=ASSETS, jobs=JOBS, resources={"lake": lake})
+    resources = {"lake": lake, "sample_batching": SampleBatching()}
+    defs = dg.Definitions(assets=ASSETS, jobs=JOBS, resources=resources)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(DELIVERY_PARTITIONS, [name])
         run = defs.resolve_job_def("delivery_intake_job").execute_in_process(

@@ -11,13 +11,16 @@ import polars as pl
 import pytest
 
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
-from ngrl_assets.genomics.chunks import chunk_names
-from ngrl_assets.genomics.joint_store import joint_call_chunks, pending_deliveries
+from ngrl_assets.genomics.batches import SampleBatching
+from ngrl_assets.genomics.chunks import chunk_names, genome_chunks
+from ngrl_assets.genomics.joint_store import pending_deliveries, run_whole_genome
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
     JOINT_GENOTYPES,
+    RAW_SEQUENCES,
     VARIANT_SITES,
 )
+from ngrl_assets.sequencing.intake import ingest_delivery
 from ngrl_assets.sequencing.partitions import DELIVERY_PARTITIONS
 from ngrl_assets.synth import generate_cohort
 from resources import objects
@@ -67,7 +70,8 @@ def test_deliveries_are_checked_stored_and_joint_called(lake: Lake, landing):
     source, truth = landing
     put_landing(lake, source)
     with dg.instance_for_test() as instance:
-        result = run_all(build_definitions(lake), lake, instance)
+        # batches of 16 samples: the library's joint-called tables are several tiles wide
+        result = run_all(build_definitions(lake, batching=SampleBatching(16)), lake, instance)
         assert result.success, result.failures()
         evaluations = {e.check_name: e.passed for e in result.check_evaluations()}
         assert evaluations["allele_counts_match_genotypes"] is True
@@ -138,6 +142,7 @@ def test_deliveries_are_checked_stored_and_joint_called(lake: Lake, landing):
     assert (autosomal["AC"] == autosomal["ac_from_rows"].fill_null(0)).all()
     # missing is never hom-ref: where a sample has no record (its own dropouts) it is M
     assert (genotypes["no_call_reason"] == "M").sum() > 0
+    assert_sample_batches_and_tiles(lake, 16)
 
 
 def _comparable(lake: Lake) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -171,7 +176,7 @@ def test_adding_a_batch_equals_joint_calling_from_scratch(tmp_path, landing):
         for name in names:  # one delivery at a time, joint calling after each
             assert intake.execute_in_process(instance=instance, partition_key=name).success
             # the joint-calling asset's own code path, without a Dagster run per increment
-            joint_call_chunks(stepwise, chunk_names())
+            run_whole_genome(stepwise)
     sites_a, genotypes_a = _comparable(one_go)
     sites_b, genotypes_b = _comparable(stepwise)
     assert len(names) >= 3 and sites_a.height > 0 and genotypes_a.height > 0
@@ -238,12 +243,9 @@ DELIVERIES = [
 def joint_run(lake: Lake) -> dg.ExecuteInProcessResult:
     """One real Dagster run of the joint-calling asset over every chunk (as the sensor asks)."""
     from ngrl_assets.genomics.assets import ASSETS
-    from ngrl_assets.genomics.sensors import range_tags
 
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            ASSETS, resources={"lake": lake}, instance=instance, tags=range_tags()
-        )
+        result = dg.materialize(ASSETS, resources={"lake": lake}, instance=instance)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     return result
@@ -285,7 +287,7 @@ def test_a_delivery_without_calls_in_a_chunk_with_sites_is_joint_called(tmp_path
     together = Lake(root_uri=str(tmp_path / "together"))
     for delivery in DELIVERIES:
         deliver(together, *delivery)
-    joint_call_chunks(together, chunk_names())
+    run_whole_genome(together)
     assert _comparable(lake)[0].equals(_comparable(together)[0])
     assert _comparable(lake)[1].equals(_comparable(together)[1])
 
@@ -293,12 +295,119 @@ def test_a_delivery_without_calls_in_a_chunk_with_sites_is_joint_called(tmp_path
 def test_zero_pending_deliveries_and_an_empty_lake_write_nothing(tmp_path):
     lake = Lake(root_uri=str(tmp_path / "empty"))
     assert pending_deliveries(lake) == []
-    summary = joint_call_chunks(lake, chunk_names())
+    summary = run_whole_genome(lake)
     assert (summary.chunks_computed, summary.new_sites, summary.genotype_rows_added) == (0, 0, 0)
     assert not any(lake.exists(s) for s in (JOINT_GENOTYPES, VARIANT_SITES, JOINT_CALL_INCREMENTS))
     # a delivery whose only sample has no data anywhere: absorbed, no sites, no genotypes
     deliver(lake, "D1", ["p1"], [], [])
-    summary = joint_call_chunks(lake, chunk_names())
+    summary = run_whole_genome(lake)
     assert summary.chunks_computed == 0 and summary.chunks_absorbed_only == len(chunk_names())
     assert pending_deliveries(lake) == []
     assert lake.read(VARIANT_SITES).height == 0 and lake.read(JOINT_GENOTYPES).height == 0
+
+
+def test_a_deletion_across_a_work_unit_boundary_is_called_hom_ref(tmp_path):
+    """A deletion at the end of one chunk reaches into the next; when the two chunks are in
+    different work units, a non-carrier whose blocks cover the deletion is still hom-ref
+    (it used to be a partial-data ``P`` no-call: the next chunk's blocks were not read)."""
+    first, second = genome_chunks()[:2]
+    pos = first.end - 2  # REF spans first.end - 2 .. first.end + 3
+    deletion = call("p1", first.contig, pos, "ACGTAC", "A", (0, 1))
+    cover = [block("p2", first.contig, pos - 100, pos + 100)]  # stored split at the boundary
+    results = {}
+    for unit_chunks in (1, 64):
+        lake = Lake(root_uri=str(tmp_path / f"units-of-{unit_chunks}"))
+        deliver(
+            lake,
+            "D1",
+            ["p1", "p2"],
+            [deletion],
+            [block("p1", first.contig, pos - 100, pos - 1), *cover],
+        )
+        run_whole_genome(lake, unit_chunks=unit_chunks)
+        assert pending_deliveries(lake) == []
+        results[unit_chunks] = _comparable(lake)
+    assert second.start == first.end + 1
+    sites, genotypes = results[1]
+    assert sites.select("pos", "n_nocall_p", "AN").rows() == [(pos, 0, 4)]
+    # only the carrier has a row: p2 is hom-ref, not a partial-data no-call
+    assert genotypes.select("participant_id", "a1", "a2", "no_call_reason").rows() == [
+        ("p1", 0, 1, None)
+    ]
+    assert results[1][0].equals(results[64][0]) and results[1][1].equals(results[64][1])
+
+
+def assert_sample_batches_and_tiles(lake: Lake, size: int) -> None:
+    """Batches of ``size``: filled in order, the open one before a new one; each
+    joint_genotypes file holds one (chunk, batch) tile; a re-run of a delivery keeps its
+    samples' batches."""
+    raw = lake.read(RAW_SEQUENCES)
+    passed = raw.filter(pl.col("qc_verdict") == "pass")
+    assert raw.filter(pl.col("qc_verdict") != "pass")["sample_batch"].null_count() == (
+        raw.height - passed.height
+    )
+    sizes = passed.group_by("sample_batch").len().sort("sample_batch")
+    assert sizes.height >= 2 and sizes["sample_batch"].to_list() == list(range(1, sizes.height + 1))
+    assert (sizes["len"][:-1] == size).all() and 1 <= sizes["len"][-1] <= size
+    # the genotype tiles: each row in its participant's batch, one batch per file
+    genotypes = lake.read(JOINT_GENOTYPES)
+    batch_of = passed.select("participant_id", pl.col("sample_batch").alias("own"))
+    owners = genotypes.join(batch_of, on="participant_id")
+    assert owners.height == genotypes.height and (owners["sample_batch"] == owners["own"]).all()
+    files = pl.DataFrame(lake.delta_table(JOINT_GENOTYPES).get_add_actions(flatten=True))
+    assert set(files["partition.sample_batch"]) == set(sizes["sample_batch"])
+    # a re-run of the first delivery keeps its batches
+    name = sorted(passed["delivery"].unique())[0]
+    before = passed.filter(pl.col("delivery") == name).select("participant_id", "sample_batch")
+    ingest_delivery(lake, name, "re-run", batching=SampleBatching(size))
+    again = lake.read(RAW_SEQUENCES).filter(
+        (pl.col("delivery") == name) & (pl.col("qc_verdict") == "pass")
+    )
+    assert (
+        again.select("participant_id", "sample_batch")
+        .sort("participant_id")
+        .equals(before.sort("participant_id"))
+    )
+
+
+def _joint_calling_job() -> dg.JobDefinition:
+    """The code location's joint-calling job, rebuilt in each step's process (the lake
+    from NGRL_LAKE_URI, as a deployed code location reads it)."""
+    from ngrl_assets.definitions import build_definitions
+
+    return build_definitions().resolve_job_def("joint_calling_job")
+
+
+def test_work_units_run_as_parallel_steps_with_the_multiprocess_executor(tmp_path, monkeypatch):
+    """A joint-calling run as the daemon launches it: every work unit is its own step in its
+    own process (up to the executor's limit at once), and the tables equal those of the
+    same plan, units and commit run in one process (``run_whole_genome``)."""
+    lakes = {}
+    for how in ("multiprocess", "one_process"):
+        lakes[how] = Lake(root_uri=str(tmp_path / how / "lake"))
+        for delivery in DELIVERIES:
+            deliver(lakes[how], *delivery)
+    run_whole_genome(lakes["one_process"])
+    monkeypatch.setenv("NGRL_LAKE_URI", lakes["multiprocess"].root_uri)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        job = dg.reconstructable(_joint_calling_job)
+        # two units of 200 chunks: two unit steps, two processes at once
+        plan = {"plan_joint_calling": {"config": {"unit_chunks": 200}}}
+        config = {
+            "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
+            "ops": {"joint_calling": {"ops": plan}},
+        }
+        with dg.execute_job(job, instance=instance, run_config=config) as result:
+            assert result.success
+            units = [
+                e
+                for e in result.all_events
+                if e.is_step_success and e.step_key.startswith("joint_calling.joint_call_unit[")
+            ]
+            checks = result.get_asset_check_evaluations()
+    assert len(units) == 2 and all(c.passed for c in checks) and len(checks) == 2
+    assert len({e.pid for e in units}) == len(units)  # one process per unit step
+    assert pending_deliveries(lakes["multiprocess"]) == []
+    one, many = _comparable(lakes["one_process"]), _comparable(lakes["multiprocess"])
+    assert one[0].height > 0 and one[0].equals(many[0]) and one[1].equals(many[1])

@@ -1,12 +1,12 @@
 """Delivery and joint-calling sensors on a real Dagster instance: each new delivery becomes
-one partition and one run; pending deliveries trigger one joint-calling run over all chunks."""
+one partition and one run; pending deliveries trigger one joint-calling run (it plans its
+work units)."""
 
 import datetime as dt
 
 import dagster as dg
 import polars as pl
 
-from ngrl_assets.genomics.chunks import chunk_names
 from ngrl_assets.genomics.joint_store import GENOME
 from ngrl_assets.genomics.sensors import joint_calling_sensor
 from ngrl_assets.genomics.tables import JOINT_CALL_INCREMENTS, RAW_SEQUENCES
@@ -63,12 +63,9 @@ def test_joint_calling_is_requested_once_per_pending_set(lake):
 
         first = tick(None)
         assert len(first.run_requests) == 1
-        tags = first.run_requests[0].tags
-        names = chunk_names()
-        assert (
-            tags["dagster/asset_partition_range_start"],
-            tags["dagster/asset_partition_range_end"],
-        ) == (names[0], names[-1])
+        # one unpartitioned run: it plans its own work units over every chunk
+        request = first.run_requests[0]
+        assert request.partition_key is None and not request.tags
         assert not tick(first.cursor).run_requests  # requested already
         marker = {
             "chunk": GENOME,

@@ -21,6 +21,7 @@ from ngrl_assets.genomics.joint_store import joint_call_chunks
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
     JOINT_GENOTYPES,
+    LIBRARY_ONLY_GENOTYPE_COLUMNS,
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
@@ -382,3 +383,44 @@ def test_release_copies_are_the_release_declarations():
                       "participant_column", "identifier_columns", "configuration"):  # fmt: skip
             assert getattr(ours, field) == getattr(declared, field), (theirs.name, field)
         assert dict(ours.schema) == dict(declared.schema), theirs.name
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.data())
+def test_a_release_is_the_library_projected_onto_its_cohort(tmp_path: Path, data):
+    """A release of any subset of a library joint-called in one or two increments (its
+    tables projected from the library's: rows, carried sites, aggregates less the samples
+    left out) equals joint-calling that subset alone."""
+    cohort = data.draw(cohorts(), label="cohort")
+    ids = [s.pid for s in cohort]
+    chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, unique=True), label="released")
+    split = data.draw(st.integers(0, len(cohort) - 1), label="second batch from")
+    run = tmp_path / f"projection{next(_counter)}"
+    library, alone = Lake(root_uri=str(run / "library")), Lake(root_uri=str(run / "alone"))
+    for delivery, part in (("D1", cohort[:split]), ("D2", cohort[split:])):
+        if part:
+            put(library, delivery, part)
+            joint_call_chunks(library, CHUNKS)
+        if kept := [s for s in part if s.pid in chosen]:
+            put(alone, delivery, kept)
+    joint_call_chunks(alone, CHUNKS)
+    write_release_genomics(library, RELEASE, pseudonyms(sorted(chosen)))
+
+    expected_sites = alone.read(VARIANT_SITES).drop("increment").sort(KEY)
+    sites = library.read(release_spec(RELEASE_VARIANT_SITES, RELEASE)).sort(KEY)
+    assert sites.columns == expected_sites.columns and sites.equals(expected_sites)
+    back = {pseudonym("participant", p): p for p in chosen}
+    genotypes = (
+        library.read(release_spec(RELEASE_JOINT_GENOTYPES, RELEASE))
+        .with_columns(pl.col("participant_id").replace_strict(back))
+        .sort([*KEY, "participant_id"])
+    )
+    expected = alone.read(JOINT_GENOTYPES).drop(LIBRARY_ONLY_GENOTYPE_COLUMNS)
+    assert genotypes.equals(expected.sort([*KEY, "participant_id"]))
+    event(f"left out: {min(len(ids) - len(chosen), 3)}+")
+    dropped = library.read(VARIANT_SITES).join(sites, on=KEY, how="anti").height
+    event(f"sites dropped by the projection: {min(dropped, 3)}+")
