@@ -23,14 +23,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from ngrl_assets.genomics import chunks, site_qc
+from ngrl_assets.genomics.genotyper import genotype_sparse
 from ngrl_assets.genomics.joint import (
     BLOCKS_SCHEMA,
     CALLS_SCHEMA,
     SAMPLES_SCHEMA,
     SITES_SCHEMA,
     discover_all,
-    genotype,
-    sparse,
 )
 from ngrl_assets.genomics.schemas import SITE_KEY
 
@@ -83,16 +82,16 @@ def joint_call_increment(
     new_sites = discovered.join(known, on=SITE_KEY, how="anti").select(["chunk", *SITES_SCHEMA])
     sites = pl.concat([known, new_sites]).sort(["contig", "pos", "ref", "alt"])
 
-    evals = [genotype(sites, batch.samples, batch.calls, batch.blocks, min_dp)]
+    evals = [genotype_sparse(sites, batch.samples, batch.calls, batch.blocks, min_dp)]
     if new_sites.height:
         old = old_at(new_sites)
         if old.samples.height:
-            evals.append(genotype(new_sites, old.samples, old.calls, old.blocks, min_dp))
+            evals.append(genotype_sparse(new_sites, old.samples, old.calls, old.blocks, min_dp))
 
     aggregates = existing.select([c for c in existing.columns if c not in ("end", "chunk")])
-    for frame in evals:
-        aggregates = site_qc.merge(aggregates, site_qc.aggregate(frame))
+    for result in evals:
+        aggregates = site_qc.merge(aggregates, result.aggregates)
     state = sites.join(aggregates, on=SITE_KEY, how="left").sort(["contig", "pos", "ref", "alt"])
     site_chunk = sites.select([*SITE_KEY, "chunk"])
-    genotypes = pl.concat([sparse(e) for e in evals]).join(site_chunk, on=SITE_KEY, how="left")
+    genotypes = pl.concat([r.sparse for r in evals]).join(site_chunk, on=SITE_KEY, how="left")
     return IncrementResult(sites=state, genotypes=genotypes, new_sites=new_sites.height)
