@@ -17,7 +17,6 @@ so those are exact. Nothing of size sites x samples is ever allocated. Pure: no 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,23 +47,34 @@ assert [_C[c] for c in ("n_an", "hwe_hom_ref", "ab_hets_balanced")] == [8, 13, 1
 assert len(COUNT_COLUMNS) == 18 and _C["hwe_hom_alt"] == 15
 _NOCALL = np.array([-1] + [_C[site_qc.nocall_column(r)] for r in NO_CALL_REASONS], np.int64)
 _DP_BINS, _GQ_BINS = site_qc.DP_BINS, site_qc.GQ_BINS
+_CALL_VALUES = ["a1", "a2", "dp", "gq", "ad_ref", "ad_alt"]
 # sparse output columns (int32 matrix)
 SPARSE_COLUMNS = ["site", "sample", "a1", "a2", "dp", "gq", "ad_ref", "ad_alt", "reason"]
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """A chunk's inputs as integer arrays: sites sorted by genome position, records
-    (reference blocks and variant calls) grouped by sample and sorted by start."""
+# samples genotyped together: their records (integer arrays) are all that is held in
+# memory at once besides the output, so memory does not grow with cohort size x sites
+SAMPLE_BATCH = 64
 
-    sites: pl.DataFrame  # SITE_KEY in engine order (sorted by position), with "sid"
-    samples: pl.DataFrame  # participant_id, sex in engine order (sorted by id)
-    site_pos: npt.NDArray[np.int64]
-    site_end: npt.NDArray[np.int64]
-    site_is_y: npt.NDArray[np.bool_]
-    site_hap: npt.NDArray[np.bool_]  # chrX/chrY outside the PARs
-    sex: npt.NDArray[np.int8]
-    offsets: npt.NDArray[np.int64]  # sample i's records are [offsets[i], offsets[i+1])
+
+@dataclass(frozen=True)
+class Sites:
+    """A chunk's sites as the engine sees them: sorted by genome position."""
+
+    frame: pl.DataFrame  # "sid" (the caller's order) and SITE_KEY, in engine order
+    contigs: dict[str, int]
+    pos: npt.NDArray[np.int64]  # contig index << 32 | position
+    end: npt.NDArray[np.int64]
+    is_y: npt.NDArray[np.bool_]
+    hap: npt.NDArray[np.bool_]  # chrX/chrY outside the PARs
+
+
+@dataclass(frozen=True)
+class Records:
+    """A batch of samples' reference blocks and variant calls as integer arrays, grouped
+    by sample and sorted by start; unknown values are NA, a haploid a2 is HAPLOID."""
+
+    offsets: npt.NDArray[np.int64]  # the batch's i-th sample: [offsets[i], offsets[i+1])
     start: npt.NDArray[np.int64]
     end: npt.NDArray[np.int64]
     dp: npt.NDArray[np.int32]
@@ -76,15 +86,34 @@ class Encoded:
     ad_alt: npt.NDArray[np.int32]
     nonref: npt.NDArray[np.int8]  # alleles coded 1 or 2 (0 for blocks)
     carrier: npt.NDArray[np.bool_]  # a call carrying its own allele (code 1)
-    ab_totals: npt.NDArray[np.int64]  # distinct AD_ref + AD_alt of the calls, sorted
-    ab_limits: npt.NDArray[np.int64]  # site_qc.balance_limits of those
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Per-site aggregate accumulators (site_qc's counts and histograms), engine order."""
+
+    counts: npt.NDArray[np.int64]
+    dp_all: npt.NDArray[np.int32]
+    dp_complete: npt.NDArray[np.int32]
+    gq_hist: npt.NDArray[np.int32]
+
+    @classmethod
+    def zeros(cls, n_sites: int) -> Tally:
+        return cls(
+            np.zeros((n_sites, len(COUNT_COLUMNS)), np.int64),
+            np.zeros((n_sites, _DP_BINS), np.int32),
+            np.zeros((n_sites, _DP_BINS), np.int32),
+            np.zeros((n_sites, _GQ_BINS), np.int32),
+        )
 
 
 @dataclass(frozen=True)
 class Genotyped:
     """The engine's result: sparse GENOTYPE_EVAL rows and the sites' AGGREGATE rows."""
 
-    sparse: pl.DataFrame  # GENOTYPE_EVAL_SCHEMA, sorted by site (input order), participant
+    # GENOTYPE_EVAL_SCHEMA; per batch of samples (SAMPLE_BATCH, in participant order)
+    # sorted by site (the caller's order) and participant
+    sparse: pl.DataFrame
     aggregates: pl.DataFrame  # site_qc.AGGREGATE_SCHEMA, sorted by SITE_KEY
 
 
@@ -94,19 +123,33 @@ def genotype_sparse(
     calls: pl.DataFrame,
     blocks: pl.DataFrame,
     min_dp: int = 1,
+    batch: int = SAMPLE_BATCH,
 ) -> Genotyped:
     """Joint-genotype ``samples`` (participant_id, sex) at ``sites`` (contig, pos, ref, alt,
     end) from their ``calls`` and ``blocks`` (joint.CALLS_SCHEMA / BLOCKS_SCHEMA): the
-    non-hom-ref rows and the per-site aggregates over every cell."""
+    non-hom-ref rows and the per-site aggregates over every cell. ``batch`` samples are
+    swept at a time (the result does not depend on it)."""
     if sites.height == 0 or samples.height == 0:
         return Genotyped(
             pl.DataFrame(schema=GENOTYPE_EVAL_SCHEMA), pl.DataFrame(schema=site_qc.AGGREGATE_SCHEMA)
         )
-    enc = encode(sites, samples, calls, blocks)
-    rows, counts, dp_all, dp_complete, gq_hist = run(enc, min_dp)
-    return Genotyped(
-        _sparse_frame(enc, rows), _aggregate_frame(enc, counts, dp_all, dp_complete, gq_hist)
-    )
+    where = index_sites(sites)
+    people = samples.select("participant_id", "sex").sort("participant_id")
+    sex = _sex_codes(people)
+    ids = pl.Enum(people["participant_id"])
+    calls = _owned(calls.select(*SITE_KEY, "end", *_CALL_VALUES, "participant_id"), ids)
+    blocks = _owned(blocks.select("contig", "start", "end", "min_dp", "gq", "participant_id"), ids)
+    ab_totals = _ab_totals(calls)
+    ab_limits = site_qc.balance_limits(ab_totals)
+    tally = Tally.zeros(where.pos.shape[0])
+    parts, out = [], np.empty((1 << 16, len(SPARSE_COLUMNS)), np.int32)
+    for lo in range(0, people.height, batch):
+        hi = min(people.height, lo + batch)
+        rec = records(where, calls, blocks, lo, hi)
+        out, n_out = sweep(where, sex[lo:hi], lo, rec, ab_totals, ab_limits, min_dp, tally, out, 0)
+        parts.append(_sparse_frame(where, people, out[:n_out]))
+    sparse = pl.concat(parts, rechunk=False)
+    return Genotyped(sparse, _aggregate_frame(where, tally))
 
 
 def with_hom_ref(sparse: pl.DataFrame, sites: pl.DataFrame, samples: pl.DataFrame) -> pl.DataFrame:
@@ -131,126 +174,78 @@ def with_hom_ref(sparse: pl.DataFrame, sites: pl.DataFrame, samples: pl.DataFram
     )
 
 
-def run(
-    enc: Encoded, min_dp: int
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], Any, Any, Any]:
-    """The compiled sweep on encoded inputs: (sparse rows as an int32 matrix of
-    SPARSE_COLUMNS, per-site counts, DP-all, DP-complete and GQ histograms)."""
+def sweep(
+    where: Sites,
+    sex: npt.NDArray[np.int8],
+    first: int,
+    rec: Records,
+    ab_totals: npt.NDArray[np.int64],
+    ab_limits: npt.NDArray[np.int64],
+    min_dp: int,
+    tally: Tally,
+    out: npt.NDArray[np.int32],
+    n_out: int,
+) -> tuple[npt.NDArray[np.int32], int]:
+    """The compiled sweep over one batch of samples (the first is sample ``first``):
+    counts every cell into ``tally`` and appends the sparse rows to ``out`` (an int32
+    matrix of SPARSE_COLUMNS: engine site index, sample index, ...; grown when full)
+    after its first ``n_out`` rows. Returns the buffer and its row count."""
     return _sweep(  # type: ignore[no-any-return]
-        enc.site_pos,
-        enc.site_end,
-        enc.site_is_y,
-        enc.site_hap,
-        enc.sex,
-        enc.offsets,
-        enc.start,
-        enc.end,
-        enc.dp,
-        enc.gq,
-        enc.site,
-        enc.a1,
-        enc.a2,
-        enc.ad_ref,
-        enc.ad_alt,
-        enc.nonref,
-        enc.carrier,
-        enc.ab_totals,
-        enc.ab_limits,
-        np.int64(min_dp),
-        _NOCALL,
-    )
+        where.pos, where.end, where.is_y, where.hap, sex, np.int64(first), rec.offsets,
+        rec.start, rec.end, rec.dp, rec.gq, rec.site, rec.a1, rec.a2, rec.ad_ref, rec.ad_alt,
+        rec.nonref, rec.carrier, ab_totals, ab_limits, np.int64(min_dp), _NOCALL,
+        tally.counts, tally.dp_all, tally.dp_complete, tally.gq_hist, out, np.int64(n_out),
+    )  # fmt: skip
 
 
 # --- encoding -------------------------------------------------------------------------
 
 
-def encode(
-    sites: pl.DataFrame, samples: pl.DataFrame, calls: pl.DataFrame, blocks: pl.DataFrame
-) -> Encoded:
-    """Integer arrays of one chunk's inputs (see :class:`Encoded`)."""
+def index_sites(sites: pl.DataFrame) -> Sites:
+    """The sites sorted by genome position, with their ploidy regions."""
     contigs = {c: i for i, c in enumerate(sorted(set(sites["contig"].unique().to_list())))}
-    people = (
-        samples.select("participant_id", "sex")
-        .sort("participant_id")
-        .with_row_index("sample")
-        .with_columns(pl.col("sample").cast(pl.Int32))
-    )
-    site_frame = (
+    frame = (
         sites.select(*SITE_KEY, "end")
         .with_row_index("sid")
         .with_columns(
             _genome(contigs, "pos").alias("g_pos"), _genome(contigs, "end").alias("g_end")
         )
         .sort("g_pos", "sid")
-        .with_row_index("site")
-        .with_columns(pl.col("site").cast(pl.Int32))
     )
-    records = _records(site_frame, people, calls, blocks, contigs)
-    sample_ids = records["sample"].to_numpy()
-    offsets = np.searchsorted(sample_ids, np.arange(people.height + 1)).astype(np.int64)
-    ad_ref, ad_alt = _ints(records, "ad_ref"), _ints(records, "ad_alt")
-    has_ad = (ad_ref >= 0) & (ad_alt >= 0)
-    totals = np.unique(ad_ref[has_ad].astype(np.int64) + ad_alt[has_ad])
-    is_y, hap = _ploidy_regions(site_frame)
-    sex_codes = people.select(
-        pl.when(pl.col("sex").is_null())
-        .then(_NULL_SEX)
-        .otherwise(pl.col("sex").replace_strict(SEX_CODES, default=_UNKNOWN))
-        .cast(pl.Int8)
-    ).to_series()
-    return Encoded(
-        sites=site_frame.select("sid", *SITE_KEY),
-        samples=people.select("participant_id", "sex"),
-        site_pos=site_frame["g_pos"].to_numpy().astype(np.int64),
-        site_end=site_frame["g_end"].to_numpy().astype(np.int64),
-        site_is_y=is_y,
-        site_hap=hap,
-        sex=sex_codes.to_numpy().astype(np.int8),
-        offsets=offsets,
-        start=records["g_start"].to_numpy().astype(np.int64),
-        end=records["g_end"].to_numpy().astype(np.int64),
-        dp=_ints(records, "dp"),
-        gq=_ints(records, "gq"),
-        site=records["site"].fill_null(-1).to_numpy().astype(np.int32),
-        a1=records["a1"].to_numpy().astype(np.int8),
-        a2=records["a2"].fill_null(HAPLOID).to_numpy().astype(np.int8),
-        ad_ref=ad_ref,
-        ad_alt=ad_alt,
-        nonref=records["nonref"].to_numpy().astype(np.int8),
-        carrier=records["carrier"].to_numpy().astype(np.bool_),
-        ab_totals=totals,
-        ab_limits=site_qc.balance_limits(totals),
+    is_y, hap = _ploidy_regions(frame)
+    return Sites(
+        frame=frame.select("sid", *SITE_KEY),
+        contigs=contigs,
+        pos=frame["g_pos"].to_numpy().astype(np.int64, copy=False),
+        end=frame["g_end"].to_numpy().astype(np.int64, copy=False),
+        is_y=is_y,
+        hap=hap,
     )
 
 
-def _genome(contigs: dict[str, int], position: str, contig: str = "contig") -> pl.Expr:
-    """contig index << 32 | position; records on contigs without sites get null."""
-    index = pl.col(contig).replace_strict(contigs, default=None, return_dtype=pl.Int64)
-    return index * (1 << 32) + pl.col(position).cast(pl.Int64)
-
-
-def _records(
-    sites: pl.DataFrame,
-    people: pl.DataFrame,
-    calls: pl.DataFrame,
-    blocks: pl.DataFrame,
-    contigs: dict[str, int],
-) -> pl.DataFrame:
-    """Calls and blocks of the samples on the sites' contigs, one frame of integer
-    columns sorted by (sample, start). A sample's repeated call of one allele counts
-    once (its first row), as a set of calls."""
-    index = people.select("participant_id", "sample")
-    own = calls.join(index, on="participant_id", how="inner", maintain_order="left")
-    own = own.unique(subset=["sample", *SITE_KEY], keep="first", maintain_order=True)
-    own = own.join(sites.select(*SITE_KEY, "site"), on=SITE_KEY, how="left", maintain_order="left")
+def records(where: Sites, calls: pl.DataFrame, blocks: pl.DataFrame, lo: int, hi: int) -> Records:
+    """Samples ``lo``..``hi - 1``'s calls and blocks on the sites' contigs as integer
+    arrays (``calls`` and ``blocks`` carry the ``sample`` index, see ``_owned``). A
+    sample's repeated call of one allele counts once (its first row), as a set."""
+    mine = pl.col("sample").is_between(lo, hi - 1)
+    own = (
+        calls.filter(mine)
+        .unique(subset=["sample", *SITE_KEY], keep="first", maintain_order=True)
+        .join(
+            where.frame.select(*SITE_KEY).with_row_index("site"),
+            on=SITE_KEY,
+            how="left",
+            maintain_order="left",
+        )
+    )
     a1, a2 = pl.col("a1"), pl.col("a2")
     call_rows = own.select(
         "sample",
-        _genome(contigs, "pos").alias("g_start"),
-        _genome(contigs, "end").alias("g_end"),
+        _genome(where.contigs, "pos").alias("g_start"),
+        _genome(where.contigs, "end").alias("g_end"),
         pl.col("dp").cast(pl.Int32),
         pl.col("gq").cast(pl.Int32),
-        "site",
+        pl.col("site").cast(pl.Int32),
         a1.cast(pl.Int8),
         a2.cast(pl.Int8),
         pl.col("ad_ref").cast(pl.Int32),
@@ -260,10 +255,10 @@ def _records(
         ),
         ((a1 == 1) | (a2 == 1)).fill_null(False).alias("carrier"),
     )
-    block_rows = blocks.join(index, on="participant_id", how="inner").select(
+    block_rows = blocks.filter(mine).select(
         "sample",
-        _genome(contigs, "start").alias("g_start"),
-        _genome(contigs, "end").alias("g_end"),
+        _genome(where.contigs, "start").alias("g_start"),
+        _genome(where.contigs, "end").alias("g_end"),
         pl.col("min_dp").cast(pl.Int32).alias("dp"),
         pl.col("gq").cast(pl.Int32),
         pl.lit(None, pl.Int32).alias("site"),
@@ -274,9 +269,55 @@ def _records(
         pl.lit(0, pl.Int8).alias("nonref"),
         pl.lit(False).alias("carrier"),
     )
-    records = pl.concat([call_rows, block_rows]).filter(pl.col("g_start").is_not_null())
-    _refuse_sentinels(records)
-    return records.sort("sample", "g_start")
+    rows = pl.concat([call_rows, block_rows]).filter(pl.col("g_start").is_not_null())
+    _refuse_sentinels(rows)
+    rows = rows.sort("sample", "g_start")
+    first = rows["sample"].to_numpy()
+    return Records(
+        offsets=np.searchsorted(first, np.arange(lo, hi + 1)).astype(np.int64),
+        start=rows["g_start"].to_numpy().astype(np.int64, copy=False),
+        end=rows["g_end"].to_numpy().astype(np.int64, copy=False),
+        dp=_ints(rows, "dp"),
+        gq=_ints(rows, "gq"),
+        site=rows["site"].fill_null(-1).to_numpy().astype(np.int32, copy=False),
+        a1=rows["a1"].to_numpy().astype(np.int8, copy=False),
+        a2=rows["a2"].fill_null(HAPLOID).to_numpy().astype(np.int8, copy=False),
+        ad_ref=_ints(rows, "ad_ref"),
+        ad_alt=_ints(rows, "ad_alt"),
+        nonref=rows["nonref"].to_numpy().astype(np.int8, copy=False),
+        carrier=rows["carrier"].to_numpy().astype(np.bool_, copy=False),
+    )
+
+
+def _owned(frame: pl.DataFrame, ids: pl.Enum) -> pl.DataFrame:
+    """``frame`` with the ``sample`` index of its participant (its rank in ``ids``; null:
+    not genotyped) instead of the participant id."""
+    sample = pl.col("participant_id").cast(ids, strict=False).to_physical().cast(pl.Int32)
+    return frame.with_columns(sample.alias("sample")).drop("participant_id")
+
+
+def _ab_totals(calls: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """The distinct AD_ref + AD_alt of calls with both (the allele-balance test's n)."""
+    both = (pl.col("ad_ref") >= 0) & (pl.col("ad_alt") >= 0) & pl.col("sample").is_not_null()
+    total = pl.col("ad_ref").cast(pl.Int64) + pl.col("ad_alt")
+    totals = calls.select(total.filter(both).unique().sort())
+    return totals.to_series().to_numpy().astype(np.int64, copy=False)
+
+
+def _sex_codes(people: pl.DataFrame) -> npt.NDArray[np.int8]:
+    codes = people.select(
+        pl.when(pl.col("sex").is_null())
+        .then(_NULL_SEX)
+        .otherwise(pl.col("sex").replace_strict(SEX_CODES, default=_UNKNOWN))
+        .cast(pl.Int8)
+    )
+    return codes.to_series().to_numpy().astype(np.int8, copy=False)
+
+
+def _genome(contigs: dict[str, int], position: str, contig: str = "contig") -> pl.Expr:
+    """contig index << 32 | position; records on contigs without sites get null."""
+    index = pl.col(contig).replace_strict(contigs, default=None, return_dtype=pl.Int64)
+    return index * (1 << 32) + pl.col(position).cast(pl.Int64)
 
 
 def _refuse_sentinels(records: pl.DataFrame) -> None:
@@ -295,7 +336,7 @@ def _refuse_sentinels(records: pl.DataFrame) -> None:
 
 
 def _ints(frame: pl.DataFrame, column: str) -> npt.NDArray[np.int32]:
-    return frame[column].fill_null(NA).to_numpy().astype(np.int32)
+    return frame[column].fill_null(NA).to_numpy().astype(np.int32, copy=False)
 
 
 def _ploidy_regions(
@@ -318,58 +359,45 @@ def _ploidy_regions(
 # --- output frames ----------------------------------------------------------------------
 
 
-def _sparse_frame(enc: Encoded, rows: npt.NDArray[np.int32]) -> pl.DataFrame:
-    cols = {name: rows[:, i] for i, name in enumerate(SPARSE_COLUMNS)}
-    ints = pl.DataFrame(cols).with_columns(
-        [
-            pl.when(pl.col(c) != NA).then(pl.col(c)).alias(c)
-            for c in ("dp", "gq", "ad_ref", "ad_alt")
-        ]
+def _sparse_frame(where: Sites, people: pl.DataFrame, rows: npt.NDArray[np.int32]) -> pl.DataFrame:
+    """GENOTYPE_EVAL rows of one batch's int32 rows, sorted by (site in the caller's
+    order, participant)."""
+    sid = where.frame["sid"].to_numpy()[rows[:, 0]].astype(np.int64)
+    order = np.argsort(sid * (people.height + 1) + rows[:, 1])
+    del sid
+    cols = {name: rows[order, i] for i, name in enumerate(SPARSE_COLUMNS)}
+    del order
+    unknown = {
+        c: pl.when(pl.col(c) != NA).then(pl.col(c)).alias(c)
+        for c in ("dp", "gq", "ad_ref", "ad_alt")
+    }
+    ints = pl.DataFrame(cols).select(
+        pl.col("a1"),
+        pl.when(pl.col("a2") != HAPLOID).then(pl.col("a2")).alias("a2"),
+        *unknown.values(),
+        pl.col("reason")
+        .replace_strict(dict(enumerate(REASONS)), return_dtype=pl.String)
+        .alias("no_call_reason"),
     )
-    site_part = enc.sites[cols["site"]]
-    sample_part = enc.samples[cols["sample"]]
     out = pl.concat(
-        [
-            site_part,
-            sample_part,
-            ints.select(
-                pl.col("a1"),
-                pl.when(pl.col("a2") != HAPLOID).then(pl.col("a2")).alias("a2"),
-                "dp",
-                "gq",
-                "ad_ref",
-                "ad_alt",
-                pl.col("sample").alias("_sample"),
-                pl.col("reason")
-                .replace_strict(dict(enumerate(REASONS)), return_dtype=pl.String)
-                .alias("no_call_reason"),
-            ),
-        ],
+        [where.frame.select(SITE_KEY)[cols["site"]], people[cols["sample"]], ints],
         how="horizontal",
     )
-    return (
-        out.sort("sid", "_sample").select(list(GENOTYPE_EVAL_SCHEMA)).cast(GENOTYPE_EVAL_SCHEMA)  # type: ignore[arg-type]
-    )
+    return out.select(list(GENOTYPE_EVAL_SCHEMA)).cast(GENOTYPE_EVAL_SCHEMA)  # type: ignore[arg-type]
 
 
-def _aggregate_frame(
-    enc: Encoded,
-    counts: npt.NDArray[np.int64],
-    dp_all: npt.NDArray[np.int32],
-    dp_complete: npt.NDArray[np.int32],
-    gq_hist: npt.NDArray[np.int32],
-) -> pl.DataFrame:
+def _aggregate_frame(where: Sites, tally: Tally) -> pl.DataFrame:
     """One AGGREGATE row per site where some sample is counted, sorted by SITE_KEY."""
-    counted = counts[:, _C["n_samples"]] > 0
+    counted = tally.counts[:, _C["n_samples"]] > 0
     frame = pl.concat(
         [
-            enc.sites.select(SITE_KEY),
-            pl.DataFrame({name: counts[:, i] for i, name in enumerate(COUNT_COLUMNS)}),
+            where.frame.select(SITE_KEY),
+            pl.DataFrame({name: tally.counts[:, i] for i, name in enumerate(COUNT_COLUMNS)}),
             pl.DataFrame(
                 [
-                    pl.Series("dp_hist_all", dp_all),
-                    pl.Series("dp_hist_complete", dp_complete),
-                    pl.Series("gq_hist", gq_hist),
+                    pl.Series("dp_hist_all", tally.dp_all),
+                    pl.Series("dp_hist_complete", tally.dp_complete),
+                    pl.Series("gq_hist", tally.gq_hist),
                 ]
             ),
         ],
@@ -392,6 +420,7 @@ def _sweep(
     site_is_y,
     site_hap,
     sex,
+    first,
     offsets,
     start,
     end,
@@ -408,89 +437,106 @@ def _sweep(
     ab_limits,
     min_dp,
     nocall_col,
+    counts,
+    dp_all,
+    dp_complete,
+    gq_hist,
+    out,
+    n_out,
 ):  # type: ignore[no-untyped-def]
     n_sites = site_pos.shape[0]
     n_samples = sex.shape[0]
-    counts = np.zeros((n_sites, 18), np.int64)
-    dp_all = np.zeros((n_sites, 128), np.int32)
-    dp_complete = np.zeros((n_sites, 128), np.int32)
-    gq_hist = np.zeros((n_sites, 100), np.int32)
-    out = np.empty((max(1024, n_sites), 9), np.int32)
-    n_out = 0
-    active = np.empty(64, np.int64)
+    # per sample: the next record not yet seen, and the window of records overlapping
+    # the current position (kept across tiles of sites)
+    nxt = offsets[:-1].copy()
+    n_act = np.zeros(n_samples, np.int64)
+    active = np.empty((n_samples, 8), np.int64)
     window = np.empty(64, np.int64)
-    for s in range(n_samples):
-        lo, hi = offsets[s], offsets[s + 1]
-        nxt = lo
-        n_act = 0
-        sx = sex[s]
-        for j in range(n_sites):
-            p = site_pos[j]
-            e = site_end[j]
-            # records starting at or before the site enter the window; ended ones leave
-            while nxt < hi and start[nxt] <= p:
-                if end[nxt] >= p:
-                    if n_act == active.shape[0]:
-                        active = _grow1(active)
-                    active[n_act] = nxt
-                    n_act += 1
-                nxt += 1
-            kept = 0
-            for k in range(n_act):
-                r = active[k]
-                if end[r] >= p:
-                    active[kept] = r
-                    kept += 1
-            n_act = kept
-            # the overlapping records: the window, then those starting inside the site
-            n_win = 0
-            for k in range(n_act):
-                if n_win == window.shape[0]:
-                    window = _grow1(window)
-                window[n_win] = active[k]
-                n_win += 1
-            k = nxt
-            while k < hi and start[k] <= e:
-                if end[k] >= p:
+    # sites in tiles so that their aggregates stay in cache while every sample passes
+    for t0 in range(0, n_sites, 64):
+        t1 = min(n_sites, t0 + 64)
+        for s in range(n_samples):
+            hi = offsets[s + 1]
+            nx = nxt[s]
+            na = n_act[s]
+            sx = sex[s]
+            for j in range(t0, t1):
+                p = site_pos[j]
+                e = site_end[j]
+                # records starting at or before the site enter the window; ended ones leave
+                while nx < hi and start[nx] <= p:
+                    if end[nx] >= p:
+                        if na == active.shape[1]:
+                            active = _grow_columns(active)
+                        active[s, na] = nx
+                        na += 1
+                    nx += 1
+                kept = 0
+                for k in range(na):
+                    r = active[s, k]
+                    if end[r] >= p:
+                        active[s, kept] = r
+                        kept += 1
+                na = kept
+                # the overlapping records: the window, then those starting inside the site
+                n_win = 0
+                for k in range(na):
                     if n_win == window.shape[0]:
                         window = _grow1(window)
-                    window[n_win] = k
+                    window[n_win] = active[s, k]
                     n_win += 1
-                k += 1
-            own = -1
-            for k in range(n_win):
-                if site[window[k]] == j:
-                    own = window[k]
-                    break
-            if own >= 0:
-                c1, c2, cdp, cgq, cref, calt, why = _own_call(
-                    own, window, n_win, p, start, carrier, a1, a2, dp, gq, ad_ref, ad_alt, min_dp
-                )
-            else:
-                c1, c2, cdp, cgq, why = _coverage(
-                    window, n_win, p, e, start, end, dp, gq, nonref, carrier, min_dp
-                )
-                cref = np.int32(-2147483648)
-                calt = np.int32(-2147483648)
-            _count(
-                counts, dp_all, dp_complete, gq_hist, nocall_col, j, sx, site_is_y[j],
-                site_hap[j], c1, c2, cdp, cgq, cref, calt, why, ab_totals, ab_limits,
-            )  # fmt: skip
-            if c1 == 0 and (c2 == 0 or c2 == -128) and why == 0:
-                continue  # hom-ref stays implicit
-            if n_out == out.shape[0]:
-                out = _grow2(out)
-            out[n_out, 0] = j
-            out[n_out, 1] = s
-            out[n_out, 2] = c1
-            out[n_out, 3] = c2
-            out[n_out, 4] = cdp
-            out[n_out, 5] = cgq
-            out[n_out, 6] = cref
-            out[n_out, 7] = calt
-            out[n_out, 8] = why
-            n_out += 1
-    return out[:n_out].copy(), counts, dp_all, dp_complete, gq_hist
+                k = nx
+                while k < hi and start[k] <= e:
+                    if end[k] >= p:
+                        if n_win == window.shape[0]:
+                            window = _grow1(window)
+                        window[n_win] = k
+                        n_win += 1
+                    k += 1
+                own = -1
+                for k in range(n_win):
+                    if site[window[k]] == j:
+                        own = window[k]
+                        break
+                if own >= 0:
+                    c1, c2, cdp, cgq, cref, calt, why = _own_call(
+                        own, window, n_win, p, start, carrier, a1, a2, dp, gq, ad_ref, ad_alt,
+                        min_dp,
+                    )  # fmt: skip
+                else:
+                    c1, c2, cdp, cgq, why = _coverage(
+                        window, n_win, p, e, start, end, dp, gq, nonref, carrier, min_dp
+                    )
+                    cref = np.int32(-2147483648)
+                    calt = np.int32(-2147483648)
+                _count(
+                    counts, dp_all, dp_complete, gq_hist, nocall_col, j, sx, site_is_y[j],
+                    site_hap[j], c1, c2, cdp, cgq, cref, calt, why, ab_totals, ab_limits,
+                )  # fmt: skip
+                if c1 == 0 and (c2 == 0 or c2 == -128) and why == 0:
+                    continue  # hom-ref stays implicit
+                if n_out == out.shape[0]:
+                    out = _grow2(out)
+                out[n_out, 0] = j
+                out[n_out, 1] = first + s
+                out[n_out, 2] = c1
+                out[n_out, 3] = c2
+                out[n_out, 4] = cdp
+                out[n_out, 5] = cgq
+                out[n_out, 6] = cref
+                out[n_out, 7] = calt
+                out[n_out, 8] = why
+                n_out += 1
+            nxt[s] = nx
+            n_act[s] = na
+    return out, n_out
+
+
+@njit(cache=True)
+def _grow_columns(a):  # type: ignore[no-untyped-def]
+    b = np.empty((a.shape[0], a.shape[1] * 2), a.dtype)
+    b[:, : a.shape[1]] = a
+    return b
 
 
 @njit(cache=True)
