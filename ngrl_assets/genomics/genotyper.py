@@ -62,7 +62,7 @@ class Sites:
     """A chunk's sites as the engine sees them: sorted by genome position."""
 
     frame: pl.DataFrame  # "sid" (the caller's order) and SITE_KEY, in engine order
-    contigs: dict[str, int]
+    contigs: pl.Enum  # the sites' contigs, sorted by name: their index
     pos: npt.NDArray[np.int64]  # contig index << 32 | position
     end: npt.NDArray[np.int64]
     is_y: npt.NDArray[np.bool_]
@@ -203,7 +203,7 @@ def sweep(
 
 def index_sites(sites: pl.DataFrame) -> Sites:
     """The sites sorted by genome position, with their ploidy regions."""
-    contigs = {c: i for i, c in enumerate(sorted(set(sites["contig"].unique().to_list())))}
+    contigs = pl.Enum(sorted(set(sites["contig"].unique().to_list())))
     frame = (
         sites.select(*SITE_KEY, "end")
         .with_row_index("sid")
@@ -228,15 +228,19 @@ def records(where: Sites, calls: pl.DataFrame, blocks: pl.DataFrame, lo: int, hi
     arrays (``calls`` and ``blocks`` carry the ``sample`` index, see ``_owned``). A
     sample's repeated call of one allele counts once (its first row), as a set."""
     mine = pl.col("sample").is_between(lo, hi - 1)
-    own = (
-        calls.filter(mine)
-        .unique(subset=["sample", *SITE_KEY], keep="first", maintain_order=True)
-        .join(
-            where.frame.select(*SITE_KEY).with_row_index("site"),
-            on=SITE_KEY,
-            how="left",
-            maintain_order="left",
-        )
+    keyed = calls.filter(mine).join(
+        where.frame.select(*SITE_KEY).with_row_index("site"),
+        on=SITE_KEY,
+        how="left",
+        maintain_order="left",
+    )
+    # repeated rows: by (sample, site) where the allele is a site, by its text elsewhere
+    at_site = pl.col("site").is_not_null()
+    own = pl.concat(
+        [
+            keyed.filter(at_site).unique(["sample", "site"], keep="first", maintain_order=True),
+            keyed.filter(~at_site).unique(["sample", *SITE_KEY], keep="first", maintain_order=True),
+        ]
     )
     a1, a2 = pl.col("a1"), pl.col("a2")
     call_rows = own.select(
@@ -271,7 +275,13 @@ def records(where: Sites, calls: pl.DataFrame, blocks: pl.DataFrame, lo: int, hi
     )
     rows = pl.concat([call_rows, block_rows]).filter(pl.col("g_start").is_not_null())
     _refuse_sentinels(rows)
-    rows = rows.sort("sample", "g_start")
+    # by (sample, start) in one integer key when it fits (a genome position is below 2^47
+    # for fewer than 2^15 contigs, a batch below 2^16 samples), else by both columns
+    if hi - lo < 1 << 16 and len(where.contigs.categories) < 1 << 15:
+        key = (pl.col("sample").cast(pl.Int64) - lo) * (1 << 47) + pl.col("g_start")
+        rows = rows.sort(key)
+    else:
+        rows = rows.sort("sample", "g_start")
     first = rows["sample"].to_numpy()
     return Records(
         offsets=np.searchsorted(first, np.arange(lo, hi + 1)).astype(np.int64),
@@ -314,9 +324,9 @@ def _sex_codes(people: pl.DataFrame) -> npt.NDArray[np.int8]:
     return codes.to_series().to_numpy().astype(np.int8, copy=False)
 
 
-def _genome(contigs: dict[str, int], position: str, contig: str = "contig") -> pl.Expr:
+def _genome(contigs: pl.Enum, position: str, contig: str = "contig") -> pl.Expr:
     """contig index << 32 | position; records on contigs without sites get null."""
-    index = pl.col(contig).replace_strict(contigs, default=None, return_dtype=pl.Int64)
+    index = pl.col(contig).cast(contigs, strict=False).to_physical().cast(pl.Int64)
     return index * (1 << 32) + pl.col(position).cast(pl.Int64)
 
 
@@ -553,7 +563,7 @@ def _grow2(a):  # type: ignore[no-untyped-def]
     return b
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _own_call(own, window, n_win, p, start, carrier, a1, a2, dp, gq, ad_ref, ad_alt, min_dp):  # type: ignore[no-untyped-def]
     """The sample's own call: O when other variant records of its overlap the site and
     its 'other allele' codes do not account for them; D for an allele below min_dp."""
@@ -588,7 +598,7 @@ def _own_call(own, window, n_win, p, start, carrier, a1, a2, dp, gq, ad_ref, ad_
     return c1, c2, dp[own], gq[own], ad_ref[own], ad_alt[own], why
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _depth_rule(allele, no_ad, shallow, r_ref, r_alt, min_dp):  # type: ignore[no-untyped-def]
     if allele == -1:
         return allele
@@ -603,7 +613,7 @@ def _depth_rule(allele, no_ad, shallow, r_ref, r_alt, min_dp):  # type: ignore[n
     return allele if ok else np.int8(-1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _coverage(window, n_win, p, e, start, end, dp, gq, nonref, carrier, min_dp):  # type: ignore[no-untyped-def]
     """Without an own call: called (0/0, 0/2, 2/2) when the sample's records cover every
     base of the site with enough depth and at most one of them is a variant record."""
@@ -654,7 +664,7 @@ def _coverage(window, n_win, p, e, start, end, dp, gq, nonref, carrier, min_dp):
     return np.int8(-1), np.int8(-1), dpo, gqo, why
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _count(
     counts, dp_all, dp_complete, gq_hist, nocall_col, j, sx, is_y, hap,
     a1, a2, dp, gq, ad_ref, ad_alt, why, ab_totals, ab_limits,
