@@ -128,7 +128,7 @@ def genotype_sparse(
     """Joint-genotype ``samples`` (participant_id, sex) at ``sites`` (contig, pos, ref, alt,
     end) from their ``calls`` and ``blocks`` (joint.CALLS_SCHEMA / BLOCKS_SCHEMA): the
     non-hom-ref rows and the per-site aggregates over every cell. ``batch`` samples are
-    swept at a time (the result does not depend on it)."""
+    swept at a time (rows and aggregates do not depend on it, only the rows' order)."""
     if sites.height == 0 or samples.height == 0:
         return Genotyped(
             pl.DataFrame(schema=GENOTYPE_EVAL_SCHEMA), pl.DataFrame(schema=site_qc.AGGREGATE_SCHEMA)
