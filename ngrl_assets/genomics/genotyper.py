@@ -236,10 +236,11 @@ def records(where: Sites, calls: pl.DataFrame, blocks: pl.DataFrame, lo: int, hi
     )
     # repeated rows: by (sample, site) where the allele is a site, by its text elsewhere
     at_site = pl.col("site").is_not_null()
+    cell = pl.col("sample").cast(pl.Int64) * len(where.pos) + pl.col("site")
     own = pl.concat(
         [
-            keyed.filter(at_site).unique(["sample", "site"], keep="first", maintain_order=True),
-            keyed.filter(~at_site).unique(["sample", *SITE_KEY], keep="first", maintain_order=True),
+            keyed.filter(at_site).filter(cell.is_first_distinct()),
+            keyed.filter(~at_site).filter(pl.struct("sample", *SITE_KEY).is_first_distinct()),
         ]
     )
     a1, a2 = pl.col("a1"), pl.col("a2")
@@ -326,7 +327,10 @@ def _sex_codes(people: pl.DataFrame) -> npt.NDArray[np.int8]:
 
 def _genome(contigs: pl.Enum, position: str, contig: str = "contig") -> pl.Expr:
     """contig index << 32 | position; records on contigs without sites get null."""
-    index = pl.col(contig).cast(contigs, strict=False).to_physical().cast(pl.Int64)
+    if len(contigs.categories) == 1:  # one contig (a chunk): a comparison, no lookup
+        index = pl.when(pl.col(contig) == contigs.categories[0]).then(pl.lit(0, pl.Int64))
+    else:
+        index = pl.col(contig).cast(contigs, strict=False).to_physical().cast(pl.Int64)
     return index * (1 << 32) + pl.col(position).cast(pl.Int64)
 
 
