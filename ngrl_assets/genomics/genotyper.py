@@ -327,6 +327,7 @@ def _sex_codes(people: pl.DataFrame) -> npt.NDArray[np.int8]:
 
 def _genome(contigs: pl.Enum, position: str, contig: str = "contig") -> pl.Expr:
     """contig index << 32 | position; records on contigs without sites get null."""
+    index: pl.Expr
     if len(contigs.categories) == 1:  # one contig (a chunk): a comparison, no lookup
         index = pl.when(pl.col(contig) == contigs.categories[0]).then(pl.lit(0, pl.Int64))
     else:
