@@ -3,12 +3,13 @@
 Semantics are those of ``docs/genomics.md`` (Joint-calling semantics): a sample's own call,
 the ``min_dp`` rule, coverage of the whole REF span by its blocks and other calls, the
 no-call reasons M/P/D/U/O, allele code 2 for another non-reference allele, half-calls and
-haploid calls. This module decides them on integers: frames are encoded once (a contig
-index and genome positions ``contig << 32 | pos`` as int64, sites by index, each call's
-allele as the index of the site it genotypes, samples by index, unknown values as
-``NA``), then a compiled sweep walks each sample's records sorted by start along the
-sites sorted by position, keeping only the records that overlap the current site (an
-active window, so long deletions cost what they overlap). Only sparse rows leave it:
+haploid calls. This module decides them on integers: frames are encoded (a contig index
+and genome positions ``contig << 32 | pos`` as int64, sites by index, each call's allele
+as the index of the site it genotypes, samples by index, unknown values as ``NA``) for
+one batch of samples at a time, then a compiled sweep walks each sample's records sorted
+by start along the sites sorted by position, keeping only the records that overlap the
+current site (an active window, so long deletions cost what they overlap). Only sparse
+rows leave it:
 every call that is not hom-ref and every no-call. Hom-ref stays implicit, but every cell,
 hom-ref included, is counted into the per-site aggregates of :mod:`site_qc` on the way,
 so those are exact. Nothing of size sites x samples is ever allocated. Pure: no Dagster.
@@ -28,10 +29,10 @@ from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA, NO_CALL_REASONS, 
 
 NA = int(np.iinfo(np.int32).min)  # an unknown (null) integer in the engine's arrays
 HAPLOID = -128  # a2 of a haploid call (null in the frames)
-# sample sex codes; any other text counts as unknown, a null sex is its own code (polars
-# null logic in site_qc treats it differently from "unknown")
+# sample sex codes (the kernel's literals); any other text counts as unknown, a null sex
+# is its own code (site_qc's null logic treats it differently from "unknown")
 SEX_CODES = {"unknown": 0, "XX": 1, "XY": 2}
-_UNKNOWN, _XX, _XY, _NULL_SEX = 0, 1, 2, 3
+_UNKNOWN, _NULL_SEX = 0, 3
 # no-call reason codes: 0 called, then NO_CALL_REASONS' letters in order
 REASONS = [None, *NO_CALL_REASONS]
 assert REASONS == [None, "M", "P", "D", "U", "O"]  # the kernel's codes 1..5
