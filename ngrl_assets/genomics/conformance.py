@@ -19,13 +19,13 @@ import polars as pl
 import pysam
 import yaml
 
+from ngrl_assets.genomics.genotyper import genotype_sparse, with_hom_ref
 from ngrl_assets.genomics.gvcf import read_gvcf
 from ngrl_assets.genomics.joint import (
     BLOCKS_SCHEMA,
     CALLS_SCHEMA,
     SAMPLES_SCHEMA,
     discover_sites,
-    genotype,
 )
 
 # GLnexus options that change genotypes or sites and that we do not implement.
@@ -254,7 +254,8 @@ def run_case(path: Path) -> CaseResult:
         sites_all.append(sites)
         c = calls.filter(pl.col("contig") == contig)
         b = blocks.filter(pl.col("contig") == contig)
-        evals.append(genotype(sites, samples, c, b, min_dp=min_dp))
+        result = genotype_sparse(sites, samples, c, b, min_dp=min_dp)
+        evals.append(with_hom_ref(result.sparse, sites, samples))
     evaluated = pl.concat(evals) if evals else pl.DataFrame()
     if "truth_output_vcf" in case:
         problems = _compare_output(case, evaluated)

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from ngrl_assets.genomics import chunks, site_qc
+from ngrl_assets.genomics.genotyper import genotype_sparse
 from ngrl_assets.genomics.joint import (
     BLOCKS_SCHEMA,
     CALLS_SCHEMA,
     SAMPLES_SCHEMA,
     SITES_SCHEMA,
     discover_all,
-    genotype,
-    sparse,
 )
 from ngrl_assets.genomics.schemas import SITE_KEY
 
@@ -71,15 +70,15 @@ def genotype_tiles(sites: pl.DataFrame, cohort: Cohort, min_dp: int) -> Iterator
     batches = samples.partition_by("sample_batch", as_dict=True, maintain_order=True)
     for (number,), members in batches.items() or {(None,): samples}.items():
         ids = members["participant_id"].implode()
-        evals = genotype(
+        result = genotype_sparse(
             sites,
             members.select(list(SAMPLES_SCHEMA)),
             cohort.calls.filter(pl.col("participant_id").is_in(ids)),
             cohort.blocks.filter(pl.col("participant_id").is_in(ids)),
             min_dp,
         )
-        rows = sparse(evals).with_columns(pl.lit(number, dtype=pl.Int32).alias("sample_batch"))
-        yield Tile(rows, site_qc.aggregate(evals))
+        rows = result.sparse.with_columns(pl.lit(number, dtype=pl.Int32).alias("sample_batch"))
+        yield Tile(rows, result.aggregates)
 
 
 @dataclass

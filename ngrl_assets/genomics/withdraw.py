@@ -1,7 +1,7 @@
 """Withdrawing samples from joint-called site aggregates, exactly. Pure: frames in and out.
 
 A sample's genotype at a site depends only on its own variant calls and reference blocks
-(:func:`joint.genotype`), and every site aggregate (:mod:`site_qc`) is a sum over samples
+(:func:`genotyper.genotype_sparse`), and every site aggregate (:mod:`site_qc`) is a sum over samples
 (counts and histograms). So the contribution of withdrawn samples W can be recomputed
 from W's own per-sample rows and subtracted: ``aggregate(all) - aggregate(W)`` equals
 ``aggregate(all - W)`` at every site, and the site QC metrics and FILTER follow from the
@@ -15,7 +15,8 @@ from __future__ import annotations
 import polars as pl
 
 from ngrl_assets.genomics import site_qc
-from ngrl_assets.genomics.joint import SITES_SCHEMA, genotype
+from ngrl_assets.genomics.genotyper import genotype_sparse
+from ngrl_assets.genomics.joint import SITES_SCHEMA
 from ngrl_assets.genomics.schemas import SITE_KEY
 
 # the summable aggregate columns (everything of AGGREGATE_SCHEMA but the site key)
@@ -43,8 +44,9 @@ def contribution(
     XX samples) has no row: they contributed nothing there."""
     if sites.height == 0 or samples.height == 0:
         return pl.DataFrame(schema=site_qc.AGGREGATE_SCHEMA)
-    evals = genotype(sites.select(list(SITES_SCHEMA)), samples, calls, blocks, min_dp)
-    return site_qc.aggregate(evals)
+    return genotype_sparse(
+        sites.select(list(SITES_SCHEMA)), samples, calls, blocks, min_dp
+    ).aggregates
 
 
 def subtract(state: pl.DataFrame, contribution: pl.DataFrame) -> pl.DataFrame:

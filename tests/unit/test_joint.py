@@ -1,8 +1,11 @@
-"""Joint genotyping semantics on small hand-built samples (no files, no Dagster)."""
+"""Joint genotyping semantics on small hand-built samples (no files, no Dagster), through
+the engine (``genotyper.genotype_sparse``) and, for the same cases, the oracle."""
 
 import polars as pl
+import pytest
 
 from ngrl_assets.genomics import chunks, site_qc
+from ngrl_assets.genomics.genotyper import genotype_sparse, with_hom_ref
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import (
     BLOCKS_SCHEMA,
@@ -10,10 +13,20 @@ from ngrl_assets.genomics.joint import (
     SAMPLES_SCHEMA,
     SITES_SCHEMA,
     discover_sites,
-    genotype,
-    sparse,
 )
 from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA
+from tests import genomics_oracle
+
+
+def engine(sites, people, c, b, min_dp=1):
+    """Every cell from the engine: its sparse rows plus the implicit hom-ref cells."""
+    return with_hom_ref(genotype_sparse(sites, people, c, b, min_dp).sparse, sites, people)
+
+
+# every semantic case below runs through the engine and through the oracle
+@pytest.fixture(params=["engine", "oracle"])
+def genotype(request):
+    return engine if request.param == "engine" else genomics_oracle.genotype
 
 
 def calls(*rows):
@@ -62,7 +75,7 @@ def decisions(evals):
     }
 
 
-def test_hom_ref_needs_full_deep_coverage_and_missing_is_never_hom_ref():
+def test_hom_ref_needs_full_deep_coverage_and_missing_is_never_hom_ref(genotype):
     c = calls(("B", 1000, "TTC", "T", 0, 1, 30, 20, 10))
     b = blocks(
         ("A", 990, 1000, 30),
@@ -80,7 +93,7 @@ def test_hom_ref_needs_full_deep_coverage_and_missing_is_never_hom_ref():
     assert got[(1000, "TTC", "T", "E")] == (-1, -1, "M")
 
 
-def test_other_alleles_overlapping_a_site_are_not_hom_ref():
+def test_other_alleles_overlapping_a_site_are_not_hom_ref(genotype):
     c = calls(
         ("A", 1000, "T", "A", 0, 1, 30, 15, 15),
         ("B", 1000, "T", "G", 1, 1, 30, 0, 30),
@@ -94,7 +107,7 @@ def test_other_alleles_overlapping_a_site_are_not_hom_ref():
     assert got[(1000, "T", "G", "A")] == (0, 2, None)
 
 
-def test_allele_depth_below_min_dp_gives_a_half_call_with_reason_d():
+def test_allele_depth_below_min_dp_gives_a_half_call_with_reason_d(genotype):
     c = calls(("A", 1000, "TA", "T", 0, 1, 12, 10, 2))
     got = decisions(
         genotype(discover_sites(c, "chr1", 1, 10_000), samples("A"), c, blocks(), min_dp=10)
@@ -115,9 +128,13 @@ def test_discovery_needs_a_carrier_inside_the_chunk():
 def test_sparse_keeps_everything_but_confident_hom_ref():
     c = calls(("B", 1000, "T", "A", 0, 1, 30, 15, 15))
     b = blocks(("A", 990, 1010, 30))
-    evals = genotype(discover_sites(c, "chr1", 1, 10_000), samples("A", "B", "C"), c, b)
-    kept = sparse(evals).select("participant_id", "no_call_reason").rows()
+    result = genotype_sparse(discover_sites(c, "chr1", 1, 10_000), samples("A", "B", "C"), c, b)
+    kept = result.sparse.select("participant_id", "no_call_reason").rows()
     assert kept == [("B", None), ("C", "M")]
+    # the hom-ref cell is implicit but counted: three samples, A's depth in the histogram
+    agg = result.aggregates.row(0, named=True)
+    assert (agg["n_samples"], agg["n_called"], agg["n_an"], agg["n_ac"]) == (3, 2, 4, 1)
+    assert agg["dp_hist_all"][30] == 2
 
 
 # --- empty inputs at every stage -----------------------------------------------------
@@ -127,7 +144,7 @@ SITE = pl.DataFrame(
 )
 
 
-def test_no_calls_at_a_known_site_is_missing_or_hom_ref_from_blocks():
+def test_no_calls_at_a_known_site_is_missing_or_hom_ref_from_blocks(genotype):
     # the batch has no calls at all (the frame that wedged incremental joint calling)
     got = decisions(genotype(SITE, samples("A", "B"), calls(), blocks(("A", 990, 1010, 30))))
     assert got == {
@@ -136,7 +153,7 @@ def test_no_calls_at_a_known_site_is_missing_or_hom_ref_from_blocks():
     }
 
 
-def test_no_blocks_only_the_carriers_own_call():
+def test_no_blocks_only_the_carriers_own_call(genotype):
     c = calls(("A", 1000, "T", "A", 0, 1, 30, 15, 15))
     got = decisions(genotype(SITE, samples("A", "B"), c, blocks()))
     assert got == {(1000, "T", "A", "A"): (0, 1, None), (1000, "T", "A", "B"): (-1, -1, "M")}
@@ -144,14 +161,15 @@ def test_no_blocks_only_the_carriers_own_call():
 
 def test_no_samples_or_no_sites_give_an_empty_evaluation():
     c = calls(("A", 1000, "T", "A", 0, 1, 30, 15, 15))
-    for frame in (
-        genotype(SITE, samples(), c, blocks()),
-        genotype(SITE.clear(), samples("A"), c, blocks()),
-        genotype(SITE.clear(), samples(), calls(), blocks()),
+    for result in (
+        genotype_sparse(SITE, samples(), c, blocks()),
+        genotype_sparse(SITE.clear(), samples("A"), c, blocks()),
+        genotype_sparse(SITE.clear(), samples(), calls(), blocks()),
     ):
-        assert frame.height == 0 and frame.schema == pl.Schema(GENOTYPE_EVAL_SCHEMA)
+        assert result.sparse.height == 0
+        assert result.sparse.schema == pl.Schema(GENOTYPE_EVAL_SCHEMA)
+        assert result.aggregates.schema == pl.Schema(site_qc.AGGREGATE_SCHEMA)
     assert discover_sites(calls(), "chr1", 1, 10_000).height == 0
-    assert sparse(genotype(SITE, samples(), calls(), blocks())).height == 0
 
 
 def _state() -> pl.DataFrame:
@@ -178,18 +196,14 @@ def test_increment_with_an_empty_batch_or_an_empty_chunk():
     nothing = joint_call_increment([chunk], _state(), empty_batch, lambda _s: Cohort.empty())
     assert (nothing.new_sites, nothing.sites.height, nothing.genotypes.height) == (0, 0, 0)
     # empty aggregates, metrics and merges
-    assert (
-        site_qc.metrics(
-            site_qc.aggregate(genotype(SITE.clear(), samples(), calls(), blocks()))
-        ).height
-        == 0
-    )
+    empty = genotype_sparse(SITE.clear(), samples(), calls(), blocks()).aggregates
+    assert site_qc.metrics(empty).height == 0
 
 
 # --- unknown depth ---------------------------------------------------------------------
 
 
-def test_unknown_depth_does_not_fail_the_depth_rule():
+def test_unknown_depth_does_not_fail_the_depth_rule(genotype):
     # no FORMAT/DP and no AD: the depth is unknown, not zero, so the call stands
     c = calls(
         ("A", 1000, "T", "A", 0, 1, None, None, None), ("B", 1000, "T", "A", 0, 1, 0, None, None)
@@ -202,7 +216,7 @@ def test_unknown_depth_does_not_fail_the_depth_rule():
     assert got[(1000, "T", "A", "D")] == (-1, -1, "D")
 
 
-def test_a_gvcf_without_format_dp_is_called(tmp_path):
+def test_a_gvcf_without_format_dp_is_called(tmp_path, genotype):
     from ngrl_assets.genomics.gvcf import read_gvcf
     from tests.unit.gvcf_text import write
 

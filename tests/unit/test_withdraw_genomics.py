@@ -16,7 +16,6 @@ from ngrl_assets.genomics.joint import (
     CALLS_SCHEMA,
     SAMPLES_SCHEMA,
     discover_all,
-    genotype,
 )
 from ngrl_assets.genomics.schemas import SITE_KEY
 from ngrl_assets.genomics.withdraw import (
@@ -25,6 +24,7 @@ from ngrl_assets.genomics.withdraw import (
     dropped_sites,
     subtract,
 )
+from tests.genomics_oracle import genotype  # the states: the dense oracle, not the engine
 from tests.unit.random_cohorts import Sample, cohorts, withdrawals
 
 
