@@ -259,7 +259,7 @@ def ours(n: int, work: Path, folder: Path, rows: list[dict], args: argparse.Name
             / n
         ),
     }
-    if args.add and n == max(m for m in args.n if m not in args.anchor_only):
+    if args.add and n == max(args.n):
         out["add"] = add_batch(n, work, lake, folder, rows, args)
     if not args.keep_lakes:
         shutil.rmtree(lake, ignore_errors=True)
@@ -318,13 +318,14 @@ def summarise(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--n", type=int, nargs="+", default=[250, 1_000, 4_000])
+    p.add_argument("--n", type=int, nargs="*", default=[250, 1_000, 4_000])
     p.add_argument("--anchor-only", type=int, nargs="*", default=[], help="N run by bcftools only")
     p.add_argument("--add", type=int, default=250)
     p.add_argument("--seed", type=int, default=9)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--cap", type=float, default=12.0)
     p.add_argument("--keep-lakes", action="store_true")
+    p.add_argument("--fresh", action="store_true", help="drop earlier rows of p9.json")
     p.add_argument("--report", action="store_true")
     p.add_argument("--intake", nargs=4, metavar=("LAKE", "SAMPLES_TSV", "DELIVERY", "WORKERS"))
     p.add_argument("--joint", metavar="LAKE")
@@ -344,9 +345,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import region
 
+    args.n = [n for n in args.n if n not in args.anchor_only]
     ns = sorted(set(args.n) | set(args.anchor_only))
     t0 = time.perf_counter()
-    folder, rows = region.ensure_cohort(max(ns) + args.add, args.seed, args.workers)
+    extra = args.add if args.n else 0
+    folder, rows = region.ensure_cohort(max(ns) + extra, args.seed, args.workers)
     gen_s = time.perf_counter() - t0
     work = harness.OUT / "p9"
     work.mkdir(parents=True, exist_ok=True)
@@ -365,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
             row["ours"] = ours(n, work, folder, rows, args)
             print(json.dumps({"n": n, "ours": row["ours"]}), flush=True)
         result["rows"].append(row)
+    earlier = harness.RESULTS / "p9.json"
+    if earlier.exists() and not args.fresh:  # keep the rows of other N from earlier runs
+        kept = [r for r in json.loads(earlier.read_text())["rows"] if r["n"] not in ns]
+        result["rows"] = sorted(kept + result["rows"], key=lambda r: r["n"])
     summarise(result)
     result["anchor_cmd"] = "bcftools merge --gvcf ref.fa.gz -Ob -o merged.bcf -l files.txt"
     result["parallel"] = (
