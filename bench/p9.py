@@ -379,10 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         "(joint_store.joint_call_chunks has no worker pool); bcftools: one thread"
     )
     result["machine"] = harness.machine()
-    harness.save("p9", result)
+    path = harness.save("p9", result)
     import report
 
-    print(report.p9_table(result))
+    print(report.p9_table(json.loads(path.read_text())))
     return 0
 
 
