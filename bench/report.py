@@ -228,8 +228,8 @@ def p9_table(p9: dict) -> str:
         a = r["bcftools"]
         if a["status"] == "ok":
             out.append(
-                f"| {r['n']:,} | bcftools merge --gvcf (anchor) | {a['wall_s']:.1f} | "
-                f"{a['cpu_s']:.1f} | {a['cpu_us_per_cell']:.2f} | {mib(a['max_rss_kb'])} | "
+                f"| {r['n']:,} | bcftools merge --gvcf (anchor) | {a['wall_s']:,.1f} | "
+                f"{a['cpu_s']:,.1f} | {a['cpu_us_per_cell']:.2f} | {mib(a['max_rss_kb'])} | "
                 f"{a['bcf_bytes_per_genome']:,} | {a['other_cpu_s']:.0f} | "
                 f"{a['sites']:,} sites (BCF) |"
             )
