@@ -148,14 +148,16 @@ class _Bgzf:
                 fh.write(struct.pack("<QQ", coff, uoff))
 
 
-def write_reference(path: Path, width: int = WIDTH) -> Path:
+def write_reference(
+    path: Path, width: int = WIDTH, wins: tuple[genome.Window, ...] | None = None
+) -> Path:
     """BGZF FASTA of the pseudo-reference over the whole length of every contig that has
-    windows (N outside the windows), one sequence line per contig, with .fai and .gzi
-    written directly (nothing is read back)."""
+    windows (``wins``, else the bench windows of ``width``; N outside the windows), one
+    sequence line per contig, with .fai and .gzi written directly (nothing is read back)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = dict(genome.GRCH38_CONTIGS)
     by_contig: dict[str, list[genome.Window]] = {}
-    for w in bench_windows(width):
+    for w in wins if wins is not None else bench_windows(width):
         by_contig.setdefault(w.chrom, []).append(w)
     out = _Bgzf(path)
     fai = []

@@ -182,8 +182,84 @@ def main() -> int:
             f"{p7['rows_quarantined']:,} quarantined |",
             "",
         ]
+    p9 = _load("p9")
+    if p9:
+        out += [p9_table(p9), ""]
     print("\n".join(out))
     return 0
+
+
+def _rss(side: dict) -> str:
+    return f"{mib(side['max_rss_kb'])} / {mib(side['tree_peak_rss_kb'])}"
+
+
+def _p9_ours(o: dict) -> list[str]:
+    i, j = o["intake"], o.get("joint", {})
+    if i["status"] != "ok" or j.get("status") != "ok":
+        failed = i if i["status"] != "ok" else j
+        return [f"| ours | {failed['status']} | | | | | | | |"]
+    d = j["detail"]
+    return [
+        f"| ours: intake ({i['detail']['workers']} processes) | {i['wall_s']:.1f} | "
+        f"{i['cpu_s']:.1f} | | {_rss(i)} | | {i['other_cpu_s']:.0f} | "
+        f"{i['detail']['records']:,} records, "
+        f"append {i['detail']['append_s']:.1f} s |",
+        f"| ours: joint_call_chunks | {j['wall_s']:.1f} | {j['cpu_s']:.1f} | "
+        f"{o['joint_cpu_us_per_cell']:.2f} | {_rss(j)} | {o['stored_bytes_per_genome']:,} | "
+        f"{j['other_cpu_s']:.0f} | "
+        f"{o['sites']:,} sites; {', '.join(f'{k} {v:.1f} s' for k, v in d['phases_s'].items())} |",
+        f"| ours: total | {o['total_wall_s']:.1f} | {o['total_cpu_s']:.1f} | "
+        f"{o['cpu_us_per_cell']:.2f} | | | | per-sample tables "
+        f"{o['sample_tables_bytes_per_genome']:,} B/genome |",
+    ]
+
+
+def p9_table(p9: dict) -> str:
+    """P9: one block per N (bcftools, our intake, our joint calling), then the batch."""
+    contig, start, end = p9["region"]
+    out = [
+        f"### P9 ({p9['when']}): N msprime genomes over {contig}:{start:,}-{end:,}",
+        "",
+        "| N | side | wall s | CPU s | CPU-us / cell | peak RSS (largest / tree) | "
+        "bytes / genome | other CPU s | detail |",
+        "|---:|---|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for r in p9["rows"]:
+        a = r["bcftools"]
+        if a["status"] == "ok":
+            out.append(
+                f"| {r['n']:,} | bcftools merge --gvcf (anchor) | {a['wall_s']:,.1f} | "
+                f"{a['cpu_s']:,.1f} | {a['cpu_us_per_cell']:.2f} | {mib(a['max_rss_kb'])} | "
+                f"{a['bcf_bytes_per_genome']:,} | {a['other_cpu_s']:.0f} | "
+                f"{a['sites']:,} sites (BCF) |"
+            )
+        else:
+            out.append(f"| {r['n']:,} | bcftools | {a['status']} | | | | | | |")
+        if "ours" in r:
+            lines = _p9_ours(r["ours"])
+            out += [line.replace("| ours", f"| {r['n']:,} | ours", 1) for line in lines]
+        if "ratio" in r:
+            q = r["ratio"]
+            out.append(
+                f"| {r['n']:,} | **ratio ours / bcftools** | **{q['wall']:.2f}** | "
+                f"{q['cpu']:.2f} | | {q['peak_rss']:.2f} | {q['bytes_per_genome']:.2f} | | |"
+            )
+    for r in p9["rows"]:
+        add = r.get("ours", {}).get("add")
+        if not add or add.get("joint", {}).get("status") != "ok":
+            continue
+        j, i = add["joint"], add["intake"]
+        vs = add.get("vs_from_scratch_per_cell")
+        out += [
+            "",
+            f"Add {add['batch']} genomes to a lake of {add['n_before']:,} joint-called: intake "
+            f"{i['wall_s']:.1f} s wall / {i['cpu_s']:.1f} s CPU; joint calling (increment) "
+            f"{j['wall_s']:.1f} s wall / {j['cpu_s']:.1f} s CPU, peak RSS {_rss(j)}; "
+            f"{add['sites_after']:,} sites after, {add['joint_cpu_us_per_own_cell']:.2f} "
+            f"CPU-us per own cell ({add['batch']} x sites)"
+            + (f", {vs:.2f}x a from-scratch run of {p9['add']} genomes per cell." if vs else "."),
+        ]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
