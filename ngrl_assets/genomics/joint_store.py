@@ -92,7 +92,14 @@ def _old_cohort(
     """Already joint-called samples' calls and blocks overlapping the new sites."""
     if samples.height == 0 or not deliveries:
         return Cohort.empty()
-    spans = _spanned_chunks(new_sites)
+    calls, blocks = _rows_in_spans(lake, _spanned_chunks(new_sites), deliveries, samples)
+    return Cohort(samples.select("participant_id", "sex", "sample_batch"), calls, blocks)
+
+
+def _rows_in_spans(
+    lake: Lake, spans: pl.DataFrame, deliveries: list[str], samples: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The samples' calls and blocks overlapping [lo, hi] of each chunk of ``spans``."""
     group = sorted(set(spans["chunk"].to_list()))
     calls = _load(lake, SAMPLE_VARIANT_CALLS, group, deliveries, samples)
     blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, group, deliveries, samples)
@@ -102,11 +109,7 @@ def _old_cohort(
     blocks = blocks.join(spans, on="chunk").filter(
         (pl.col("start") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
     )
-    return Cohort(
-        samples.select("participant_id", "sex", "sample_batch"),
-        calls.select(list(CALLS_SCHEMA)),
-        blocks.select(list(BLOCKS_SCHEMA)),
-    )
+    return calls.select(list(CALLS_SCHEMA)), blocks.select(list(BLOCKS_SCHEMA))
 
 
 CHUNK_GROUP = 64  # chunks whose pending per-sample rows are read in one scan
@@ -280,19 +283,8 @@ def rows_beyond(
     if not extra:
         return Cohort.empty()
     bounds = spans.filter(pl.col("chunk").is_in(extra))
-    calls = _load(lake, SAMPLE_VARIANT_CALLS, extra, deliveries, samples)
-    blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, extra, deliveries, samples)
-    calls = calls.join(bounds, on="chunk").filter(
-        (pl.col("pos") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
-    )
-    blocks = blocks.join(bounds, on="chunk").filter(
-        (pl.col("start") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
-    )
-    return Cohort(
-        samples.select("participant_id", "sex").clear(),
-        calls.select(list(CALLS_SCHEMA)),
-        blocks.select(list(BLOCKS_SCHEMA)),
-    )
+    calls, blocks = _rows_in_spans(lake, bounds, deliveries, samples)
+    return Cohort(samples.select("participant_id", "sex").clear(), calls, blocks)
 
 
 def _spanned_chunks(sites: pl.DataFrame) -> pl.DataFrame:
