@@ -88,3 +88,29 @@ def write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
     body = ["\t".join(HEADER)] + ["\t".join(r[c] for c in HEADER) for r in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(body) + "\n")
+
+
+# ---- the synthetic truth of the end-to-end tests ---------------------------------------
+def sequencing_truth(truth: dict) -> dict[str, dict]:
+    return {k: v for k, v in truth["feeds"].items() if k.startswith("sequencing/")}
+
+
+def fully_withdrawn(truth: dict) -> set[str]:
+    """References of the participants who fully withdrew: withdrawal propagation erases
+    them, landing included, before their deliveries are taken in."""
+    cases = truth["eligibility"]["by_participant"]
+    return {ref for ref, case in cases.items() if case == "withdrawn_full"}
+
+
+def erased_lines(source: Path, manifests: dict[str, dict], refs: set[str]) -> dict[str, set[int]]:
+    """Manifest key -> the lines naming one of ``refs`` (defect lines too): propagation
+    replaced them by empty lines, so they are neither accepted nor quarantined."""
+    out: dict[str, set[int]] = {}
+    for key in manifests:
+        rows = pl.read_csv(source / key, separator="\t", infer_schema=False)
+        out[key] = {
+            line
+            for line, ref in enumerate(rows["participant_reference"].to_list(), start=2)
+            if ref in refs
+        }
+    return out

@@ -27,6 +27,7 @@ from resources import objects
 from resources.lake import Lake
 from tests.integration.lakes import put_landing, read
 from tests.integration.sample_rows import block, call, deliver
+from tests.integration.sequencing_support import erased_lines, fully_withdrawn, sequencing_truth
 
 PARTICIPANTS = 60
 
@@ -36,31 +37,6 @@ def landing(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("landing")
     truth = generate_cohort(out, participants=PARTICIPANTS, seed=5, defect_rate=0.05, batch_size=15)
     return out, truth
-
-
-def sequencing_truth(truth: dict) -> dict[str, dict]:
-    return {k: v for k, v in truth["feeds"].items() if k.startswith("sequencing/")}
-
-
-def fully_withdrawn(truth: dict) -> set[str]:
-    """References of the participants who fully withdrew: withdrawal propagation erases
-    them, landing included, before their deliveries are taken in."""
-    cases = truth["eligibility"]["by_participant"]
-    return {ref for ref, case in cases.items() if case == "withdrawn_full"}
-
-
-def erased_lines(source: Path, manifests: dict[str, dict], refs: set[str]) -> dict[str, set[int]]:
-    """Manifest key -> the lines naming one of ``refs`` (defect lines too): propagation
-    replaced them by empty lines, so they are neither accepted nor quarantined."""
-    out: dict[str, set[int]] = {}
-    for key in manifests:
-        rows = pl.read_csv(source / key, separator="\t", infer_schema=False)
-        out[key] = {
-            line
-            for line, ref in enumerate(rows["participant_reference"].to_list(), start=2)
-            if ref in refs
-        }
-    return out
 
 
 def test_deliveries_are_checked_stored_and_joint_called(lake: Lake, landing):
@@ -182,33 +158,6 @@ def test_adding_a_batch_equals_joint_calling_from_scratch(tmp_path, landing):
     assert len(names) >= 3 and sites_a.height > 0 and genotypes_a.height > 0
     assert sites_a.equals(sites_b)
     assert genotypes_a.equals(genotypes_b)
-
-
-@pytest.mark.s3
-def test_sequencing_and_joint_calling_on_s3(s3_lake, tmp_path):
-    from ngrl_assets.definitions import build_definitions
-    from ngrl_assets.pipeline import run_all
-
-    landing = tmp_path / "landing"
-    truth = generate_cohort(landing, participants=16, seed=3, defect_rate=0.0, batch_size=8)
-    put_landing(s3_lake, landing)
-    with dg.instance_for_test() as instance:
-        result = run_all(build_definitions(s3_lake), s3_lake, instance)
-        assert result.success, result.failures()
-    raw = read(s3_lake, "curated", "raw_sequences")
-    manifests = sequencing_truth(truth)
-    assert manifests and all(not v["defects"] for v in manifests.values())
-    # every manifest row is taken in but those of fully withdrawn participants (blanked)
-    erased = erased_lines(landing, manifests, fully_withdrawn(truth))
-    for key, lines in erased.items():
-        landed = objects.read_bytes(s3_lake.landing(key)).decode().splitlines()
-        assert {n for n, line in enumerate(landed, start=1) if not line} == lines, key
-    total = sum(len((landing / k).read_text().splitlines()) - 1 for k in manifests)
-    assert raw.height == total - sum(len(lines) for lines in erased.values())
-    sites = read(s3_lake, "curated", "variant_sites")
-    genotypes = read(s3_lake, "curated", "joint_genotypes")
-    assert sites.height > 0 and genotypes.height > 0
-    assert set(genotypes["participant_id"]) <= set(raw["participant_id"].drop_nulls())
 
 
 # --- joint calling on per-sample tables written directly (no intake) ----------------

@@ -30,9 +30,7 @@ from ngrl_assets.releases.tables import (
     RELEASE_REGISTRY,
     RELEASE_TABLES,
 )
-from ngrl_assets.synth import generate_cohort
 from resources.lake import Lake
-from tests.integration.lakes import put_landing
 from tests.integration.libraries import RELEASE_LIBRARY
 from tests.integration.release_runs import FREEZE, KEY_ENV, cut_in_dagster, failure_text
 from tests.integration.support_withdrawal import land_notice
@@ -307,7 +305,18 @@ def _cli(root: Path, *args: str, env: dict[str, str] | None = None) -> subproces
     return subprocess.run([str(ngrl), *args], env=full, capture_output=True, text=True, timeout=600)
 
 
-def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(built, tmp_path):
+# the default run kills the cut at its last point (every table and the manifest written,
+# nothing published yet); `make test-all` at every point
+KILL_SWEEPS = [
+    pytest.param(STAGES[-1:], id="last"),
+    pytest.param(STAGES, id="every", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("stages", KILL_SWEEPS)
+def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(
+    built, tmp_path, stages
+):
     lake, _, root = built
     (root / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     clean_root = tmp_path / "clean"
@@ -315,7 +324,7 @@ def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(built
     done = _cli(clean_root, "release", "cut", "--id", "v1", "--freeze-date", FREEZE.isoformat())
     assert done.returncode == 0, done.stderr[-2000:]
     clean = registry.read_manifest(Lake(root_uri=str(clean_root / "lake")), "v1")
-    for stage in STAGES:
+    for stage in stages:
         killed = _cli(
             root, "release", "cut", "--id", "v1", "--freeze-date", FREEZE.isoformat(),
             env={cut.KILL_AT_ENV: stage},
@@ -330,29 +339,3 @@ def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(built
     fingerprints = {n: t["fingerprint"] for n, t in manifest["tables"].items()}
     assert fingerprints == {n: t["fingerprint"] for n, t in clean["tables"].items()}
     assert [p.release_id for p in registry.list_published(lake)] == ["v1"]
-
-
-@pytest.mark.s3
-def test_a_release_is_cut_and_published_on_s3(s3_lake, tmp_path, monkeypatch):
-    """The same cut against a real S3 API (moto_server in its own process), identity zone
-    in its own bucket: tables, manifest, notes and registry all on S3."""
-    from resources import objects
-
-    for name, value in KEY_ENV.items():
-        monkeypatch.setenv(name, value)
-    landing = tmp_path / "landing"
-    generate_cohort(landing, participants=16, seed=3, defect_rate=0.0, batch_size=8)
-    put_landing(s3_lake, landing)
-    with dg.instance_for_test() as instance:
-        result = run_all(build_definitions(s3_lake), s3_lake, instance)
-        assert result.success, result.failures()
-        run = cut_in_dagster(s3_lake, instance, "v1")
-        assert run.success, failure_text(run)
-    [entry] = registry.list_published(s3_lake)
-    assert entry.release_id == "v1" and entry.participants > 0
-    manifest = registry.read_manifest(s3_lake, "v1")
-    assert manifest["tables"]["participant"]["rows"] == entry.participants
-    assert release(s3_lake, "v1", PARTICIPANT).height == entry.participants
-    notes = [o.name for o in objects.list_objects(s3_lake.uri("releases", "v1", "notes"))]
-    assert {"release_notes.md", "release_notes.html", "public_summary.md"} <= set(notes)
-    assert s3_lake.table_uri(RELEASE_PSEUDONYMS.in_folder("")).startswith(s3_lake.zone("identity"))

@@ -114,9 +114,7 @@ def cohort_frames(draw: st.DrawFn) -> tuple[pl.DataFrame, ...]:
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cohort_frames(), st.sampled_from([0, 1, 10]), st.sampled_from([1, 2, 64]))
-def test_engine_decides_every_cell_and_aggregate_as_the_oracle(frames, min_dp, batch):
+def _engine_equals_oracle(frames, min_dp, batch) -> None:
     sites, people, calls, blocks = frames
     dense = genomics_oracle.genotype(sites, people, calls, blocks, min_dp)
     got = genotype_sparse(sites, people, calls, blocks, min_dp, batch=batch)
@@ -127,6 +125,24 @@ def test_engine_decides_every_cell_and_aggregate_as_the_oracle(frames, min_dp, b
     by_cell = [*SITE_KEY, "participant_id"]
     assert_frame_equal(got.sparse.sort(by_cell), expected.sort(by_cell))
     assert_frame_equal(got.aggregates, site_qc.aggregate(dense))
+
+
+CASES = (cohort_frames(), st.sampled_from([0, 1, 10]), st.sampled_from([1, 2, 64]))
+QUIET = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+
+
+@settings(max_examples=60, **QUIET)
+@given(*CASES)
+def test_engine_decides_every_cell_and_aggregate_as_the_oracle(frames, min_dp, batch):
+    _engine_equals_oracle(frames, min_dp, batch)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, **QUIET)
+@given(*CASES)
+def test_engine_equals_the_oracle_on_many_more_cohorts(frames, min_dp, batch):
+    """The same property on 400 cohorts (``make test-all``)."""
+    _engine_equals_oracle(frames, min_dp, batch)
 
 
 def test_values_the_engine_reserves_are_refused():
