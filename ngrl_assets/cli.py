@@ -174,16 +174,23 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 
 def cmd_joint_call(args: argparse.Namespace) -> int:
-    from ngrl_assets.genomics.export import joint_call_files, write_vcf
+    from ngrl_assets.genomics.batches import SampleBatching
+    from ngrl_assets.genomics.export import joint_call_files
     from ngrl_assets.genomics.gvcf import GvcfError
 
     try:
-        names, sites, genotypes = joint_call_files([Path(p) for p in args.gvcf], args.min_dp)
+        batching = SampleBatching(args.batch_size) if args.batch_size else SampleBatching.from_env()
+        done = joint_call_files(
+            [Path(p) for p in args.gvcf],
+            Path(args.out_vcf),
+            args.min_dp,
+            batching,
+            Path(args.work_dir) if args.work_dir else None,
+        )
     except (GvcfError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    write_vcf(Path(args.out_vcf), names, sites, genotypes)
-    print(f"{len(names)} samples, {sites.height} biallelic sites -> {args.out_vcf}")
+    print(f"{done.samples} samples, {done.sites} biallelic sites -> {args.out_vcf}")
     return 0
 
 
@@ -471,6 +478,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("gvcf", nargs="+", help="single-sample bgzipped gVCFs")
     p.add_argument("--out-vcf", required=True, help="output .vcf.gz (bgzipped and indexed)")
     p.add_argument("--min-dp", type=int, default=1, help="minimum depth for a call (default 1)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="samples per sample batch (default: $NGRL_SAMPLE_BATCH_SIZE or 1,000)",
+    )
+    p.add_argument(
+        "--work-dir",
+        help="where the scratch lake is made (default: the system's temporary folder); "
+        "it holds the inputs' rows, about their gVCFs' size, and is deleted at the end",
+    )
     p.set_defaults(func=cmd_joint_call)
 
     p = sub.add_parser("conformance", help="run GLnexus-format cases (*.yml) in a folder")

@@ -1,70 +1,175 @@
 """Joint-call gVCF files and write the result as a multi-sample VCF (``ngrl joint-call``).
 
-Same code as the assets: each gVCF is read with ``read_gvcf``, rows are assigned to genome
-chunks, and ``joint_call_increment`` folds them all in as one batch; the VCF is written
-from the sparse genotypes (a sample without a row at a site is hom-ref). Rows are
-biallelic; a sample carrying some other allele at a row is written with a second,
-symbolic ALT ``<*>`` (GT index 2). FORMAT is ``GT:RNC``: RNC is the no-call reason per
-allele (``.`` when called, else M, P, D, U or O).
+The same path as the library, so that memory is bounded by a sample batch x a work unit,
+not by the number of inputs: the gVCFs are read one at a time (``read_gvcf``) and their
+rows streamed, ``SAMPLES_PER_APPEND`` samples per write, into the per-sample tables of a
+scratch lake (a temporary folder, or under ``work``); the samples are put in batches of
+``batch_size`` (``SampleBatching``), joint-called by ``joint_store.run_whole_genome`` (the
+assets' plan, work units and commit), and the VCF is written one work unit at a time
+from the joint-called tables. The scratch lake is deleted afterwards.
+
+Rows are biallelic; a sample without a row at a site is hom-ref there; a sample carrying
+some other allele at a row is written with a second, symbolic ALT ``<*>`` (GT index 2).
+FORMAT is ``GT:RNC``: RNC is the no-call reason per allele (``.`` when called, else M, P,
+D, U or O).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 import pysam
 
-from ngrl_assets.genomics import chunks, site_qc
+from ngrl_assets.genomics import chunks, joint_store
+from ngrl_assets.genomics.batches import SampleBatching
 from ngrl_assets.genomics.gvcf import read_gvcf
-from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
-from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SAMPLES_SCHEMA
 from ngrl_assets.genomics.reference import GRCH38_CONTIGS
 from ngrl_assets.genomics.schemas import no_call_reasons_text
+from ngrl_assets.genomics.tables import (
+    JOINT_GENOTYPES,
+    RAW_SEQUENCES,
+    SAMPLE_REFERENCE_BLOCKS,
+    SAMPLE_VARIANT_CALLS,
+    VARIANT_SITES,
+    QcVerdict,
+)
+from resources.lake import Lake
 
 RNC_HEADER = (
     '##FORMAT=<ID=RNC,Number=2,Type=Character,Description="Reason for no call per allele: '
     + f'. called, {no_call_reasons_text(", ", short=True)}">'
 )
+DELIVERY = "joint-call"  # the scratch lake's one delivery
+SAMPLES_PER_APPEND = 50  # gVCFs parsed and held before their rows are written
+
+
+@dataclass(frozen=True)
+class JointCallFiles:
+    """What ``joint_call_files`` wrote."""
+
+    samples: int
+    sites: int
 
 
 def joint_call_files(
-    paths: Iterable[Path], min_dp: int = 1
-) -> tuple[list[str], pl.DataFrame, pl.DataFrame]:
-    """(sample names, sites with QC, sparse genotypes) for a set of single-sample gVCFs."""
-    calls, blocks, samples = [], [], []
+    paths: Iterable[Path],
+    out: Path,
+    min_dp: int = 1,
+    batching: SampleBatching | None = None,
+    work: Path | None = None,
+) -> JointCallFiles:
+    """Joint-call single-sample gVCFs into the bgzipped, indexed VCF ``out``. Raises
+    ``GvcfError`` for an unreadable gVCF and ``ValueError`` when two inputs carry the same
+    sample name (both name the file)."""
+    with tempfile.TemporaryDirectory(prefix="ngrl-joint-call-", dir=work) as scratch:
+        lake = Lake(root_uri=str(Path(scratch) / "lake"))
+        names = _take_in(lake, list(paths), batching or SampleBatching())
+        joint_store.run_whole_genome(lake, min_dp)
+        sites = write_vcf(out, sorted(names), _units(lake))
+    return JointCallFiles(samples=len(names), sites=sites)
+
+
+def _take_in(lake: Lake, paths: list[Path], batching: SampleBatching) -> list[str]:
+    """Stream each gVCF's rows into the scratch lake; one raw_sequences row per sample."""
+    owners: dict[str, Path] = {}
+    rows: list[dict] = []
+    pending: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+
+    def flush() -> None:
+        if pending:
+            lake.append(SAMPLE_VARIANT_CALLS, pl.concat([c for c, _ in pending]))
+            lake.append(SAMPLE_REFERENCE_BLOCKS, pl.concat([b for _, b in pending]))
+            pending.clear()
+
     for path in paths:
         parsed = read_gvcf(path)
-        owner = [pl.lit(parsed.sample).alias("participant_id")]
-        calls.append(chunks.assign(parsed.calls.with_columns(owner), "pos", "end", clip=False))
-        blocks.append(chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True))
-        samples.append({"participant_id": parsed.sample, "sex": "unknown"})
-    names = [s["participant_id"] for s in samples]
-    if len(set(names)) != len(names):
-        raise ValueError("two input gVCFs carry the same sample name")
-    all_calls = pl.concat(calls)
-    batch = Cohort(
-        pl.DataFrame(samples, schema=SAMPLES_SCHEMA),
-        all_calls.select(list(CALLS_SCHEMA)),
-        pl.concat(blocks).select(list(BLOCKS_SCHEMA)),
-    )
-    existing = pl.DataFrame(schema={"chunk": pl.String, **site_state_schema()})
-    result = joint_call_increment(
-        chunks.chunk_names(), existing, batch, lambda _sites: Cohort.empty(), min_dp
-    )
-    sites = result.sites.join(
-        site_qc.metrics(result.sites), on=["contig", "pos", "ref", "alt"], how="left"
-    )
-    return sorted(names), sites, result.genotypes
+        if parsed.sample in owners:
+            raise ValueError(
+                f"{path}: sample {parsed.sample!r} is also the sample of {owners[parsed.sample]}"
+            )
+        owners[parsed.sample] = path
+        owner = [pl.lit(parsed.sample).alias("participant_id"), pl.lit(DELIVERY).alias("delivery")]
+        calls = chunks.assign(parsed.calls.with_columns(owner), "pos", "end", clip=False)
+        blocks = chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True)
+        pending.append(
+            (
+                calls.select(list(SAMPLE_VARIANT_CALLS.schema)),
+                blocks.select(list(SAMPLE_REFERENCE_BLOCKS.schema)),
+            )
+        )
+        rows.append(
+            {
+                "delivery": DELIVERY,
+                "sample_id": parsed.sample,
+                "participant_id": parsed.sample,
+                "gvcf_key": path.name,
+                "records": parsed.records,
+                "variant_rows": calls.height,
+                "block_rows": blocks.height,
+                "inferred_sex": "unknown",
+                "qc_verdict": QcVerdict.PASS.value,
+            }
+        )
+        if len(pending) == SAMPLES_PER_APPEND:
+            flush()
+    flush()
+    now = dt.datetime.now(dt.UTC)
+    for row, batch in zip(rows, batching.assign([], len(rows)), strict=True):
+        row.update(sample_batch=batch, ingested_at=now)
+    lake.append(RAW_SEQUENCES, pl.DataFrame(rows, schema=RAW_SEQUENCES.schema))
+    return list(owners)
+
+
+def _units(lake: Lake) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """(sites with site QC, sparse genotypes) of one work unit at a time, in genome order."""
+    every = joint_store.all_chunk_names()
+    for first in range(0, len(every), joint_store.CHUNK_GROUP):
+        names = every[first : first + joint_store.CHUNK_GROUP]
+        sites = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(names)).collect()
+        if sites.height == 0:
+            continue
+        genotypes = lake.scan(JOINT_GENOTYPES).filter(pl.col("chunk").is_in(names)).collect()
+        yield joint_store.with_site_qc(sites), genotypes
 
 
 def _allele(code: int | None) -> str:
     return "." if code is None or code < 0 else str(code)
 
 
-def write_vcf(out: Path, names: list[str], sites: pl.DataFrame, genotypes: pl.DataFrame) -> None:
-    """Write a bgzipped, tabix-indexed VCF of the joint calls."""
+def write_vcf(
+    out: Path, names: list[str], units: Iterable[tuple[pl.DataFrame, pl.DataFrame]]
+) -> int:
+    """Write a bgzipped, tabix-indexed VCF of the joint calls, one (sites with site QC,
+    sparse genotypes) unit at a time (units in genome order); returns the sites written."""
+    plain = out.with_suffix("") if out.suffix == ".gz" else out
+    written = 0
+    with plain.open("w") as fh:
+        _header(fh, names)
+        for sites, genotypes in units:
+            written += _records(fh, names, sites, genotypes)
+    if out.suffix == ".gz":
+        pysam.tabix_index(str(plain), preset="vcf", force=True)
+    return written
+
+
+def _header(fh: IO[str], names: list[str]) -> None:
+    fh.write("##fileformat=VCFv4.2\n##source=ngrl joint-call\n")
+    for contig, length in GRCH38_CONTIGS.items():
+        fh.write(f"##contig=<ID={contig},length={length}>\n")
+    fh.write('##INFO=<ID=AC,Number=A,Type=Integer,Description="Alternate allele count">\n')
+    fh.write('##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">\n')
+    fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
+    fh.write(RNC_HEADER + "\n")
+    fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names) + "\n")
+
+
+def _records(fh: IO[str], names: list[str], sites: pl.DataFrame, genotypes: pl.DataFrame) -> int:
     order = {c: i for i, c in enumerate(GRCH38_CONTIGS)}
     sites = sites.sort(
         pl.col("contig").replace_strict(order, default=len(order)), "pos", "ref", "alt"
@@ -73,41 +178,18 @@ def write_vcf(out: Path, names: list[str], sites: pl.DataFrame, genotypes: pl.Da
     for r in genotypes.iter_rows(named=True):
         key = (r["contig"], r["pos"], r["ref"], r["alt"])
         by_site.setdefault(key, {})[r["participant_id"]] = (r["a1"], r["a2"], r["no_call_reason"])
-    plain = out.with_suffix("") if out.suffix == ".gz" else out
-    with plain.open("w") as fh:
-        fh.write("##fileformat=VCFv4.2\n##source=ngrl joint-call\n")
-        for contig, length in GRCH38_CONTIGS.items():
-            fh.write(f"##contig=<ID={contig},length={length}>\n")
-        fh.write('##INFO=<ID=AC,Number=A,Type=Integer,Description="Alternate allele count">\n')
-        fh.write('##INFO=<ID=AN,Number=1,Type=Integer,Description="Allele number">\n')
-        fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
-        fh.write(RNC_HEADER + "\n")
-        fh.write(
-            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names) + "\n"
-        )
-        for s in sites.iter_rows(named=True):
-            calls = by_site.get((s["contig"], s["pos"], s["ref"], s["alt"]), {})
-            other = any(2 in (a1, a2) for a1, a2, _ in calls.values())
-            alts = s["alt"] + (",<*>" if other else "")
-            ac = f"{s['AC']},0" if other else f"{s['AC']}"
-            cells = []
-            for name in names:
-                a1, a2, reason = calls.get(name, (0, 0, None))
-                gt = _allele(a1) if a2 is None else f"{_allele(a1)}/{_allele(a2)}"
-                rnc = "".join((reason or ".") if (c is None or c < 0) else "." for c in (a1, a2))
-                cells.append(f"{gt}:{rnc}")
-            info = f"AC={ac};AN={s['AN']}"
-            row = [
-                s["contig"],
-                str(s["pos"]),
-                ".",
-                s["ref"],
-                alts,
-                ".",
-                s["FILTER"] or ".",
-                info,
-                "GT:RNC",
-            ]
-            fh.write("\t".join(row + cells) + "\n")
-    if out.suffix == ".gz":
-        pysam.tabix_index(str(plain), preset="vcf", force=True)
+    for s in sites.iter_rows(named=True):
+        calls = by_site.get((s["contig"], s["pos"], s["ref"], s["alt"]), {})
+        other = any(2 in (a1, a2) for a1, a2, _ in calls.values())
+        alts = s["alt"] + (",<*>" if other else "")
+        ac = f"{s['AC']},0" if other else f"{s['AC']}"
+        cells = []
+        for name in names:
+            a1, a2, reason = calls.get(name, (0, 0, None))
+            gt = _allele(a1) if a2 is None else f"{_allele(a1)}/{_allele(a2)}"
+            rnc = "".join((reason or ".") if (c is None or c < 0) else "." for c in (a1, a2))
+            cells.append(f"{gt}:{rnc}")
+        info = f"AC={ac};AN={s['AN']}"
+        row = [s["contig"], str(s["pos"]), ".", s["ref"], alts, ".", s["FILTER"] or ".", info]
+        fh.write("\t".join([*row, "GT:RNC", *cells]) + "\n")
+    return sites.height

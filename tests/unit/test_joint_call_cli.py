@@ -56,3 +56,30 @@ def test_carriers_match_their_own_gvcf_calls(joint_vcf):
                     own.add((rec.POS, rec.REF, alt))
         snvs = {c for c in carried.get(name, set()) if len(c[1]) == 1 and len(c[2]) == 1}
         assert snvs == own, name
+
+
+def _body(vcf_gz: Path) -> list[str]:
+    import gzip
+
+    with gzip.open(vcf_gz, "rt") as fh:
+        return [line for line in fh if not line.startswith("##source")]
+
+
+def test_sample_batches_change_nothing_and_the_scratch_lake_is_removed(joint_vcf, tmp_path):
+    """The same 12 gVCFs in batches of 5 (three tiles per chunk) give the same VCF, byte
+    for byte after decompression; the scratch lake under --work-dir is gone afterwards."""
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "batched.vcf.gz"
+    args = ["joint-call", *map(str, GVCFS[:12]), "--out-vcf", str(out), "--batch-size", "5"]
+    assert main([*args, "--work-dir", str(work)]) == 0
+    assert _body(out) == _body(joint_vcf)
+    assert list(work.iterdir()) == []
+
+
+def test_two_inputs_with_one_sample_name_are_refused_naming_the_file(tmp_path, capsys):
+    out = tmp_path / "dup.vcf.gz"
+    assert main(["joint-call", str(GVCFS[0]), str(GVCFS[0]), "--out-vcf", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert GVCFS[0].name in err and "also the sample of" in err
+    assert not out.exists()
