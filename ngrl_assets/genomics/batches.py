@@ -19,6 +19,9 @@ from dataclasses import dataclass
 DEFAULT_SIZE = 1_000
 MAX_SIZE = 10_000
 ENV = "NGRL_SAMPLE_BATCH_SIZE"
+# the batch number that per-batch site aggregates give samples stored without a batch
+# (per-sample tables written before batches existed, or by hand): intake numbers from 1
+NO_BATCH = 0
 
 
 @dataclass(frozen=True)

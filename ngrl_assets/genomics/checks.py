@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from ngrl_assets.common.assets import asset_key
+from ngrl_assets.genomics.joint_store import batch_totals_mismatched
 from ngrl_assets.genomics.tables import JOINT_GENOTYPES, VARIANT_SITES
 from resources.lake import Lake
 
@@ -18,6 +19,12 @@ CHECK_SPECS = [
         "one_row_per_site_and_participant",
         asset=asset_key(JOINT_GENOTYPES),
         description="No (site, participant) appears twice.",
+    ),
+    dg.AssetCheckSpec(
+        "site_aggregates_are_the_sum_of_batches",
+        asset=asset_key(VARIANT_SITES),
+        description="Every site's QC aggregates equal the sum of its site_batch_aggregates "
+        "rows over the sample batches (none missing on either side).",
     ),
 ]
 
@@ -35,6 +42,7 @@ def evaluate(lake: Lake, chunk_names: list[str]) -> list[dg.AssetCheckResult]:
     )
     mismatched = autosomal.filter(pl.col("AC") != pl.col("stored_ac").fill_null(0)).height
     duplicated = genotypes.height - genotypes.select([*KEY, "participant_id"]).n_unique()
+    checked, unsummed = batch_totals_mismatched(lake, chunk_names)
     return [
         dg.AssetCheckResult(
             asset_key=asset_key(VARIANT_SITES),
@@ -47,5 +55,11 @@ def evaluate(lake: Lake, chunk_names: list[str]) -> list[dg.AssetCheckResult]:
             check_name="one_row_per_site_and_participant",
             passed=duplicated == 0,
             metadata={"rows_checked": genotypes.height, "duplicated": duplicated},
+        ),
+        dg.AssetCheckResult(
+            asset_key=asset_key(VARIANT_SITES),
+            check_name="site_aggregates_are_the_sum_of_batches",
+            passed=unsummed == 0,
+            metadata={"sites_checked": checked, "mismatched": unsummed},
         ),
     ]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ngrl_assets.genomics import chunks, site_qc
+from ngrl_assets.genomics.batches import NO_BATCH
 from ngrl_assets.genomics.genotyper import genotype_sparse
 from ngrl_assets.genomics.joint import (
     BLOCKS_SCHEMA,
@@ -56,6 +57,7 @@ class Tile:
     """One sample batch genotyped at a set of sites: its sparse genotype rows (with
     ``sample_batch``) and its per-site QC aggregates."""
 
+    batch: int | None
     genotypes: pl.DataFrame
     aggregates: pl.DataFrame
 
@@ -78,7 +80,7 @@ def genotype_tiles(sites: pl.DataFrame, cohort: Cohort, min_dp: int) -> Iterator
             min_dp,
         )
         rows = result.sparse.with_columns(pl.lit(number, dtype=pl.Int32).alias("sample_batch"))
-        yield Tile(rows, result.aggregates)
+        yield Tile(number, rows, result.aggregates)
 
 
 @dataclass
@@ -86,6 +88,9 @@ class IncrementResult:
     sites: pl.DataFrame  # every site of the chunks: chunk + SITES_SCHEMA + aggregates
     genotypes: pl.DataFrame  # sparse GENOTYPE_EVAL rows this increment adds, with chunk
     new_sites: int
+    # what this increment added to each sample batch's aggregates: chunk, sample_batch and
+    # the aggregate columns, one row per (batch, site) (BATCH_AGGREGATES_SCHEMA order)
+    batch_aggregates: pl.DataFrame
 
 
 def site_state_schema() -> dict[str, pl.DataType]:
@@ -135,4 +140,25 @@ def joint_call_increment(
     state = sites.join(aggregates, on=SITE_KEY, how="left").sort(["contig", "pos", "ref", "alt"])
     site_chunk = sites.select([*SITE_KEY, "chunk"])
     genotypes = pl.concat([t.genotypes for t in tiles]).join(site_chunk, on=SITE_KEY, how="left")
-    return IncrementResult(sites=state, genotypes=genotypes, new_sites=new_sites.height)
+    by_batch = site_qc.total(
+        pl.concat(
+            [
+                t.aggregates.with_columns(
+                    pl.lit(NO_BATCH if t.batch is None else t.batch, dtype=pl.Int32).alias(
+                        "sample_batch"
+                    )
+                )
+                for t in tiles
+            ]
+        ),
+        by=["sample_batch"],
+    )
+    by_batch = by_batch.join(site_chunk, on=SITE_KEY, how="left").select(
+        ["chunk", "sample_batch", *site_qc.AGGREGATE_SCHEMA]
+    )
+    return IncrementResult(
+        sites=state,
+        genotypes=genotypes,
+        new_sites=new_sites.height,
+        batch_aggregates=by_batch,
+    )

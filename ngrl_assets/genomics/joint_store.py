@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA
+from ngrl_assets.genomics.schemas import SITE_KEY
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
     JOINT_GENOTYPES,
@@ -31,6 +32,7 @@ from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    SITE_BATCH_AGGREGATES,
     VARIANT_SITES,
     QcVerdict,
 )
@@ -321,6 +323,7 @@ class _Outputs:
 
     def __init__(self) -> None:
         self.genotypes: list[pl.DataFrame] = []
+        self.batch_aggregates: list[pl.DataFrame] = []
         self.sites: list[pl.DataFrame] = []
         self.markers: list[dict[str, Any]] = []
 
@@ -330,6 +333,9 @@ class _Outputs:
         self.sites.append(sites.with_columns(tag).select(list(VARIANT_SITES.schema)))
         self.genotypes.append(
             result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES.schema))
+        )
+        self.batch_aggregates.append(
+            result.batch_aggregates.with_columns(tag).select(list(SITE_BATCH_AGGREGATES.schema))
         )
 
     def write(self, lake: Lake, todo: list[str]) -> None:
@@ -345,6 +351,16 @@ class _Outputs:
                     "increment": _distinct(frame, "increment"),
                 }
                 lake.replace(JOINT_GENOTYPES, frame, where=where)
+        # each increment's rows of a batch are its own: a re-run replaces them, and
+        # variant_sites (written last) still says the increment is not folded in
+        if self.batch_aggregates:
+            frame = pl.concat(self.batch_aggregates)
+            if frame.height:
+                where = {
+                    "chunk": _distinct(frame, "chunk"),
+                    "increment": _distinct(frame, "increment"),
+                }
+                lake.replace(SITE_BATCH_AGGREGATES, frame, where=where)
         if self.sites:
             frame = pl.concat(self.sites)
             if frame.height:
@@ -360,6 +376,32 @@ def with_site_qc(sites: pl.DataFrame) -> pl.DataFrame:
     """Joint-called sites (chunk, site, aggregates) with aggV2's metrics and FILTERs."""
     metrics = site_qc.metrics(sites)
     return sites.join(metrics, on=["contig", "pos", "ref", "alt"], how="left", suffix="_m")
+
+
+def batch_totals_mismatched(lake: Lake, chunk_names: list[str]) -> tuple[int, int]:
+    """(sites checked, sites whose ``variant_sites`` aggregates differ from the sum of their
+    ``site_batch_aggregates`` rows, or have only one of the two) in these chunks."""
+    wanted = pl.Series(chunk_names, dtype=pl.String).implode()
+    aggregate_columns = list(site_qc.AGGREGATE_SCHEMA)
+    sites = (
+        lake.scan(VARIANT_SITES)
+        .filter(pl.col("chunk").is_in(wanted))
+        .select(aggregate_columns)
+        .collect()
+    )
+    rows = (
+        lake.scan(SITE_BATCH_AGGREGATES)
+        .filter(pl.col("chunk").is_in(wanted))
+        .select(aggregate_columns)
+        .collect()
+    )
+    summed = site_qc.total(rows, by=[]) if rows.height else rows
+    stored = sites.cast(pl.Schema(site_qc.AGGREGATE_SCHEMA)).sort(SITE_KEY)
+    joined = stored.join(summed, on=SITE_KEY, how="full", coalesce=True, suffix="_sum")
+    differs = pl.any_horizontal(
+        *[pl.col(c).ne_missing(pl.col(f"{c}_sum")) for c in aggregate_columns if c not in SITE_KEY]
+    )
+    return sites.height, joined.filter(differs).height
 
 
 def _distinct(frame: pl.DataFrame, column: str) -> list[str]:

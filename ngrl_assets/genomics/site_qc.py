@@ -177,6 +177,32 @@ def merge(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
     return joined.select([*SITE_KEY, *summed]).cast(_AGG_TYPES).sort(SITE_KEY)
 
 
+def total(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Aggregates summed per (``by`` columns, site): ``merge`` over any number of rows of
+    disjoint sample sets (for example a sample batch's increments, or every batch of a
+    site). Sorted by ``by`` then the site key."""
+    keys = [*by, *SITE_KEY]
+    frame = rows.select([*by, *_conform(rows.select(list(AGGREGATE_SCHEMA))).columns])
+    if frame.height == 0:
+        return frame
+    counts = frame.group_by(keys).agg(pl.col(c).sum() for c in _COUNTS)
+    out = counts
+    for name in _HISTS:
+        summed = (
+            frame.select(*keys, name)
+            .with_row_index("_r")
+            .explode(name)
+            .with_columns(pl.int_range(pl.len()).over("_r").alias("_bin"))
+            .group_by([*keys, "_bin"])
+            .agg(pl.col(name).sum())
+            .sort([*keys, "_bin"])
+            .group_by(keys, maintain_order=True)
+            .agg(pl.col(name))
+        )
+        out = out.join(summed, on=keys, how="left", nulls_equal=True)
+    return out.select([*by, *AGGREGATE_SCHEMA]).cast(_AGG_TYPES).sort(keys, nulls_last=True)
+
+
 def metrics(agg: pl.DataFrame, thresholds: QcThresholds = AGGV2) -> pl.DataFrame:
     """AGGREGATE rows -> SITE_QC_SCHEMA rows (site key, aggV2 metrics, FILTER)."""
     agg = _conform(agg)

@@ -282,6 +282,39 @@ VARIANT_SITES = TableSpec(
     releasable=True,
 )
 
+BATCH_AGGREGATES_SCHEMA: dict[str, Any] = {
+    "chunk": pl.String,
+    "sample_batch": pl.Int32,
+    "increment": pl.String,
+    **site_qc.AGGREGATE_SCHEMA,
+}
+
+SITE_BATCH_AGGREGATES = TableSpec(
+    zone="curated",
+    name="site_batch_aggregates",
+    description=(
+        "Each sample batch's share of every site's QC aggregates (allele counts, het/hom "
+        "counts, no-calls by reason, depth and GQ histograms): variant_sites' aggregates "
+        "are their sum over batches, so site QC and its FILTERs can be recomputed for any "
+        "set of batches (a release, a withdrawal) without reading genotypes. Rows are "
+        "what each increment added to a batch; a withdrawal consolidates its batch's rows."
+    ),
+    schema=BATCH_AGGREGATES_SCHEMA,
+    columns={
+        "chunk": "genome chunk",
+        "sample_batch": "the sample batch (0: samples stored without one)",
+        "increment": "joint-call increment that added the row, or the withdrawal batch "
+        "that consolidated it",
+        "contig": "GRCh38 contig",
+        "pos": "1-based position",
+        "ref": "reference allele",
+        "alt": "alternate allele",
+        **{c: d for c, d in COLUMN_DESCRIPTIONS.items() if c in site_qc.AGGREGATE_SCHEMA},
+    },
+    written_by=("variant_sites",),
+    partition_by=("chunk", "sample_batch"),
+)
+
 JOINT_CALL_INCREMENTS = TableSpec(
     zone="curated",
     name="joint_call_increments",
@@ -309,5 +342,6 @@ TABLES = (
     SAMPLE_REFERENCE_BLOCKS,
     JOINT_GENOTYPES,
     VARIANT_SITES,
+    SITE_BATCH_AGGREGATES,
     JOINT_CALL_INCREMENTS,
 )

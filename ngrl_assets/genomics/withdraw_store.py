@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ngrl_assets.genomics import chunks
+from ngrl_assets.genomics import chunks, site_qc
+from ngrl_assets.genomics.batches import NO_BATCH
 from ngrl_assets.genomics.increment import site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SITES_SCHEMA
 from ngrl_assets.genomics.joint_store import (
@@ -45,6 +46,7 @@ from ngrl_assets.genomics.tables import (
     ROW_GROUP_ROWS,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    SITE_BATCH_AGGREGATES,
     VARIANT_SITES,
 )
 from ngrl_assets.genomics.withdraw import carried_sites, contribution, dropped_sites, subtract
@@ -75,6 +77,8 @@ class _Redacted:
     dropped: pl.DataFrame  # chunk + site key
     changed: set[str]
     updated: int
+    # the withdrawn samples' contributions per sample batch: chunk, sample_batch, aggregates
+    by_batch: pl.DataFrame | None = None
 
 
 def withdraw_from_library(
@@ -90,9 +94,9 @@ def withdraw_from_library(
     _check_marker(marker)
     withdrawn = _withdrawn(lake, participant_ids)
     if _library_applied(lake, marker):
-        removed = _finish_dropped(
-            lake, VARIANT_SITES, JOINT_GENOTYPES, _carried_candidates(lake, withdrawn)
-        )
+        candidates = _carried_candidates(lake, withdrawn)
+        removed = _finish_dropped(lake, VARIANT_SITES, JOINT_GENOTYPES, candidates)
+        _finish_dropped(lake, VARIANT_SITES, SITE_BATCH_AGGREGATES, candidates)
         return GenomicsRedaction(
             genotype_rows_removed_at_dropped_sites=removed, already_applied=True
         )
@@ -116,6 +120,9 @@ def withdraw_from_library(
         results.append(_redact(lake, state, withdrawn, others, absorbed, min_dp))
     changed = sorted(set[str]().union(*(r.changed for r in results)))
     dropped = _concat([r.dropped for r in results], _SITE_CHUNK, VARIANT_SITES)
+    shares = [r.by_batch for r in results if r.by_batch is not None and r.by_batch.height]
+    if shares:
+        _consolidate_batches(lake, pl.concat(shares), dropped, marker)
     if changed:
         sites = pl.concat([_requalified(r.sites) for r in results])
         sites = sites.with_columns(pl.lit(marker).alias("increment"))
@@ -126,11 +133,51 @@ def withdraw_from_library(
             commit_metadata={BATCH_KEY: marker},
         )
     removed = lake.delete_matching(JOINT_GENOTYPES, dropped) if dropped.height else 0
+    if dropped.height:
+        lake.delete_matching(SITE_BATCH_AGGREGATES, dropped)
     return GenomicsRedaction(
         sites_updated=sum(r.updated for r in results),
         sites_dropped=dropped.height,
         genotype_rows_removed_at_dropped_sites=removed,
         chunks_rewritten=len(changed),
+    )
+
+
+def _consolidate_batches(
+    lake: Lake, shares: pl.DataFrame, dropped: pl.DataFrame, marker: str
+) -> None:
+    """The withdrawn samples' batches, in the chunks they were joint-called in, rewritten
+    as one row per (chunk, batch, site) without them: the increments' rows of those
+    batches summed, the withdrawn contributions subtracted, rows of sites dropped and of
+    batches left empty gone, tagged with the withdrawal ``marker``. Nothing of a withdrawn
+    sample's own share survives (an increment of one sample would otherwise keep its
+    genotype counts). Done once per marker (one commit; a re-run finds the marker)."""
+    if (
+        lake.scan(SITE_BATCH_AGGREGATES)
+        .filter(pl.col("increment") == marker)
+        .head(1)
+        .collect()
+        .height
+    ):
+        return
+    chunks_touched = sorted(set(shares["chunk"].drop_nulls().to_list()))
+    batches = sorted(set(shares["sample_batch"].to_list()))
+    rows = (
+        lake.scan(SITE_BATCH_AGGREGATES)
+        .filter(pl.col("chunk").is_in(chunks_touched) & pl.col("sample_batch").is_in(batches))
+        .collect()
+    )
+    summed = site_qc.total(rows.drop("increment"), by=["chunk", "sample_batch"])
+    kept = []
+    for (chunk, batch), state in summed.group_by(["chunk", "sample_batch"]):
+        share = shares.filter((pl.col("chunk") == chunk) & (pl.col("sample_batch") == batch))
+        kept.append(subtract(state, site_qc.total(share.drop("chunk", "sample_batch"), by=[])))
+    out = pl.concat(kept).join(dropped, on=_SITE_CHUNK, how="anti")
+    out = out.filter(pl.col("n_samples") > 0).with_columns(pl.lit(marker).alias("increment"))
+    lake.replace(
+        SITE_BATCH_AGGREGATES,
+        out.select(list(SITE_BATCH_AGGREGATES.schema)),
+        where={"chunk": chunks_touched, "sample_batch": batches},
     )
 
 
@@ -293,19 +340,26 @@ def _redact(
     patterns = members.group_by("chunk").agg(pl.col("participant_id").sort().alias("who"))
     parts = []
     patterns = patterns.with_columns(pl.col("who").list.join("\n").alias("_key"))
+    by_batch = []
     for (_,), group in patterns.group_by(["_key"]):
         who = pl.Series(group["who"][0], dtype=pl.String).implode()
         samples = withdrawn.filter(pl.col("participant_id").is_in(who))
         at = sites.join(group.select("chunk"), on="chunk", how="semi")
-        parts.append(
+        # one contribution per sample batch (its batch's aggregates lose exactly that)
+        batches = _with_batch(samples).partition_by("sample_batch", as_dict=True)
+        shares = [
             contribution(
                 at,
-                samples.select("participant_id", "sex"),
+                members.select("participant_id", "sex"),
                 calls.select(list(CALLS_SCHEMA)),
                 blocks.select(list(BLOCKS_SCHEMA)),
                 min_dp,
-            )
-        )
+            ).with_columns(pl.lit(number, dtype=pl.Int32).alias("sample_batch"))
+            for (number,), members in batches.items()
+        ]
+        share = pl.concat(shares)
+        parts.append(site_qc.total(share, by=[]))
+        by_batch.append(share.join(at.select(_SITE_CHUNK), on=SITE_KEY, how="left"))
     subtracted = subtract(state, pl.concat(parts)) if parts else state
     contributed = (
         pl.concat([p.select(SITE_KEY) for p in parts]) if parts else _empty_keys().drop("chunk")
@@ -327,7 +381,17 @@ def _redact(
     )
     kept = subtracted.join(dropped, on=SITE_KEY, how="anti")
     updated = kept.join(contributed, on=SITE_KEY, how="semi").height
-    return _Redacted(kept.filter(pl.col("chunk").is_in(sorted(changed))), dropped, changed, updated)
+    batch_shares = pl.concat(by_batch) if by_batch else None
+    return _Redacted(
+        kept.filter(pl.col("chunk").is_in(sorted(changed))), dropped, changed, updated, batch_shares
+    )
+
+
+def _with_batch(samples: pl.DataFrame) -> pl.DataFrame:
+    """The samples with their batch as per-batch aggregates number it (NO_BATCH for none)."""
+    if "sample_batch" not in samples.columns:
+        return samples.with_columns(pl.lit(NO_BATCH, dtype=pl.Int32).alias("sample_batch"))
+    return samples.with_columns(pl.col("sample_batch").fill_null(NO_BATCH).cast(pl.Int32))
 
 
 def _own_rows(

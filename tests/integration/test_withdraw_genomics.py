@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ngrl_assets.genomics.joint_store import joint_call_chunks
+from ngrl_assets.genomics import site_qc
+from ngrl_assets.genomics.joint_store import batch_totals_mismatched, joint_call_chunks
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
     JOINT_GENOTYPES,
@@ -25,6 +26,7 @@ from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    SITE_BATCH_AGGREGATES,
     VARIANT_SITES,
 )
 from ngrl_assets.genomics.withdraw_store import (
@@ -54,8 +56,14 @@ RELEASE = "r1"
 # ---- lakes ---------------------------------------------------------------------------
 
 
+def sample_batch(pid: str) -> int:
+    """A participant's sample batch, the same in every lake: the random cohorts span
+    batches 1 and 2, so the per-batch aggregates have several batches to keep apart."""
+    return 1 + hashlib.sha256(pid.encode()).digest()[0] % 2
+
+
 def put(lake: Lake, delivery: str, samples: list[Sample]) -> None:
-    sexes = {s.pid: {"inferred_sex": s.sex} for s in samples}
+    sexes = {s.pid: {"inferred_sex": s.sex, "sample_batch": sample_batch(s.pid)} for s in samples}
     deliver(
         lake,
         delivery,
@@ -130,6 +138,10 @@ def tables(lake: Lake) -> dict[str, pl.DataFrame]:
     genotype_key = [*KEY, "participant_id"]
     return {
         "variant_sites": lake.read(VARIANT_SITES).drop("increment").sort(KEY),
+        # each batch's share of each site, however many increments or withdrawals made it
+        "site_batch_aggregates": site_qc.total(
+            lake.read(SITE_BATCH_AGGREGATES).drop("increment", "chunk"), by=["sample_batch"]
+        ),
         "joint_genotypes": lake.read(JOINT_GENOTYPES).drop("increment").sort(genotype_key),
         "release_variant_sites": lake.read(release_spec(RELEASE_VARIANT_SITES, RELEASE)).sort(KEY),
         "release_joint_genotypes": lake.read(release_spec(RELEASE_JOINT_GENOTYPES, RELEASE)).sort(
@@ -180,6 +192,8 @@ def test_withdrawing_equals_joint_calling_without_them(tmp_path: Path, data):
         one_go=True,
     )
     assert_same(tables(full), tables(fresh))
+    for lake in (full, fresh):  # variant_sites is still the sum of the batches' shares
+        assert batch_totals_mismatched(lake, CHUNKS)[1] == 0
     # every kept site lost the withdrawn, but a chrY site loses no XX sample
     counted = any(s.sex == "XY" for s in cohort if s.pid in gone)
     kept = tables(fresh)["variant_sites"].filter((pl.col("contig") != "chrY") | counted).height
