@@ -186,6 +186,7 @@ def cmd_joint_call(args: argparse.Namespace) -> int:
             args.min_dp,
             batching,
             Path(args.work_dir) if args.work_dir else None,
+            args.workers,
         )
     except (GvcfError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
@@ -487,6 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--work-dir",
         help="where the scratch lake is made (default: the system's temporary folder); "
         "it holds the inputs' rows, about their gVCFs' size, and is deleted at the end",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes parsing the gVCFs (default: 2, or 1 on a one-core machine)",
     )
     p.set_defaults(func=cmd_joint_call)
 

@@ -1,12 +1,13 @@
 """Joint-call gVCF files and write the result as a multi-sample VCF (``ngrl joint-call``).
 
 The same path as the library, so that memory is bounded by a sample batch x a work unit,
-not by the number of inputs: the gVCFs are read one at a time (``read_gvcf``) and their
-rows streamed, ``SAMPLES_PER_APPEND`` samples per write, into the per-sample tables of a
-scratch lake (a temporary folder, or under ``work``); the samples are put in batches of
-``batch_size`` (``SampleBatching``), joint-called by ``joint_store.run_whole_genome`` (the
-assets' plan, work units and commit), and the VCF is written one work unit at a time
-from the joint-called tables. The scratch lake is deleted afterwards.
+not by the number of inputs: the gVCFs are parsed (``read_gvcf``, by ``workers``
+processes) and their rows streamed, ``SAMPLES_PER_APPEND`` samples per write, into the
+per-sample tables of a scratch lake (a temporary folder, or under ``work``); the samples
+are put in batches of ``batch_size`` (``SampleBatching``), joint-called by
+``joint_store.run_whole_genome`` (the assets' plan, work units and commit), and the VCF is
+written one work unit at a time from the joint-called tables. The scratch lake is deleted
+afterwards.
 
 Rows are biallelic; a sample without a row at a site is hom-ref there; a sample carrying
 some other allele at a row is written with a second, symbolic ALT ``<*>`` (GT index 2).
@@ -19,7 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import IO
 
@@ -63,19 +66,47 @@ def joint_call_files(
     min_dp: int = 1,
     batching: SampleBatching | None = None,
     work: Path | None = None,
+    workers: int = 1,
 ) -> JointCallFiles:
     """Joint-call single-sample gVCFs into the bgzipped, indexed VCF ``out``. Raises
     ``GvcfError`` for an unreadable gVCF and ``ValueError`` when two inputs carry the same
-    sample name (both name the file)."""
+    sample name (both name the file). ``workers`` processes parse the gVCFs (the rest is
+    the library's own work units, one process)."""
     with tempfile.TemporaryDirectory(prefix="ngrl-joint-call-", dir=work) as scratch:
         lake = Lake(root_uri=str(Path(scratch) / "lake"))
-        names = _take_in(lake, list(paths), batching or SampleBatching())
+        names = _take_in(lake, list(paths), batching or SampleBatching(), workers)
         joint_store.run_whole_genome(lake, min_dp)
         sites = write_vcf(out, sorted(names), _units(lake))
     return JointCallFiles(samples=len(names), sites=sites)
 
 
-def _take_in(lake: Lake, paths: list[Path], batching: SampleBatching) -> list[str]:
+def _parse(path: Path) -> tuple[str, int, pl.DataFrame, pl.DataFrame]:
+    """One gVCF's sample name, record count and chunk-assigned rows (a worker's task)."""
+    parsed = read_gvcf(path)
+    owner = [pl.lit(parsed.sample).alias("participant_id"), pl.lit(DELIVERY).alias("delivery")]
+    calls = chunks.assign(parsed.calls.with_columns(owner), "pos", "end", clip=False)
+    blocks = chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True)
+    return (
+        parsed.sample,
+        parsed.records,
+        calls.select(list(SAMPLE_VARIANT_CALLS.schema)),
+        blocks.select(list(SAMPLE_REFERENCE_BLOCKS.schema)),
+    )
+
+
+def _parsed(
+    paths: list[Path], workers: int
+) -> Iterator[tuple[str, int, pl.DataFrame, pl.DataFrame]]:
+    """The gVCFs parsed in input order, by ``workers`` processes (spawned: no fork after
+    polars' and htslib's threads exist); a pool hands results back in order, a few ahead."""
+    if workers <= 1 or len(paths) < 2:
+        yield from map(_parse, paths)
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        yield from pool.map(_parse, paths, chunksize=4)
+
+
+def _take_in(lake: Lake, paths: list[Path], batching: SampleBatching, workers: int) -> list[str]:
     """Stream each gVCF's rows into the scratch lake; one raw_sequences row per sample."""
     owners: dict[str, Path] = {}
     rows: list[dict] = []
@@ -87,29 +118,18 @@ def _take_in(lake: Lake, paths: list[Path], batching: SampleBatching) -> list[st
             lake.append(SAMPLE_REFERENCE_BLOCKS, pl.concat([b for _, b in pending]))
             pending.clear()
 
-    for path in paths:
-        parsed = read_gvcf(path)
-        if parsed.sample in owners:
-            raise ValueError(
-                f"{path}: sample {parsed.sample!r} is also the sample of {owners[parsed.sample]}"
-            )
-        owners[parsed.sample] = path
-        owner = [pl.lit(parsed.sample).alias("participant_id"), pl.lit(DELIVERY).alias("delivery")]
-        calls = chunks.assign(parsed.calls.with_columns(owner), "pos", "end", clip=False)
-        blocks = chunks.assign(parsed.blocks.with_columns(owner), "start", "end", clip=True)
-        pending.append(
-            (
-                calls.select(list(SAMPLE_VARIANT_CALLS.schema)),
-                blocks.select(list(SAMPLE_REFERENCE_BLOCKS.schema)),
-            )
-        )
+    for path, (sample, records, calls, blocks) in zip(paths, _parsed(paths, workers), strict=True):
+        if sample in owners:
+            raise ValueError(f"{path}: sample {sample!r} is also the sample of {owners[sample]}")
+        owners[sample] = path
+        pending.append((calls, blocks))
         rows.append(
             {
                 "delivery": DELIVERY,
-                "sample_id": parsed.sample,
-                "participant_id": parsed.sample,
+                "sample_id": sample,
+                "participant_id": sample,
                 "gvcf_key": path.name,
-                "records": parsed.records,
+                "records": records,
                 "variant_rows": calls.height,
                 "block_rows": blocks.height,
                 "inferred_sex": "unknown",
