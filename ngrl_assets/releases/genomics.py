@@ -36,7 +36,8 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from ngrl_assets.genomics import call_stats, chunks
+from ngrl_assets.genomics import call_stats, chunks, site_qc
+from ngrl_assets.genomics.batches import NO_BATCH
 from ngrl_assets.genomics.increment import site_state_schema
 from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SITES_SCHEMA
 from ngrl_assets.genomics.joint_store import (
@@ -54,6 +55,7 @@ from ngrl_assets.genomics.tables import (
     ROW_GROUP_ROWS,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    SITE_BATCH_AGGREGATES,
     VARIANT_SITES,
     QcVerdict,
 )
@@ -179,7 +181,7 @@ def _project(
                 pl.col("delivery").is_in(list(members))
                 & ~pl.col("participant_id").is_in(cohort["participant_id"].implode())
             )
-            released = _without(lake, kept, others, min_dp)
+            released = _without(lake, kept, others, min_dp, released_batches(cohort))
             sites = with_site_qc(released).select(list(RELEASE_VARIANT_SITES.schema))
             _spill(spill / RELEASE_VARIANT_SITES.name, sites, RELEASE_VARIANT_SITES)
             genotypes = _released_rows(lake, kept, cohort)
@@ -229,12 +231,32 @@ def _require_joint_called(cohort: pl.DataFrame, absorbed: tuple[str, ...]) -> No
         )
 
 
-def _without(lake: Lake, sites: pl.DataFrame, others: pl.DataFrame, min_dp: int) -> pl.DataFrame:
+def released_batches(cohort: pl.DataFrame) -> list[int]:
+    """The sample batches with at least one released sample (NO_BATCH for none)."""
+    if "sample_batch" not in cohort.columns:
+        return [NO_BATCH]
+    return sorted(set(cohort["sample_batch"].fill_null(NO_BATCH).to_list()))
+
+
+def _without(
+    lake: Lake, sites: pl.DataFrame, others: pl.DataFrame, min_dp: int, batches: list[int]
+) -> pl.DataFrame:
     """The library's site state (chunk, site, aggregates) less the contribution of the
-    joint-called samples the release leaves out, genotyped from their own rows at these
-    sites as joint calling genotyped them (``genomics.withdraw``)."""
+    joint-called samples the release leaves out. Sample batches without a released sample
+    are left out whole: the state is the sum of the released ``batches``' shares
+    (``site_batch_aggregates``), and only the left-out samples of those batches are
+    genotyped from their own rows at these sites, as joint calling genotyped them, and
+    subtracted (``genomics.withdraw``). A library without per-batch rows for every site
+    (built before they were stored) subtracts every left-out sample instead."""
     if sites.height == 0 or others.height == 0:
         return sites
+    in_kept = pl.col("sample_batch").fill_null(NO_BATCH).is_in(batches)
+    if "sample_batch" in others.columns and others.filter(~in_kept).height:
+        shares = _batch_shares(lake, sites, batches)
+        if shares is not None:
+            sites, others = shares, others.filter(in_kept)
+            if others.height == 0:
+                return sites
     group = sorted(set(sites["chunk"].to_list()))
     who = others.select("participant_id", "delivery", "sex")
     out_deliveries = sorted(set(who["delivery"].to_list()))
@@ -249,6 +271,24 @@ def _without(lake: Lake, sites: pl.DataFrame, others: pl.DataFrame, min_dp: int)
         min_dp,
     )
     return subtract(sites, part)
+
+
+def _batch_shares(lake: Lake, sites: pl.DataFrame, batches: list[int]) -> pl.DataFrame | None:
+    """``sites`` with their aggregates replaced by the sum of these batches' shares, or
+    None when some site has no share stored (the caller then subtracts instead)."""
+    group = pl.Series(sorted(set(sites["chunk"].to_list())), dtype=pl.String).implode()
+    rows = (
+        lake.scan(SITE_BATCH_AGGREGATES)
+        .filter(pl.col("chunk").is_in(group) & pl.col("sample_batch").is_in(batches))
+        .select(list(site_qc.AGGREGATE_SCHEMA))
+        .collect()
+    )
+    summed = site_qc.total(rows.join(sites.select(SITE_KEY), on=SITE_KEY, how="semi"), by=[])
+    if summed.height != sites.height:
+        return None
+    aggregate_columns = [c for c in site_qc.AGGREGATE_SCHEMA if c not in SITE_KEY]
+    out = sites.drop(aggregate_columns).join(summed, on=SITE_KEY, how="left")
+    return out.select(sites.columns)
 
 
 def _released_rows(lake: Lake, sites: pl.DataFrame, cohort: pl.DataFrame) -> pl.DataFrame:

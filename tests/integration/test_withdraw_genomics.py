@@ -407,8 +407,9 @@ def test_release_copies_are_the_release_declarations():
 @given(st.data())
 def test_a_release_is_the_library_projected_onto_its_cohort(tmp_path: Path, data):
     """A release of any subset of a library joint-called in one or two increments (its
-    tables projected from the library's: rows, carried sites, aggregates less the samples
-    left out) equals joint-calling that subset alone."""
+    tables projected from the library's: rows, carried sites, aggregates summed over the
+    sample batches it releases from, less the samples of those batches left out) equals
+    joint-calling that subset alone."""
     cohort = data.draw(cohorts(), label="cohort")
     ids = [s.pid for s in cohort]
     chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, unique=True), label="released")
@@ -436,5 +437,7 @@ def test_a_release_is_the_library_projected_onto_its_cohort(tmp_path: Path, data
     expected = alone.read(JOINT_GENOTYPES).drop(LIBRARY_ONLY_GENOTYPE_COLUMNS)
     assert genotypes.equals(expected.sort([*KEY, "participant_id"]))
     event(f"left out: {min(len(ids) - len(chosen), 3)}+")
+    whole = {sample_batch(p) for p in ids} - {sample_batch(p) for p in chosen}
+    event(f"sample batches left out whole: {len(whole)}")
     dropped = library.read(VARIANT_SITES).join(sites, on=KEY, how="anti").height
     event(f"sites dropped by the projection: {min(dropped, 3)}+")
