@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -97,13 +98,20 @@ def _parse(path: Path) -> tuple[str, int, pl.DataFrame, pl.DataFrame]:
 def _parsed(
     paths: list[Path], workers: int
 ) -> Iterator[tuple[str, int, pl.DataFrame, pl.DataFrame]]:
-    """The gVCFs parsed in input order, by ``workers`` processes (spawned: no fork after
-    polars' and htslib's threads exist); a pool hands results back in order, a few ahead."""
+    """The gVCFs parsed in input order by ``workers`` processes (spawned: no fork after
+    polars' and htslib's threads exist), at most ``2 x workers`` ahead of the consumer, so
+    parsed rows waiting to be written stay bounded whatever the number of inputs."""
     if workers <= 1 or len(paths) < 2:
         yield from map(_parse, paths)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        yield from pool.map(_parse, paths, chunksize=4)
+        ahead: deque[Future[tuple[str, int, pl.DataFrame, pl.DataFrame]]] = deque()
+        for path in paths:
+            ahead.append(pool.submit(_parse, path))
+            if len(ahead) > 2 * workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def _take_in(lake: Lake, paths: list[Path], batching: SampleBatching, workers: int) -> list[str]:
