@@ -180,27 +180,24 @@ def merge(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
 def total(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     """Aggregates summed per (``by`` columns, site): ``merge`` over any number of rows of
     disjoint sample sets (for example a sample batch's increments, or every batch of a
-    site). Sorted by ``by`` then the site key."""
+    site). Sorted by ``by`` then the site key. Histograms are summed as 2-D integer arrays
+    (rows x bins), so memory is the rows' own size, never rows x bins frame cells."""
     keys = [*by, *SITE_KEY]
     frame = rows.select([*by, *_conform(rows.select(list(AGGREGATE_SCHEMA))).columns])
     if frame.height == 0:
         return frame
-    counts = frame.group_by(keys).agg(pl.col(c).sum() for c in _COUNTS)
-    out = counts
-    for name in _HISTS:
-        summed = (
-            frame.select(*keys, name)
-            .with_row_index("_r")
-            .explode(name)
-            .with_columns(pl.int_range(pl.len()).over("_r").alias("_bin"))
-            .group_by([*keys, "_bin"])
-            .agg(pl.col(name).sum())
-            .sort([*keys, "_bin"])
-            .group_by(keys, maintain_order=True)
-            .agg(pl.col(name))
-        )
-        out = out.join(summed, on=keys, how="left", nulls_equal=True)
-    return out.select([*by, *AGGREGATE_SCHEMA]).cast(_AGG_TYPES).sort(keys, nulls_last=True)
+    frame = frame.sort(keys, nulls_last=True)
+    group = frame.select(pl.struct(keys).rle_id().alias("g"))["g"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    out = frame.select(keys)[starts]
+    sums = {c: np.add.reduceat(frame[c].to_numpy().astype(np.int64), starts) for c in _COUNTS}
+    hists = {}
+    for name, bins in _HISTS.items():
+        dense = frame[name].list.to_array(bins).to_numpy().astype(np.int64, copy=False)
+        summed = np.add.reduceat(dense, starts, axis=0).astype(np.int32)
+        hists[name] = pl.Series(name, summed).cast(pl.List(pl.Int32))
+    out = out.with_columns(*[pl.Series(c, v) for c, v in sums.items()], *hists.values())
+    return out.select([*by, *AGGREGATE_SCHEMA]).cast(_AGG_TYPES)
 
 
 def metrics(agg: pl.DataFrame, thresholds: QcThresholds = AGGV2) -> pl.DataFrame:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import reduce
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -28,6 +29,7 @@ from ngrl_assets.genomics.site_qc import (
     merge,
     metrics,
     nocall_column,
+    total,
 )
 
 X_NONPAR = 5_000_000
@@ -519,3 +521,28 @@ def test_merge_equals_joint_aggregation(case: tuple[pl.DataFrame, list[bool]]) -
     assert_frame_equal(merged, whole, check_exact=True)
     assert_frame_equal(merge(aggregate(part_b), aggregate(part_a)), whole, check_exact=True)
     assert_frame_equal(metrics(merged), metrics(whole), check_exact=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(evaluations(), st.integers(1, 4))
+def test_total_equals_merging_each_sample_one_by_one(
+    case: tuple[pl.DataFrame, list[bool]], groups: int
+) -> None:
+    """``total`` over one aggregate row per (sample, site), grouped into ``groups`` batches
+    and over all of them, equals ``merge`` folding the samples in one at a time."""
+    evals, _ = case
+    people = sorted(set(evals["participant_id"].to_list()))
+    assume(people)
+    per_sample = [
+        aggregate(evals.filter(pl.col("participant_id") == p)).with_columns(
+            pl.lit(i % groups, dtype=pl.Int32).alias("batch")
+        )
+        for i, p in enumerate(people)
+    ]
+    rows = pl.concat(per_sample)
+    for number in range(groups):
+        mine = [a.drop("batch") for a in per_sample if a["batch"].to_list()[:1] == [number]]
+        got = total(rows, by=["batch"]).filter(pl.col("batch") == number).drop("batch")
+        expected = reduce(merge, mine) if mine else got.clear()
+        assert_frame_equal(got, expected, check_exact=True)
+    assert_frame_equal(total(rows.drop("batch"), by=[]), aggregate(evals), check_exact=True)
