@@ -207,6 +207,13 @@ def bcf_sites(bcf: Path) -> int:
     return sum(1 for line in out.splitlines() if set(line.split(",")) - symbolic)
 
 
+def per_cell(side: dict, sites: int, n: int) -> None:
+    """Record a side's sites, (site x sample) cells and CPU-us per cell."""
+    side["sites"] = sites
+    side["cells"] = sites * n
+    side["cpu_us_per_cell"] = round(side["cpu_s"] * 1e6 / max(1, side["cells"]), 3)
+
+
 def anchor(n: int, work: Path, ref: Path, files: list[str], cap: float) -> dict:
     listing = work / f"files_{n}.txt"
     listing.write_text("\n".join(files) + "\n")
@@ -215,9 +222,7 @@ def anchor(n: int, work: Path, ref: Path, files: list[str], cap: float) -> dict:
     side = _side(cmd, cap)
     if side["status"] == "ok":
         side["bcf_bytes"] = merged.stat().st_size
-        side["sites"] = bcf_sites(merged)
-        side["cells"] = side["sites"] * n
-        side["cpu_us_per_cell"] = round(side["cpu_s"] * 1e6 / max(1, side["cells"]), 3)
+        per_cell(side, bcf_sites(merged), n)
         side["bcf_bytes_per_genome"] = round(side["bcf_bytes"] / n)
     merged.unlink(missing_ok=True)
     return side

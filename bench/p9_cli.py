@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import harness
-from p9 import _side, anchor
+from p9 import _side, anchor, per_cell
 
 
 def vcf_sites(path: Path) -> int:
@@ -39,9 +39,7 @@ def ours(n: int, work: Path, files: list[str], cap: float, batch_size: int) -> d
     side = _side(cmd, cap)
     if side["status"] == "ok":
         side["vcf_bytes"] = out.stat().st_size
-        side["sites"] = vcf_sites(out)
-        side["cells"] = side["sites"] * n
-        side["cpu_us_per_cell"] = round(side["cpu_s"] * 1e6 / max(1, side["cells"]), 3)
+        per_cell(side, vcf_sites(out), n)
     out.unlink(missing_ok=True)
     Path(str(out) + ".tbi").unlink(missing_ok=True)
     return side

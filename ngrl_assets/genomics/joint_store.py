@@ -343,24 +343,10 @@ class _Outputs:
         a re-run replaces exactly the rows an earlier attempt of the same increment wrote."""
         if not todo and not self.markers:
             return
-        if self.genotypes:
-            frame = pl.concat(self.genotypes)
-            if frame.height:
-                where = {
-                    "chunk": _distinct(frame, "chunk"),
-                    "increment": _distinct(frame, "increment"),
-                }
-                lake.replace(JOINT_GENOTYPES, frame, where=where)
+        _replace_increment(lake, JOINT_GENOTYPES, self.genotypes)
         # each increment's rows of a batch are its own: a re-run replaces them, and
         # variant_sites (written last) still says the increment is not folded in
-        if self.batch_aggregates:
-            frame = pl.concat(self.batch_aggregates)
-            if frame.height:
-                where = {
-                    "chunk": _distinct(frame, "chunk"),
-                    "increment": _distinct(frame, "increment"),
-                }
-                lake.replace(SITE_BATCH_AGGREGATES, frame, where=where)
+        _replace_increment(lake, SITE_BATCH_AGGREGATES, self.batch_aggregates)
         if self.sites:
             frame = pl.concat(self.sites)
             if frame.height:
@@ -370,6 +356,16 @@ class _Outputs:
         markers = pl.DataFrame(self.markers, schema=JOINT_INCREMENTS_SCHEMA)
         where = {"chunk": _distinct(markers, "chunk"), "increment": _distinct(markers, "increment")}
         lake.replace(JOINT_CALL_INCREMENTS, markers, where=where)
+
+
+def _replace_increment(lake: Lake, spec: TableSpec, frames: list[pl.DataFrame]) -> None:
+    """Write an increment's rows of ``spec``, replacing those an earlier attempt of the
+    same increment wrote in the same chunks (idempotent)."""
+    frame = pl.concat(frames) if frames else None
+    if frame is None or frame.height == 0:
+        return
+    where = {"chunk": _distinct(frame, "chunk"), "increment": _distinct(frame, "increment")}
+    lake.replace(spec, frame, where=where)
 
 
 def with_site_qc(sites: pl.DataFrame) -> pl.DataFrame:
