@@ -314,9 +314,7 @@ KILL_SWEEPS = [
 
 
 @pytest.mark.parametrize("stages", KILL_SWEEPS)
-def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(
-    built, tmp_path, stages
-):
+def test_a_cut_killed_at_any_point_publishes_nothing_and_a_rerun_converges(built, tmp_path, stages):
     lake, _, root = built
     (root / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     clean_root = tmp_path / "clean"
