@@ -48,6 +48,7 @@ from ngrl_assets.genomics.tables import (
     RAW_SEQUENCES,
     SAMPLE_REFERENCE_BLOCKS,
     SAMPLE_VARIANT_CALLS,
+    SITE_BATCH_AGGREGATES,
     VARIANT_SITES,
     QcVerdict,
 )
@@ -432,6 +433,17 @@ def curated_suites() -> list[Suite]:
             blocking=JOINT_GENOTYPES.name in inputs,
         ),
         _sites_suite(VARIANT_SITES, blocking=VARIANT_SITES.name in inputs),
+        _row_suite(
+            SITE_BATCH_AGGREGATES,
+            ("chunk", "sample_batch", "increment", "contig", "pos", "ref", "alt"),
+            [
+                between("sample_batch", 0, None, "batches are numbered from 1 (0: none)"),
+                between("n_samples", 1, None, "a batch's row counts at least one sample"),
+                between("n_an", 0, None, "allele number"),
+                between("n_ac", 0, None, "allele count"),
+            ],
+            blocking=False,
+        ),
         _row_suite(
             JOINT_CALL_INCREMENTS,
             ("chunk", "increment", "delivery"),

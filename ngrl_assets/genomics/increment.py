@@ -53,6 +53,32 @@ class Cohort:
 
 
 @dataclass
+class LazyCohort:
+    """An increment's samples whose calls and blocks are read one sample batch at a time,
+    so that what is held is one batch's rows, not the increment's. ``carried``: the
+    alleles the samples carry in the chunks (SITES_SCHEMA, distinct), for site discovery;
+    ``load(samples)``: those samples' calls and blocks in the chunks."""
+
+    samples: pl.DataFrame  # participant_id, sex, sample_batch
+    carried: pl.DataFrame
+    load: Callable[[pl.DataFrame], Cohort]
+
+
+def _batches_of(cohort: Cohort | LazyCohort) -> Iterator[Cohort]:
+    """A cohort whole (``genotype_tiles`` splits it), or a lazy one batch by batch."""
+    if isinstance(cohort, Cohort):
+        yield cohort
+        return
+    samples = cohort.samples
+    if "sample_batch" not in samples.columns:
+        samples = samples.with_columns(pl.lit(None, dtype=pl.Int32).alias("sample_batch"))
+    for _, members in samples.partition_by(
+        "sample_batch", as_dict=True, maintain_order=True
+    ).items():
+        yield cohort.load(members)
+
+
+@dataclass
 class Tile:
     """One sample batch genotyped at a set of sites: its sparse genotype rows (with
     ``sample_batch``) and its per-site QC aggregates."""
@@ -103,32 +129,34 @@ def site_state_schema() -> dict[str, pl.DataType]:
 def joint_call_increment(
     chunk_names: list[str],
     existing: pl.DataFrame,
-    batch: Cohort,
+    batch: Cohort | LazyCohort,
     old_at: Callable[[pl.DataFrame], Cohort],
     min_dp: int = 1,
-    beyond: Callable[[pl.DataFrame], Cohort] | None = None,
+    beyond: Callable[[pl.DataFrame, pl.DataFrame], Cohort] | None = None,
 ) -> IncrementResult:
     """Add ``batch`` to the named chunks, whose current state is ``existing`` (``chunk`` +
     sites + aggregates). ``old_at(new_sites)`` returns the already joint-called samples'
     data overlapping the new sites (an empty cohort when there are none). Sites and
-    genotype rows in the result carry their ``chunk``. ``beyond(sites)`` returns the
-    batch's calls and blocks outside the named chunks that the sites' REF spans reach
+    genotype rows in the result carry their ``chunk``. ``beyond(sites, samples)`` returns
+    those samples' calls and blocks outside the named chunks that the sites' REF spans reach
     (a deletion crossing into the next chunk), so that no sample is a partial-data
     no-call for lack of rows the chunk list did not load."""
     known = existing.select(["chunk", *SITES_SCHEMA])
-    discovered = chunks.assign(discover_all(batch.calls), "pos", "pos", clip=False)
+    carried = discover_all(batch.calls) if isinstance(batch, Cohort) else batch.carried
+    discovered = chunks.assign(carried, "pos", "pos", clip=False)
     discovered = discovered.filter(pl.col("chunk").is_in(chunk_names))
     new_sites = discovered.join(known, on=SITE_KEY, how="anti").select(["chunk", *SITES_SCHEMA])
     sites = pl.concat([known, new_sites]).sort(["contig", "pos", "ref", "alt"])
-    if beyond is not None:
-        extra = beyond(sites)
-        batch = Cohort(
-            batch.samples,
-            pl.concat([batch.calls, extra.calls]),
-            pl.concat([batch.blocks, extra.blocks]),
-        )
-
-    tiles = list(genotype_tiles(sites, batch, min_dp))
+    tiles: list[Tile] = []
+    for part in _batches_of(batch):
+        if beyond is not None:
+            extra = beyond(sites, part.samples)
+            part = Cohort(
+                part.samples,
+                pl.concat([part.calls, extra.calls]),
+                pl.concat([part.blocks, extra.blocks]),
+            )
+        tiles += genotype_tiles(sites, part, min_dp)
     if new_sites.height:
         old = old_at(new_sites)
         if old.samples.height:

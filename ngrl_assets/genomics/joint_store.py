@@ -22,8 +22,13 @@ import polars as pl
 from tqdm import tqdm
 
 from ngrl_assets.genomics import chunks, site_qc
-from ngrl_assets.genomics.increment import Cohort, joint_call_increment, site_state_schema
-from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA
+from ngrl_assets.genomics.increment import (
+    Cohort,
+    LazyCohort,
+    joint_call_increment,
+    site_state_schema,
+)
+from ngrl_assets.genomics.joint import BLOCKS_SCHEMA, CALLS_SCHEMA, SITES_SCHEMA, discover_all
 from ngrl_assets.genomics.schemas import SITE_KEY
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
@@ -175,6 +180,54 @@ def commit(lake: Lake, summary: JointCallSummary, now: dt.datetime | None = None
         lake.replace(JOINT_CALL_INCREMENTS, frame, where=where)
 
 
+def _chunks_with_calls(
+    lake: Lake, group: list[str], deliveries: list[str], samples: pl.DataFrame
+) -> set[str]:
+    """The chunks of ``group`` where these samples have a variant call."""
+    ids = samples["participant_id"].implode()
+    rows = lake.scan(SAMPLE_VARIANT_CALLS).filter(
+        pl.col("chunk").is_in(group)
+        & pl.col("delivery").is_in(deliveries)
+        & pl.col("participant_id").is_in(ids)
+    )
+    return set(rows.select("chunk").unique().collect()["chunk"].to_list())
+
+
+def _carried(
+    lake: Lake, group: list[str], deliveries: list[str], samples: pl.DataFrame
+) -> pl.DataFrame:
+    """The alleles these samples carry in ``group`` (``joint.discover_all`` read from the
+    lake without holding their rows)."""
+    ids = samples["participant_id"].implode()
+    rows = lake.scan(SAMPLE_VARIANT_CALLS).filter(
+        pl.col("chunk").is_in(group)
+        & pl.col("delivery").is_in(deliveries)
+        & pl.col("participant_id").is_in(ids)
+        & ((pl.col("a1") == 1) | (pl.col("a2") == 1))
+    )
+    return discover_all(rows.select([*SITES_SCHEMA, "a1", "a2"]).collect())
+
+
+def _beyond(
+    lake: Lake, group: list[str], deliveries: list[str], sites: pl.DataFrame, samples: pl.DataFrame
+) -> Cohort:
+    """``rows_beyond`` for one sample batch (the increment's ``beyond``)."""
+    return rows_beyond(lake, sites, group, deliveries, samples)
+
+
+def _batch_rows(
+    lake: Lake, group: list[str], deliveries: list[str], members: pl.DataFrame
+) -> Cohort:
+    """One sample batch's calls and blocks in ``group`` (a LazyCohort's loader)."""
+    calls = _load(lake, SAMPLE_VARIANT_CALLS, group, deliveries, members)
+    blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, group, deliveries, members)
+    return Cohort(
+        members.select("participant_id", "sex", "sample_batch"),
+        calls.select(list(CALLS_SCHEMA)),
+        blocks.select(list(BLOCKS_SCHEMA)),
+    )
+
+
 def joint_call_chunks(
     lake: Lake,
     chunk_names: list[str],
@@ -221,28 +274,19 @@ def joint_call_chunks(
         for start in bar:
             group = live[start : start + CHUNK_GROUP]
             group_state = state.filter(pl.col("chunk").is_in(group))
-            calls = _load(lake, SAMPLE_VARIANT_CALLS, group, list(batch_deliveries), batch_samples)
-            has_data = set(group_state["chunk"].to_list()) | set(calls["chunk"].to_list())
+            has_data = set(group_state["chunk"].to_list()) | _chunks_with_calls(
+                lake, group, list(batch_deliveries), batch_samples
+            )
             summary.chunks_absorbed_only += len(set(group) - has_data)
             group = [n for n in group if n in has_data]
             if not group:
                 continue
-            blocks = _load(
-                lake, SAMPLE_REFERENCE_BLOCKS, group, list(batch_deliveries), batch_samples
-            )
-            batch = Cohort(
+            batch = LazyCohort(
                 batch_samples.select("participant_id", "sex", "sample_batch"),
-                calls.filter(pl.col("chunk").is_in(group)).select(list(CALLS_SCHEMA)),
-                blocks.select(list(BLOCKS_SCHEMA)),
+                _carried(lake, group, list(batch_deliveries), batch_samples),
+                partial(_batch_rows, lake, group, list(batch_deliveries)),
             )
-
-            beyond = partial(
-                rows_beyond,
-                lake,
-                group=group,
-                deliveries=list(batch_deliveries),
-                samples=batch_samples,
-            )
+            beyond = partial(_beyond, lake, group, list(batch_deliveries))
             old_at = partial(_old_cohort, lake, old_samples, old)
             existing = group_state.select(["chunk", *site_state_schema()])
             result = joint_call_increment(group, existing, batch, old_at, min_dp, beyond)
