@@ -205,7 +205,9 @@ def _carried(
         & pl.col("participant_id").is_in(ids)
         & ((pl.col("a1") == 1) | (pl.col("a2") == 1))
     )
-    return discover_all(rows.select([*SITES_SCHEMA, "a1", "a2"]).collect())
+    # distinct inside the scan: what is held is the census of alleles, not the calls
+    carried = rows.select([*SITES_SCHEMA, "a1", "a2"]).unique(subset=[*SITES_SCHEMA]).collect()
+    return discover_all(carried)
 
 
 def _beyond(
