@@ -111,6 +111,14 @@ _OWNER_COLUMNS = {
     "contig": "GRCh38 contig",
 }
 
+# the site key's columns, as every joint-called table describes them
+SITE_COLUMNS = {
+    "contig": "GRCh38 contig",
+    "pos": "1-based position",
+    "ref": "reference allele",
+    "alt": "alternate allele",
+}
+
 RAW_SEQUENCES = TableSpec(
     zone="curated",
     name="raw_sequences",
@@ -234,10 +242,7 @@ JOINT_GENOTYPES = TableSpec(
     columns={
         "chunk": "genome chunk",
         "increment": "joint-call increment that produced the row",
-        "contig": "GRCh38 contig",
-        "pos": "1-based position",
-        "ref": "reference allele",
-        "alt": "alternate allele",
+        **SITE_COLUMNS,
         "participant_id": "opaque internal participant id",
         "sample_batch": "the participant's sample batch (the tile's sample axis)",
         "a1": "first allele: 0 ref, 1 alt, 2 other non-ref, -1 missing",
@@ -269,10 +274,7 @@ VARIANT_SITES = TableSpec(
         **{
             "chunk": "genome chunk",
             "increment": "latest joint-call increment folded into this site's aggregates",
-            "contig": "GRCh38 contig",
-            "pos": "1-based position",
-            "ref": "reference allele",
-            "alt": "alternate allele",
+            **SITE_COLUMNS,
             "end": "last reference base of the site",
         },
         **COLUMN_DESCRIPTIONS,
@@ -305,10 +307,7 @@ SITE_BATCH_AGGREGATES = TableSpec(
         "sample_batch": "the sample batch (0: samples stored without one)",
         "increment": "joint-call increment that added the row, or the withdrawal batch "
         "that consolidated it",
-        "contig": "GRCh38 contig",
-        "pos": "1-based position",
-        "ref": "reference allele",
-        "alt": "alternate allele",
+        **SITE_COLUMNS,
         **{c: d for c, d in COLUMN_DESCRIPTIONS.items() if c in site_qc.AGGREGATE_SCHEMA},
     },
     written_by=("variant_sites",),
