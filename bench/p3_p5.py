@@ -13,7 +13,8 @@ onto the released samples, the gate without the GX suites, manifest, registry), 
 taken inside around the call and the process wall. Anchor, in the same run, each rep a
 fresh process: a plain copy of the curated tables the cut reads (``shutil.copytree`` of
 consent_status, raw_sequences, sample_variant_calls, sample_reference_blocks, the five
-extracts and diagnoses), and polars ``read_delta`` + ``write_delta`` of each of them. Ratio cut / copy (goal <= 2.0).
+extracts and diagnoses), and polars ``read_delta`` + ``write_delta`` of each of them.
+Ratio cut / copy (goal <= 2.0).
 
 Export (untimed): the release's joint_genotypes + variant_sites as a dense multi-sample
 BCF with FORMAT GT:RNC:DP:GQ:AD (``bench/p4.py``'s export: implied hom-ref cells written
