@@ -179,7 +179,11 @@ def cmd_joint_call(args: argparse.Namespace) -> int:
     from ngrl_assets.genomics.gvcf import GvcfError
 
     try:
-        batching = SampleBatching(args.batch_size) if args.batch_size else SampleBatching.from_env()
+        batching = (
+            SampleBatching.from_env()
+            if args.batch_size is None
+            else SampleBatching(args.batch_size)
+        )
         done = joint_call_files(
             [Path(p) for p in args.gvcf],
             Path(args.out_vcf),
@@ -188,7 +192,7 @@ def cmd_joint_call(args: argparse.Namespace) -> int:
             Path(args.work_dir) if args.work_dir else None,
             args.workers,
         )
-    except (GvcfError, ValueError) as exc:
+    except (GvcfError, ValueError, OSError) as exc:  # OSError: an input or --work-dir
         print(str(exc), file=sys.stderr)
         return 2
     print(f"{done.samples} samples, {done.sites} biallelic sites -> {args.out_vcf}")

@@ -152,19 +152,16 @@ def _consolidate_batches(
     batches left empty gone, tagged with the withdrawal ``marker``. Nothing of a withdrawn
     sample's own share survives (an increment of one sample would otherwise keep its
     genotype counts). Done once per marker (one commit; a re-run finds the marker)."""
-    if (
-        lake.scan(SITE_BATCH_AGGREGATES)
-        .filter(pl.col("increment") == marker)
-        .head(1)
-        .collect()
-        .height
-    ):
-        return
     chunks_touched = sorted(set(shares["chunk"].drop_nulls().to_list()))
     batches = sorted(set(shares["sample_batch"].to_list()))
+    # the one commit holds every touched chunk: its marker in any of them means done
+    touched = pl.col("chunk").is_in(chunks_touched)
+    done = lake.scan(SITE_BATCH_AGGREGATES).filter(touched & (pl.col("increment") == marker))
+    if done.head(1).collect().height:
+        return
     rows = (
         lake.scan(SITE_BATCH_AGGREGATES)
-        .filter(pl.col("chunk").is_in(chunks_touched) & pl.col("sample_batch").is_in(batches))
+        .filter(touched & pl.col("sample_batch").is_in(batches))
         .collect()
     )
     summed = site_qc.total(rows.drop("increment"), by=["chunk", "sample_batch"])

@@ -85,3 +85,17 @@ def test_two_inputs_with_one_sample_name_are_refused_naming_the_file(tmp_path, c
     err = capsys.readouterr().err
     assert GVCFS[0].name in err and "also the sample of" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--batch-size", "0"], "NGRL_SAMPLE_BATCH_SIZE must be between 1"),
+        (["--work-dir", "no/such/folder"], "no/such/folder"),
+    ],
+)
+def test_a_bad_option_is_an_error_naming_it_not_a_traceback(tmp_path, capsys, extra, said):
+    out = tmp_path / "bad.vcf.gz"
+    assert main(["joint-call", str(GVCFS[0]), "--out-vcf", str(out), *extra]) == 2
+    assert said in capsys.readouterr().err
+    assert not out.exists()
