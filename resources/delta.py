@@ -10,9 +10,11 @@ concurrent writers on S3 can still exhaust that (docs/stack.md). Reads go throug
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -125,7 +127,9 @@ def write(
 
     A frame is written with the commit retry. An iterable of frames is streamed into one
     commit holding one frame at a time, with no retry (a stream cannot be replayed, so
-    callers serialise the writers of one table: a Dagster pool per table)."""
+    callers serialise the writers of one table: a Dagster pool per table). The iterable is
+    consumed in a thread of its own (``_Feed``), so producing a frame may read Delta
+    tables; an exception it raises is raised here, unchanged."""
     if predicate is not None and mode != "overwrite":
         raise ValueError("a predicate replaces rows: it needs mode='overwrite'")
     if predicate is not None and not exists(uri, storage_options):
@@ -144,7 +148,15 @@ def write(
         table = conform(data, schema).to_arrow()
         with_commit_retry(lambda: write_deltalake(uri, table, **kwargs))
         return
-    write_deltalake(uri, _stream(data, schema), **kwargs)
+    feed = _Feed(data)
+    try:
+        write_deltalake(uri, _stream(feed, schema), **kwargs)
+    except Exception:
+        if feed.error is not None:
+            raise feed.error from None
+        raise
+    finally:
+        feed.close()
 
 
 def _stream(frames: Iterable[pl.DataFrame], schema: Schema) -> pa.RecordBatchReader:
@@ -154,6 +166,52 @@ def _stream(frames: Iterable[pl.DataFrame], schema: Schema) -> pa.RecordBatchRea
         empty(schema).to_arrow().schema,
         (rb for f in frames for rb in f.select(names).cast(polars_schema).to_arrow().to_batches()),
     )
+
+
+class _Feed:
+    """Frames produced by a thread of their own, handed over one at a time (a queue of
+    one: at most two frames held). The writer pulls from a thread of delta-rs' runtime,
+    where a producer that reads a Delta table would start a runtime inside a runtime."""
+
+    _END = object()
+
+    def __init__(self, frames: Iterable[pl.DataFrame]) -> None:
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(frames,), daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, frames: Iterable[pl.DataFrame]) -> None:
+        try:
+            for frame in frames:
+                if not self._put(frame):
+                    return
+        except BaseException as error:  # handed to the writer's thread, raised there
+            self.error = error
+        self._put(self._END)
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                if self.error is not None:
+                    raise RuntimeError("the frames' producer failed")
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def merge(

@@ -27,6 +27,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import polars as pl
 import pysam
 
@@ -34,7 +35,7 @@ from ngrl_assets.genomics import chunks, joint_store
 from ngrl_assets.genomics.batches import SampleBatching
 from ngrl_assets.genomics.gvcf import read_gvcf
 from ngrl_assets.genomics.reference import GRCH38_CONTIGS
-from ngrl_assets.genomics.schemas import no_call_reasons_text
+from ngrl_assets.genomics.schemas import SITE_KEY, no_call_reasons_text
 from ngrl_assets.genomics.tables import (
     JOINT_GENOTYPES,
     RAW_SEQUENCES,
@@ -51,6 +52,7 @@ RNC_HEADER = (
 )
 DELIVERY = "joint-call"  # the scratch lake's one delivery
 SAMPLES_PER_APPEND = 50  # gVCFs parsed and held before their rows are written
+CELLS_PER_WINDOW = 4_000_000  # (site x sample) VCF cells built at a time (~32 MB of grid)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def joint_call_files(
         lake = Lake(root_uri=str(Path(scratch) / "lake"))
         names = _take_in(lake, list(paths), batching or SampleBatching(), workers)
         joint_store.run_whole_genome(lake, min_dp)
-        sites = write_vcf(out, sorted(names), _units(lake))
+        sites = write_vcf(out, sorted(names), _units(lake, len(names)))
     return JointCallFiles(samples=len(names), sites=sites)
 
 
@@ -154,20 +156,53 @@ def _take_in(lake: Lake, paths: list[Path], batching: SampleBatching, workers: i
     return list(owners)
 
 
-def _units(lake: Lake) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """(sites with site QC, sparse genotypes) of one work unit at a time, in genome order."""
+def _units(lake: Lake, samples: int) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """(sites with site QC, sparse genotypes) in genome order, a window of sites at a time:
+    at most ``CELLS_PER_WINDOW`` (site x sample) cells, so what is held is bounded
+    whatever the number of samples (the sites of a work unit are read at once: they do
+    not grow with the samples)."""
     every = joint_store.all_chunk_names()
+    width = max(1, CELLS_PER_WINDOW // max(samples, 1))
     for first in range(0, len(every), joint_store.CHUNK_GROUP):
         names = every[first : first + joint_store.CHUNK_GROUP]
         sites = lake.scan(VARIANT_SITES).filter(pl.col("chunk").is_in(names)).collect()
         if sites.height == 0:
             continue
-        genotypes = lake.scan(JOINT_GENOTYPES).filter(pl.col("chunk").is_in(names)).collect()
-        yield joint_store.with_site_qc(sites), genotypes
+        sites = _genome_order(joint_store.with_site_qc(sites))
+        for start in range(0, sites.height, width):
+            window = sites.slice(start, width)
+            yield window, _window_genotypes(lake, window)
 
 
-def _allele(code: int | None) -> str:
-    return "." if code is None or code < 0 else str(code)
+def _window_genotypes(lake: Lake, window: pl.DataFrame) -> pl.DataFrame:
+    """The sparse genotype rows of a window of sites (one scan; the pos range prunes the
+    tiles' row groups, the join keeps the window's sites)."""
+    bounds = window.group_by("chunk").agg(
+        pl.col("pos").min().alias("lo"), pl.col("pos").max().alias("hi")
+    )
+    rows = lake.scan(JOINT_GENOTYPES).filter(pl.col("chunk").is_in(bounds["chunk"].implode()))
+    rows = rows.filter(
+        pl.col("pos") >= bounds["lo"].min(),
+        pl.col("pos") <= bounds["hi"].max(),  # type: ignore[operator]
+    )
+    keys = window.select(SITE_KEY).lazy()
+    return rows.join(keys, on=SITE_KEY, how="semi").collect()
+
+
+def _genome_order(sites: pl.DataFrame) -> pl.DataFrame:
+    order = {c: i for i, c in enumerate(GRCH38_CONTIGS)}
+    return sites.sort(
+        pl.col("contig").replace_strict(order, default=len(order)), "pos", "ref", "alt"
+    )
+
+
+def _allele(code: pl.Expr) -> pl.Expr:
+    return pl.when(code.is_null() | (code < 0)).then(pl.lit(".")).otherwise(code.cast(pl.String))
+
+
+def _rnc(code: pl.Expr) -> pl.Expr:
+    missing = code.is_null() | (code < 0)
+    return pl.when(missing).then(pl.col("no_call_reason").fill_null(".")).otherwise(pl.lit("."))
 
 
 def write_vcf(
@@ -197,27 +232,40 @@ def _header(fh: IO[str], names: list[str]) -> None:
     fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names) + "\n")
 
 
+HOM_REF_CELL = "0/0:.."  # a sample without a row at a site
+
+
 def _records(fh: IO[str], names: list[str], sites: pl.DataFrame, genotypes: pl.DataFrame) -> int:
-    order = {c: i for i, c in enumerate(GRCH38_CONTIGS)}
-    sites = sites.sort(
-        pl.col("contig").replace_strict(order, default=len(order)), "pos", "ref", "alt"
+    """One window's VCF lines: a (sites x samples) grid of cell texts, hom-ref where the
+    sparse rows have none, the rows' own cells formatted in one polars pass."""
+    sites = _genome_order(sites).with_row_index("_site")
+    column = pl.DataFrame({"participant_id": names}).with_row_index("_sample")
+    cells = (
+        genotypes.join(sites.select([*SITE_KEY, "_site"]), on=SITE_KEY)
+        .join(column, on="participant_id")
+        .select(
+            "_site",
+            "_sample",
+            ((pl.col("a1") == 2) | (pl.col("a2") == 2).fill_null(False)).alias("other"),
+            pl.concat_str(
+                pl.when(pl.col("a2").is_null())
+                .then(_allele(pl.col("a1")))
+                .otherwise(
+                    pl.concat_str(_allele(pl.col("a1")), pl.lit("/"), _allele(pl.col("a2")))
+                ),
+                pl.lit(":"),
+                _rnc(pl.col("a1")),  # two reasons, one per allele (a haploid's second too)
+                _rnc(pl.col("a2")),
+            ).alias("cell"),
+        )
     )
-    by_site: dict[tuple, dict[str, tuple]] = {}
-    for r in genotypes.iter_rows(named=True):
-        key = (r["contig"], r["pos"], r["ref"], r["alt"])
-        by_site.setdefault(key, {})[r["participant_id"]] = (r["a1"], r["a2"], r["no_call_reason"])
-    for s in sites.iter_rows(named=True):
-        calls = by_site.get((s["contig"], s["pos"], s["ref"], s["alt"]), {})
-        other = any(2 in (a1, a2) for a1, a2, _ in calls.values())
-        alts = s["alt"] + (",<*>" if other else "")
-        ac = f"{s['AC']},0" if other else f"{s['AC']}"
-        cells = []
-        for name in names:
-            a1, a2, reason = calls.get(name, (0, 0, None))
-            gt = _allele(a1) if a2 is None else f"{_allele(a1)}/{_allele(a2)}"
-            rnc = "".join((reason or ".") if (c is None or c < 0) else "." for c in (a1, a2))
-            cells.append(f"{gt}:{rnc}")
+    grid = np.full((sites.height, len(names)), HOM_REF_CELL, dtype=object)
+    grid[cells["_site"].to_numpy(), cells["_sample"].to_numpy()] = cells["cell"].to_numpy()
+    other = set(cells.filter(pl.col("other"))["_site"].to_list())
+    for i, s in enumerate(sites.iter_rows(named=True)):
+        alts = s["alt"] + (",<*>" if i in other else "")
+        ac = f"{s['AC']},0" if i in other else f"{s['AC']}"
         info = f"AC={ac};AN={s['AN']}"
         row = [s["contig"], str(s["pos"]), ".", s["ref"], alts, ".", s["FILTER"] or ".", info]
-        fh.write("\t".join([*row, "GT:RNC", *cells]) + "\n")
+        fh.write("\t".join([*row, "GT:RNC", *grid[i]]) + "\n")
     return sites.height

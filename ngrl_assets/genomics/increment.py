@@ -32,7 +32,7 @@ from ngrl_assets.genomics.joint import (
     SITES_SCHEMA,
     discover_all,
 )
-from ngrl_assets.genomics.schemas import SITE_KEY
+from ngrl_assets.genomics.schemas import GENOTYPE_EVAL_SCHEMA, SITE_KEY
 
 
 @dataclass
@@ -112,11 +112,14 @@ def genotype_tiles(sites: pl.DataFrame, cohort: Cohort, min_dp: int) -> Iterator
 @dataclass
 class IncrementResult:
     sites: pl.DataFrame  # every site of the chunks: chunk + SITES_SCHEMA + aggregates
-    genotypes: pl.DataFrame  # sparse GENOTYPE_EVAL rows this increment adds, with chunk
+    # sparse GENOTYPE_EVAL rows this increment adds, with chunk (empty when they went to
+    # ``joint_call_increment``'s ``sink`` instead)
+    genotypes: pl.DataFrame
     new_sites: int
     # what this increment added to each sample batch's aggregates: chunk, sample_batch and
     # the aggregate columns, one row per (batch, site) (BATCH_AGGREGATES_SCHEMA order)
     batch_aggregates: pl.DataFrame
+    genotype_rows: int = 0  # rows produced (held in ``genotypes`` or sent to the sink)
 
 
 def site_state_schema() -> dict[str, pl.DataType]:
@@ -130,63 +133,90 @@ def joint_call_increment(
     chunk_names: list[str],
     existing: pl.DataFrame,
     batch: Cohort | LazyCohort,
-    old_at: Callable[[pl.DataFrame], Cohort],
+    old_at: Callable[[pl.DataFrame], Cohort | LazyCohort],
     min_dp: int = 1,
     beyond: Callable[[pl.DataFrame, pl.DataFrame], Cohort] | None = None,
+    sink: Callable[[Iterator[pl.DataFrame]], None] | None = None,
 ) -> IncrementResult:
     """Add ``batch`` to the named chunks, whose current state is ``existing`` (``chunk`` +
     sites + aggregates). ``old_at(new_sites)`` returns the already joint-called samples'
-    data overlapping the new sites (an empty cohort when there are none). Sites and
-    genotype rows in the result carry their ``chunk``. ``beyond(sites, samples)`` returns
-    those samples' calls and blocks outside the named chunks that the sites' REF spans reach
-    (a deletion crossing into the next chunk), so that no sample is a partial-data
-    no-call for lack of rows the chunk list did not load."""
+    data overlapping the new sites (an empty cohort when there are none; a lazy one is read
+    batch by batch). Sites and genotype rows in the result carry their ``chunk``.
+    ``beyond(sites, samples)`` returns those samples' calls and blocks outside the named
+    chunks that the sites' REF spans reach (a deletion crossing into the next chunk), so
+    that no sample is a partial-data no-call for lack of rows the chunk list did not load.
+
+    ``sink``, when given, is called once with an iterator of the genotype rows, one tile
+    (sample batch) at a time, computed as it is consumed: what is held is then one batch's
+    rows and every batch's site aggregates, whatever the cohort's size (the store streams
+    the tiles into one Delta commit). Without it the rows are returned in ``genotypes``."""
     known = existing.select(["chunk", *SITES_SCHEMA])
     carried = discover_all(batch.calls) if isinstance(batch, Cohort) else batch.carried
     discovered = chunks.assign(carried, "pos", "pos", clip=False)
     discovered = discovered.filter(pl.col("chunk").is_in(chunk_names))
     new_sites = discovered.join(known, on=SITE_KEY, how="anti").select(["chunk", *SITES_SCHEMA])
     sites = pl.concat([known, new_sites]).sort(["contig", "pos", "ref", "alt"])
-    tiles: list[Tile] = []
-    for part in _batches_of(batch):
-        if beyond is not None:
-            extra = beyond(sites, part.samples)
-            part = Cohort(
-                part.samples,
-                pl.concat([part.calls, extra.calls]),
-                pl.concat([part.blocks, extra.blocks]),
+    site_chunk = sites.select([*SITE_KEY, "chunk"])
+
+    def tiles() -> Iterator[Tile]:
+        for part in _batches_of(batch):
+            if beyond is not None:
+                extra = beyond(sites, part.samples)
+                part = Cohort(
+                    part.samples,
+                    pl.concat([part.calls, extra.calls]),
+                    pl.concat([part.blocks, extra.blocks]),
+                )
+            yield from genotype_tiles(sites, part, min_dp)
+        if new_sites.height:
+            for part in _batches_of(old_at(new_sites)):
+                if part.samples.height:
+                    yield from genotype_tiles(new_sites, part, min_dp)
+
+    shares: list[pl.DataFrame] = []
+    produced = [0]
+
+    def rows() -> Iterator[pl.DataFrame]:
+        for tile in tiles():
+            number = NO_BATCH if tile.batch is None else tile.batch
+            shares.append(
+                tile.aggregates.with_columns(pl.lit(number, dtype=pl.Int32).alias("sample_batch"))
             )
-        tiles += genotype_tiles(sites, part, min_dp)
-    if new_sites.height:
-        old = old_at(new_sites)
-        if old.samples.height:
-            tiles += genotype_tiles(new_sites, old, min_dp)
+            out = tile.genotypes.join(site_chunk, on=SITE_KEY, how="left")
+            produced[0] += out.height
+            yield out
+
+    if sink is None:
+        genotypes = pl.concat(list(rows()) or [_no_rows()])
+    else:
+        sink(rows())
+        genotypes = _no_rows()
 
     aggregates = existing.select([c for c in existing.columns if c not in ("end", "chunk")])
-    for tile in tiles:
-        aggregates = site_qc.merge(aggregates, tile.aggregates)
+    by_batch = site_qc.total(pl.concat(shares), by=["sample_batch"]) if shares else None
+    if by_batch is not None:
+        aggregates = site_qc.merge(aggregates, site_qc.total(by_batch.drop("sample_batch"), by=[]))
     state = sites.join(aggregates, on=SITE_KEY, how="left").sort(["contig", "pos", "ref", "alt"])
-    site_chunk = sites.select([*SITE_KEY, "chunk"])
-    genotypes = pl.concat([t.genotypes for t in tiles]).join(site_chunk, on=SITE_KEY, how="left")
-    by_batch = site_qc.total(
-        pl.concat(
-            [
-                t.aggregates.with_columns(
-                    pl.lit(NO_BATCH if t.batch is None else t.batch, dtype=pl.Int32).alias(
-                        "sample_batch"
-                    )
-                )
-                for t in tiles
-            ]
-        ),
-        by=["sample_batch"],
-    )
-    by_batch = by_batch.join(site_chunk, on=SITE_KEY, how="left").select(
-        ["chunk", "sample_batch", *site_qc.AGGREGATE_SCHEMA]
+    batch_aggregates = (
+        by_batch.join(site_chunk, on=SITE_KEY, how="left").select(
+            ["chunk", "sample_batch", *site_qc.AGGREGATE_SCHEMA]
+        )
+        if by_batch is not None
+        else pl.DataFrame(
+            schema={"chunk": pl.String, "sample_batch": pl.Int32, **site_qc.AGGREGATE_SCHEMA}
+        )
     )
     return IncrementResult(
         sites=state,
         genotypes=genotypes,
         new_sites=new_sites.height,
-        batch_aggregates=by_batch,
+        batch_aggregates=batch_aggregates,
+        genotype_rows=produced[0],
+    )
+
+
+def _no_rows() -> pl.DataFrame:
+    """An empty frame of the genotype rows' columns (GENOTYPE_EVAL + batch + chunk)."""
+    return pl.DataFrame(
+        schema={**GENOTYPE_EVAL_SCHEMA, "sample_batch": pl.Int32, "chunk": pl.String}
     )

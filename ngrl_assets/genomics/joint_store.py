@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -95,27 +95,29 @@ def passed_samples(lake: Lake) -> pl.DataFrame:
 
 def _old_cohort(
     lake: Lake, samples: pl.DataFrame, deliveries: list[str], new_sites: pl.DataFrame
-) -> Cohort:
-    """Already joint-called samples' calls and blocks overlapping the new sites."""
+) -> LazyCohort:
+    """Already joint-called samples' calls and blocks overlapping the new sites, read one
+    sample batch at a time (what is held is one batch's rows, not the library's)."""
+    spans = _spanned_chunks(new_sites)
+    members = samples.select("participant_id", "sex", "sample_batch")
+
+    def load(batch: pl.DataFrame) -> Cohort:
+        calls, blocks = _rows_in_spans(lake, spans, deliveries, batch)
+        return Cohort(batch, calls, blocks)
+
     if samples.height == 0 or not deliveries:
-        return Cohort.empty()
-    calls, blocks = _rows_in_spans(lake, _spanned_chunks(new_sites), deliveries, samples)
-    return Cohort(samples.select("participant_id", "sex", "sample_batch"), calls, blocks)
+        members = members.clear()
+    return LazyCohort(members, pl.DataFrame(schema=SITES_SCHEMA), load)
 
 
 def _rows_in_spans(
     lake: Lake, spans: pl.DataFrame, deliveries: list[str], samples: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The samples' calls and blocks overlapping [lo, hi] of each chunk of ``spans``."""
+    """The samples' calls and blocks overlapping [lo, hi] of each chunk of ``spans``
+    (filtered in the scan: only the overlapping rows are held)."""
     group = sorted(set(spans["chunk"].to_list()))
-    calls = _load(lake, SAMPLE_VARIANT_CALLS, group, deliveries, samples)
-    blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, group, deliveries, samples)
-    calls = calls.join(spans, on="chunk").filter(
-        (pl.col("pos") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
-    )
-    blocks = blocks.join(spans, on="chunk").filter(
-        (pl.col("start") <= pl.col("hi")) & (pl.col("end") >= pl.col("lo"))
-    )
+    calls = _load(lake, SAMPLE_VARIANT_CALLS, group, deliveries, samples, spans, "pos")
+    blocks = _load(lake, SAMPLE_REFERENCE_BLOCKS, group, deliveries, samples, spans, "start")
     return calls.select(list(CALLS_SCHEMA)), blocks.select(list(BLOCKS_SCHEMA))
 
 
@@ -291,13 +293,14 @@ def joint_call_chunks(
             beyond = partial(_beyond, lake, group, list(batch_deliveries))
             old_at = partial(_old_cohort, lake, old_samples, old)
             existing = group_state.select(["chunk", *site_state_schema()])
-            result = joint_call_increment(group, existing, batch, old_at, min_dp, beyond)
+            sink = partial(_write_genotypes, lake, group, inc)
+            result = joint_call_increment(group, existing, batch, old_at, min_dp, beyond, sink)
             out.add(inc, result)
             stateful |= set(result.sites["chunk"].to_list())
             summary.chunks_computed += len(group)
             summary.new_sites += result.new_sites
             summary.sites_total += result.sites.height
-            summary.genotype_rows_added += result.genotypes.height
+            summary.genotype_rows_added += result.genotype_rows
         # only chunks with sites remember their samples; a chunk without sites has no state
         for name in sorted(stateful):
             out.markers += [_marker(name, inc, d, n, now) for d, n in counts]
@@ -364,11 +367,22 @@ def genome_done(lake: Lake) -> list[str]:
     return sorted(set(markers.select("delivery").collect()["delivery"].to_list()))
 
 
+def _write_genotypes(lake: Lake, group: list[str], inc: str, tiles: Iterator[pl.DataFrame]) -> None:
+    """Stream one increment's genotype rows in ``group``, tile by tile as they are
+    computed, into one commit that replaces the rows an earlier attempt of the same
+    increment wrote there (idempotent; ``variant_sites``, written after, is what says the
+    increment is folded in). What is held is one tile, not the group's rows."""
+    tag = pl.lit(inc).alias("increment")
+    columns = list(JOINT_GENOTYPES.schema)
+    frames = (t.with_columns(tag).select(columns) for t in tiles)
+    lake.write_batches(JOINT_GENOTYPES, frames, where={"chunk": group, "increment": [inc]})
+
+
 class _Outputs:
-    """What one run writes, collected across chunks and committed at the end."""
+    """What one run writes after its genotypes, collected across chunks and committed at
+    the end: batch aggregates, sites, markers."""
 
     def __init__(self) -> None:
-        self.genotypes: list[pl.DataFrame] = []
         self.batch_aggregates: list[pl.DataFrame] = []
         self.sites: list[pl.DataFrame] = []
         self.markers: list[dict[str, Any]] = []
@@ -377,19 +391,16 @@ class _Outputs:
         tag = [pl.lit(inc).alias("increment")]
         sites = with_site_qc(result.sites)
         self.sites.append(sites.with_columns(tag).select(list(VARIANT_SITES.schema)))
-        self.genotypes.append(
-            result.genotypes.with_columns(tag).select(list(JOINT_GENOTYPES.schema))
-        )
         self.batch_aggregates.append(
             result.batch_aggregates.with_columns(tag).select(list(SITE_BATCH_AGGREGATES.schema))
         )
 
     def write(self, lake: Lake, todo: list[str]) -> None:
-        """genotypes -> variant_sites -> increments (the commit marker), each idempotent:
-        a re-run replaces exactly the rows an earlier attempt of the same increment wrote."""
+        """batch aggregates -> variant_sites -> increments (the commit marker), each
+        idempotent: a re-run replaces exactly the rows an earlier attempt of the same
+        increment wrote. The genotypes were streamed before (``_write_genotypes``)."""
         if not todo and not self.markers:
             return
-        _replace_increment(lake, JOINT_GENOTYPES, self.genotypes)
         # each increment's rows of a batch are its own: a re-run replaces them, and
         # variant_sites (written last) still says the increment is not folded in
         _replace_increment(lake, SITE_BATCH_AGGREGATES, self.batch_aggregates)
@@ -456,18 +467,24 @@ def _load(
     group: list[str],
     deliveries: list[str],
     samples: pl.DataFrame,
+    spans: pl.DataFrame | None = None,
+    first: str = "pos",
 ) -> pl.DataFrame:
-    """One scan: the rows of these deliveries' QC-passed samples in these chunks."""
+    """One scan: the rows of these deliveries' QC-passed samples in these chunks; with
+    ``spans`` (chunk, lo, hi) only rows whose [``first``, end] overlaps their chunk's span."""
     ids = samples["participant_id"].implode()
-    return (
-        lake.scan(spec)
-        .filter(
-            pl.col("chunk").is_in(group)
-            & pl.col("delivery").is_in(deliveries)
-            & pl.col("participant_id").is_in(ids)
-        )
-        .collect()
+    rows = lake.scan(spec).filter(
+        pl.col("chunk").is_in(group)
+        & pl.col("delivery").is_in(deliveries)
+        & pl.col("participant_id").is_in(ids)
     )
+    if spans is not None:
+        rows = (
+            rows.join(spans.lazy(), on="chunk")
+            .filter((pl.col(first) <= pl.col("hi")) & (pl.col("end") >= pl.col("lo")))
+            .drop("lo", "hi")
+        )
+    return rows.collect()
 
 
 def load_sample_rows(

@@ -72,6 +72,34 @@ def test_write_batches_streams_one_commit(where):
     assert len(delta.table(uri, opts).history()) == versions + 1
 
 
+def test_a_stream_may_read_delta_while_it_is_written_and_its_failure_is_raised(where):
+    """A stream's frames may come from reads of Delta tables (joint calling reads each
+    batch's rows while the genotypes of the previous one are written): the producer runs
+    in its own thread, not in delta-rs' runtime. A producer's error is raised as itself
+    and the table is left as it was."""
+    uri, opts = where
+    source = uri + "_source"
+    append(source, frame([("a", "b1", 1), ("b", "b2", 2)]), SCHEMA, opts)
+
+    def copied():
+        for batch in ("b1", "b2"):
+            yield delta.read(source, SCHEMA, opts).filter(pl.col("batch") == batch)
+
+    stream(uri, copied(), opts)
+    assert delta.read(uri, SCHEMA, opts).sort("participant_id").rows() == [
+        ("a", "b1", 1),
+        ("b", "b2", 2),
+    ]
+
+    def broken():
+        yield frame([("c", "b1", 3)])
+        raise KeyError("batch b2 unreadable")
+
+    with pytest.raises(KeyError, match="b2 unreadable"):
+        stream(uri, broken(), opts)
+    assert delta.read(uri, SCHEMA, opts)["participant_id"].sort().to_list() == ["a", "b"]
+
+
 def test_schema_is_explicit(where):
     uri, opts = where
     with pytest.raises(ValueError, match="missing=\\['value'\\]"):

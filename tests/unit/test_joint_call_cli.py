@@ -7,6 +7,7 @@ import pytest
 from cyvcf2 import VCF
 
 from ngrl_assets.cli import main
+from ngrl_assets.genomics import export
 
 GVCFS = sorted(
     (Path(__file__).resolve().parents[2] / "data" / "gvcf" / "1kg_chr22").glob("*.g.vcf.gz")
@@ -65,10 +66,14 @@ def _body(vcf_gz: Path) -> list[str]:
         return [line for line in fh if not line.startswith("##source")]
 
 
-def test_sample_batches_change_nothing_and_the_scratch_lake_is_removed(joint_vcf, tmp_path):
+def test_sample_batches_change_nothing_and_the_scratch_lake_is_removed(
+    joint_vcf, tmp_path, monkeypatch
+):
     """The same 12 gVCFs in batches of 5 (three tiles per chunk), parsed by one process
-    instead of two, give the same VCF, byte for byte after decompression; the scratch lake
-    under --work-dir is gone afterwards."""
+    instead of two, and written in windows of 4 sites (48 cells) instead of all at once,
+    give the same VCF, byte for byte after decompression; the scratch lake under
+    --work-dir is gone afterwards."""
+    monkeypatch.setattr(export, "CELLS_PER_WINDOW", 48)
     work = tmp_path / "work"
     work.mkdir()
     out = tmp_path / "batched.vcf.gz"
