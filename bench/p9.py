@@ -29,7 +29,10 @@ variant_sites, bcftools' = merged records with a sequence ALT), peak RSS (larges
 and the sampled tree), bytes stored per genome (joint_genotypes + variant_sites folders,
 and the BCF), ratios ours / bcftools.
 
-    uv run python bench/p9.py [--n 250 1000 4000] [--anchor-only 1000] [--add 250]
+    uv run python bench/p9.py [--n 250 1000 4000] [--anchor-only 1000] [--no-anchor 4000] [--add 250]
+
+Sample batches as intake assigns them (``NGRL_SAMPLE_BATCH_SIZE``, default 1,000): the
+added delivery fills the open batch first.
     uv run python bench/p9.py --report     # re-print the table from bench/out/results/p9.json
 """
 
@@ -78,6 +81,7 @@ def intake(lake_root: str, samples_tsv: str, delivery: str, workers: int) -> dic
 
     import polars as pl
 
+    from ngrl_assets.genomics.batches import SampleBatching
     from ngrl_assets.genomics.tables import (
         RAW_SEQUENCES,
         SAMPLE_REFERENCE_BLOCKS,
@@ -111,6 +115,9 @@ def intake(lake_root: str, samples_tsv: str, delivery: str, workers: int) -> dic
     if pending:
         write_s += flush()
     now = dt.datetime.now(dt.UTC)
+    # sample batches as the library's intake assigns them: the open batch filled first
+    taken = lake.scan(RAW_SEQUENCES).select("sample_batch").collect()["sample_batch"]
+    batches = SampleBatching.from_env().assign(taken.drop_nulls().to_list(), len(rows))
     raw = pl.DataFrame(
         [
             {
@@ -126,8 +133,9 @@ def intake(lake_root: str, samples_tsv: str, delivery: str, workers: int) -> dic
                 "block_rows": b,
                 "qc_verdict": QcVerdict.PASS.value,
                 "ingested_at": now,
+                "sample_batch": batch,
             }
-            for r, (n, c, b) in zip(rows, counts, strict=True)
+            for r, (n, c, b), batch in zip(rows, counts, batches, strict=True)
         ],
         schema=RAW_SEQUENCES.schema,
     )
@@ -154,6 +162,8 @@ def joint(lake_root: str) -> dict:
     joint_store._load = timer("load", joint_store._load)
     joint_store.joint_call_increment = timer("compute", joint_store.joint_call_increment)
     joint_store._Outputs.write = timer("write", joint_store._Outputs.write)
+    # genotypes are streamed while computed: "compute" includes this phase
+    joint_store._write_genotypes = timer("write_genotypes", joint_store._write_genotypes)
     lake = Lake(root_uri=lake_root)
     t0 = time.perf_counter()
     s = joint_store.joint_call_chunks(lake, chunks.chunk_names())
@@ -325,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--n", type=int, nargs="*", default=[250, 1_000, 4_000])
     p.add_argument("--anchor-only", type=int, nargs="*", default=[], help="N run by bcftools only")
+    p.add_argument("--no-anchor", type=int, nargs="*", default=[], help="N run by ours only")
     p.add_argument("--add", type=int, default=250)
     p.add_argument("--seed", type=int, default=9)
     p.add_argument("--workers", type=int, default=2)
@@ -367,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:
             Path(f).read_bytes()
         row: dict = {"n": n, "gvcf_bytes": sum(int(r["bytes"]) for r in rows[:n])}
         row["records"] = sum(int(r["records"]) for r in rows[:n])
-        row["bcftools"] = anchor(n, work, ref, files, args.cap)
+        if n in args.no_anchor:
+            row["bcftools"] = {"status": "not run (hours at this N: bench/p9.py --anchor-only)"}
+        else:
+            row["bcftools"] = anchor(n, work, ref, files, args.cap)
         print(json.dumps({"n": n, "bcftools": row["bcftools"]}), flush=True)
         if n not in args.anchor_only:
             row["ours"] = ours(n, work, folder, rows, args)

@@ -125,9 +125,11 @@ def write(
     not exist yet is created). ``predicate`` must come from :mod:`resources.predicates`
     (never pasted text); ``commit_metadata``: custom entries the commit records.
 
-    A frame is written with the commit retry. An iterable of frames is streamed into one
-    commit holding one frame at a time, with no retry (a stream cannot be replayed, so
-    callers serialise the writers of one table: a Dagster pool per table). The iterable is
+    A frame is written with the commit retry. An iterable of frames goes into one commit,
+    with no retry (a stream cannot be replayed, so callers serialise the writers of one
+    table: a Dagster pool per table); delta-rs (1.6) holds the stream's rows until it
+    commits, so a stream saves the caller's copies, not the commit's size: a writer that
+    must stay within a memory bound splits its rows into several commits. The iterable is
     consumed in a thread of its own (``_Feed``), so producing a frame may read Delta
     tables; an exception it raises is raised here, unchanged."""
     if predicate is not None and mode != "overwrite":

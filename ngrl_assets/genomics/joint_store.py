@@ -367,15 +367,37 @@ def genome_done(lake: Lake) -> list[str]:
     return sorted(set(markers.select("delivery").collect()["delivery"].to_list()))
 
 
+GENOTYPE_ROWS_PER_COMMIT = 2_000_000  # about 350 MB of genotype rows held before a commit
+
+
 def _write_genotypes(lake: Lake, group: list[str], inc: str, tiles: Iterator[pl.DataFrame]) -> None:
-    """Stream one increment's genotype rows in ``group``, tile by tile as they are
-    computed, into one commit that replaces the rows an earlier attempt of the same
-    increment wrote there (idempotent; ``variant_sites``, written after, is what says the
-    increment is folded in). What is held is one tile, not the group's rows."""
+    """Write one increment's genotype rows in ``group`` as the tiles are computed. delta-rs
+    holds every row of a commit until it commits (a stream included), so the rows go in
+    commits of about ``GENOTYPE_ROWS_PER_COMMIT`` (whole tiles): the first replaces the rows
+    an earlier attempt of the same increment wrote in ``group`` (idempotent), the others
+    append. What is held is one commit's rows or one tile, whichever is larger, not the
+    group's; ``variant_sites``, written after, is what says the increment is folded in."""
     tag = pl.lit(inc).alias("increment")
     columns = list(JOINT_GENOTYPES.schema)
-    frames = (t.with_columns(tag).select(columns) for t in tiles)
-    lake.write_batches(JOINT_GENOTYPES, frames, where={"chunk": group, "increment": [inc]})
+    held: list[pl.DataFrame] = []
+    replaced = False
+
+    def commit() -> None:
+        nonlocal replaced
+        frame = pl.concat(held) if held else JOINT_GENOTYPES.empty()
+        if not replaced:
+            lake.replace(JOINT_GENOTYPES, frame, where={"chunk": group, "increment": [inc]})
+            replaced = True
+        elif frame.height:
+            lake.append(JOINT_GENOTYPES, frame)
+        held.clear()
+
+    for tile in tiles:
+        held.append(tile.with_columns(tag).select(columns))
+        if sum(f.height for f in held) >= GENOTYPE_ROWS_PER_COMMIT:
+            commit()
+    if held or not replaced:
+        commit()
 
 
 class _Outputs:
