@@ -249,10 +249,14 @@ def _merger(
     keys: list[str],
     storage_options: dict[str, str] | None,
     writer_properties: WriterProperties | None,
+    within: str | None = None,
 ) -> Any:
     """A merge of ``source`` (alias ``s``) into the table (alias ``t``) on equal ``keys``:
-    the predicate names columns only; values travel as the source's data."""
+    the predicate names columns only; values travel as the source's data (``within``: a
+    rendered target predicate ANDed on, see :func:`delete_matching`)."""
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    if within is not None:
+        on = f"{on} AND {within}"
     return table(uri, storage_options).merge(
         source, predicate=on, source_alias="s", target_alias="t",
         writer_properties=writer_properties,
@@ -276,17 +280,21 @@ def delete_matching(
     keys: pl.DataFrame,
     storage_options: dict[str, str] | None = None,
     writer_properties: WriterProperties | None = None,
+    within: str | None = None,
 ) -> dict[str, Any]:
     """Delete every row whose values in ``keys``' columns equal one of its rows.
 
     A merge with ``keys`` as the source: the values travel as data, never as predicate
-    text, so the commit records only column names."""
+    text, so the commit records only column names. ``within``: a predicate over the target
+    (alias ``t``, from :mod:`resources.predicates`) that prunes the files the merge reads,
+    typically partition values; the commit records it, so it must name no identifier
+    (delta-rs 1.6 does not prune partitions from the source's values alone)."""
     if not exists(uri, storage_options) or keys.is_empty():
         return {"num_target_rows_deleted": 0}
     data = keys.unique().to_arrow()
 
     def commit() -> dict[str, Any]:
-        merger = _merger(uri, data, keys.columns, storage_options, writer_properties)
+        merger = _merger(uri, data, keys.columns, storage_options, writer_properties, within)
         return dict(merger.when_matched_delete().execute())
 
     return with_commit_retry(commit)

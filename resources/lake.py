@@ -210,12 +210,20 @@ class Lake:
         keys = pl.DataFrame(rows, schema={c: spec.schema[c] for c in columns})
         return self.delete_matching(spec, keys)
 
-    def delete_matching(self, spec: TableSpec, keys: pl.DataFrame) -> int:
-        """Delete every row equal on ``keys``' columns to one of its rows (merge-delete)."""
+    def delete_matching(
+        self, spec: TableSpec, keys: pl.DataFrame, within: Match | None = None
+    ) -> int:
+        """Delete every row equal on ``keys``' columns to one of its rows (merge-delete).
+        ``within``: values of columns (partition columns, never identifiers: the commit
+        records them) that limit the files the merge reads."""
         for c in keys.columns:
             render({c: []}, spec.schema.keys())
         out = delta.delete_matching(
-            self.table_uri(spec), keys, self._opts(spec), self._layout(spec).writer_properties
+            self.table_uri(spec),
+            keys,
+            self._opts(spec),
+            self._layout(spec).writer_properties,
+            within=None if within is None else render(within, spec.schema.keys(), alias="t"),
         )
         return int(out.get("num_target_rows_deleted", 0))
 

@@ -49,13 +49,17 @@ def column(name: str, allowed: Collection[str]) -> str:
     return name
 
 
-def render(match: Match, columns: Collection[str]) -> str:
-    """``a = 'x' AND b IN ('y', 'z')`` for a ``Match``; an empty IN list matches nothing."""
+def render(match: Match, columns: Collection[str], alias: str | None = None) -> str:
+    """``a = 'x' AND b IN ('y', 'z')`` for a ``Match``; an empty IN list matches nothing.
+    ``alias`` qualifies each column (``t.a``: a merge's target)."""
     if not match:
         raise UnsafePredicate("an empty match would select every row")
+    if alias is not None and not _COLUMN.match(alias):
+        raise UnsafePredicate(f"alias {alias!r} is not a plain name")
     parts = []
     for name, value in match.items():
         col = column(name, columns)
+        col = col if alias is None else f"{alias}.{col}"
         if isinstance(value, str | int | dt.date | bool):
             parts.append(f"{col} = {literal(value)}")
             continue

@@ -129,6 +129,17 @@ def site_state_schema() -> dict[str, pl.DataType]:
     }
 
 
+@dataclass
+class TileRows:
+    """What one tile adds to storage: its genotype rows (with ``chunk`` and
+    ``sample_batch``) and its sample batch's share of the site aggregates (``chunk``,
+    ``sample_batch``, aggregates; None when the share waits for a later tile of the same
+    batch, see ``joint_call_increment``)."""
+
+    genotypes: pl.DataFrame
+    share: pl.DataFrame | None
+
+
 def joint_call_increment(
     chunk_names: list[str],
     existing: pl.DataFrame,
@@ -136,7 +147,7 @@ def joint_call_increment(
     old_at: Callable[[pl.DataFrame], Cohort | LazyCohort],
     min_dp: int = 1,
     beyond: Callable[[pl.DataFrame, pl.DataFrame], Cohort] | None = None,
-    sink: Callable[[Iterator[pl.DataFrame]], None] | None = None,
+    sink: Callable[[Iterator[TileRows]], None] | None = None,
 ) -> IncrementResult:
     """Add ``batch`` to the named chunks, whose current state is ``existing`` (``chunk`` +
     sites + aggregates). ``old_at(new_sites)`` returns the already joint-called samples'
@@ -146,10 +157,12 @@ def joint_call_increment(
     chunks that the sites' REF spans reach (a deletion crossing into the next chunk), so
     that no sample is a partial-data no-call for lack of rows the chunk list did not load.
 
-    ``sink``, when given, is called once with an iterator of the genotype rows, one tile
-    (sample batch) at a time, computed as it is consumed: what is held is then one batch's
-    rows and every batch's site aggregates, whatever the cohort's size (the store streams
-    the tiles into one Delta commit). Without it the rows are returned in ``genotypes``."""
+    ``sink``, when given, is called once with an iterator of ``TileRows``, one tile (sample
+    batch) at a time, computed as it is consumed, and the result holds no genotype rows and
+    no batch shares: what is held is one batch's rows and tile, and the running sum of the
+    site aggregates (sites x ~1 kB), whatever the number of batches. A batch with both new
+    samples and already joint-called ones (the open batch) gets two tiles; its share is
+    sent once, summed, after the last tile. Without a sink, rows and shares are returned."""
     known = existing.select(["chunk", *SITES_SCHEMA])
     carried = discover_all(batch.calls) if isinstance(batch, Cohort) else batch.carried
     discovered = chunks.assign(carried, "pos", "pos", clip=False)
@@ -157,6 +170,8 @@ def joint_call_increment(
     new_sites = discovered.join(known, on=SITE_KEY, how="anti").select(["chunk", *SITES_SCHEMA])
     sites = pl.concat([known, new_sites]).sort(["contig", "pos", "ref", "alt"])
     site_chunk = sites.select([*SITE_KEY, "chunk"])
+    old = old_at(new_sites) if new_sites.height else Cohort.empty()
+    twice = _batch_numbers(batch) & _batch_numbers(old)
 
     def tiles() -> Iterator[Tile]:
         for part in _batches_of(batch):
@@ -168,50 +183,66 @@ def joint_call_increment(
                     pl.concat([part.blocks, extra.blocks]),
                 )
             yield from genotype_tiles(sites, part, min_dp)
-        if new_sites.height:
-            for part in _batches_of(old_at(new_sites)):
-                if part.samples.height:
-                    yield from genotype_tiles(new_sites, part, min_dp)
+        for part in _batches_of(old):
+            if part.samples.height:
+                yield from genotype_tiles(new_sites, part, min_dp)
 
-    shares: list[pl.DataFrame] = []
+    total = existing.select([c for c in existing.columns if c not in ("end", "chunk")])
+    held: dict[int, pl.DataFrame] = {}  # shares of batches with a tile still to come
     produced = [0]
 
-    def rows() -> Iterator[pl.DataFrame]:
+    def with_chunk(share: pl.DataFrame, number: int) -> pl.DataFrame:
+        return share.join(site_chunk, on=SITE_KEY, how="left").select(
+            pl.col("chunk"),
+            pl.lit(number, dtype=pl.Int32).alias("sample_batch"),
+            *site_qc.AGGREGATE_SCHEMA,
+        )
+
+    def rows() -> Iterator[TileRows]:
+        nonlocal total
         for tile in tiles():
             number = NO_BATCH if tile.batch is None else tile.batch
-            shares.append(
-                tile.aggregates.with_columns(pl.lit(number, dtype=pl.Int32).alias("sample_batch"))
-            )
+            total = site_qc.merge(total, tile.aggregates)
             out = tile.genotypes.join(site_chunk, on=SITE_KEY, how="left")
             produced[0] += out.height
-            yield out
+            if number in twice:
+                earlier = held.get(number)
+                held[number] = (
+                    tile.aggregates if earlier is None else site_qc.merge(earlier, tile.aggregates)
+                )
+                yield TileRows(out, None)
+            else:
+                yield TileRows(out, with_chunk(tile.aggregates, number))
+        for number, share in held.items():
+            yield TileRows(_no_rows(), with_chunk(share, number))
 
     if sink is None:
-        genotypes = pl.concat(list(rows()) or [_no_rows()])
+        parts = list(rows())
+        genotypes = pl.concat([p.genotypes for p in parts] or [_no_rows()])
+        shares = [p.share for p in parts if p.share is not None]
     else:
         sink(rows())
-        genotypes = _no_rows()
-
-    aggregates = existing.select([c for c in existing.columns if c not in ("end", "chunk")])
-    by_batch = site_qc.total(pl.concat(shares), by=["sample_batch"]) if shares else None
-    if by_batch is not None:
-        aggregates = site_qc.merge(aggregates, site_qc.total(by_batch.drop("sample_batch"), by=[]))
-    state = sites.join(aggregates, on=SITE_KEY, how="left").sort(["contig", "pos", "ref", "alt"])
-    batch_aggregates = (
-        by_batch.join(site_chunk, on=SITE_KEY, how="left").select(
-            ["chunk", "sample_batch", *site_qc.AGGREGATE_SCHEMA]
-        )
-        if by_batch is not None
-        else pl.DataFrame(
-            schema={"chunk": pl.String, "sample_batch": pl.Int32, **site_qc.AGGREGATE_SCHEMA}
-        )
-    )
+        genotypes, shares = _no_rows(), []
+    state = sites.join(total, on=SITE_KEY, how="left").sort(["contig", "pos", "ref", "alt"])
     return IncrementResult(
         sites=state,
         genotypes=genotypes,
         new_sites=new_sites.height,
-        batch_aggregates=batch_aggregates,
+        batch_aggregates=pl.concat(shares) if shares else _no_shares(),
         genotype_rows=produced[0],
+    )
+
+
+def _batch_numbers(cohort: Cohort | LazyCohort) -> set[int]:
+    """The sample batches of a cohort's samples (``NO_BATCH`` for samples without one)."""
+    if "sample_batch" not in cohort.samples.columns:
+        return {NO_BATCH} if cohort.samples.height else set()
+    return {NO_BATCH if b is None else b for b in cohort.samples["sample_batch"].to_list()}
+
+
+def _no_shares() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"chunk": pl.String, "sample_batch": pl.Int32, **site_qc.AGGREGATE_SCHEMA}
     )
 
 

@@ -25,6 +25,7 @@ from ngrl_assets.genomics import chunks, site_qc
 from ngrl_assets.genomics.increment import (
     Cohort,
     LazyCohort,
+    TileRows,
     joint_call_increment,
     site_state_schema,
 )
@@ -293,7 +294,7 @@ def joint_call_chunks(
             beyond = partial(_beyond, lake, group, list(batch_deliveries))
             old_at = partial(_old_cohort, lake, old_samples, old)
             existing = group_state.select(["chunk", *site_state_schema()])
-            sink = partial(_write_genotypes, lake, group, inc)
+            sink = partial(_write_tiles, lake, group, inc)
             result = joint_call_increment(group, existing, batch, old_at, min_dp, beyond, sink)
             out.add(inc, result)
             stateful |= set(result.sites["chunk"].to_list())
@@ -368,44 +369,61 @@ def genome_done(lake: Lake) -> list[str]:
 
 
 GENOTYPE_ROWS_PER_COMMIT = 2_000_000  # about 350 MB of genotype rows held before a commit
+SHARE_ROWS_PER_COMMIT = 250_000  # batch-share rows (~1 kB each with their histograms)
 
 
-def _write_genotypes(lake: Lake, group: list[str], inc: str, tiles: Iterator[pl.DataFrame]) -> None:
-    """Write one increment's genotype rows in ``group`` as the tiles are computed. delta-rs
-    holds every row of a commit until it commits (a stream included), so the rows go in
-    commits of about ``GENOTYPE_ROWS_PER_COMMIT`` (whole tiles): the first replaces the rows
-    an earlier attempt of the same increment wrote in ``group`` (idempotent), the others
-    append. What is held is one commit's rows or one tile, whichever is larger, not the
-    group's; ``variant_sites``, written after, is what says the increment is folded in."""
-    tag = pl.lit(inc).alias("increment")
-    columns = list(JOINT_GENOTYPES.schema)
-    held: list[pl.DataFrame] = []
-    replaced = False
+class _Parts:
+    """One table's rows of one increment in one chunk group, committed in parts of about
+    ``limit`` rows: the first commit replaces the rows an earlier attempt of the increment
+    wrote in the group (idempotent), the others append."""
 
-    def commit() -> None:
-        nonlocal replaced
-        frame = pl.concat(held) if held else JOINT_GENOTYPES.empty()
-        if not replaced:
-            lake.replace(JOINT_GENOTYPES, frame, where={"chunk": group, "increment": [inc]})
-            replaced = True
+    def __init__(self, lake: Lake, spec: TableSpec, group: list[str], inc: str, limit: int):
+        self.lake, self.spec, self.limit = lake, spec, limit
+        self.where = {"chunk": group, "increment": [inc]}
+        self.tag = pl.lit(inc).alias("increment")
+        self.held: list[pl.DataFrame] = []
+        self.replaced = False
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.held.append(frame.with_columns(self.tag).select(list(self.spec.schema)))
+        if sum(f.height for f in self.held) >= self.limit:
+            self.commit()
+
+    def commit(self) -> None:
+        frame = pl.concat(self.held) if self.held else self.spec.empty()
+        if not self.replaced:
+            self.lake.replace(self.spec, frame, where=self.where)
+            self.replaced = True
         elif frame.height:
-            lake.append(JOINT_GENOTYPES, frame)
-        held.clear()
+            self.lake.append(self.spec, frame)
+        self.held.clear()
 
+    def close(self) -> None:
+        if self.held or not self.replaced:
+            self.commit()
+
+
+def _write_tiles(lake: Lake, group: list[str], inc: str, tiles: Iterator[TileRows]) -> None:
+    """Write one increment's genotype rows and batch shares in ``group`` as the tiles are
+    computed. delta-rs holds every row of a commit until it commits (a stream included),
+    so each table's rows go in commits of a bounded size (whole tiles; ``_Parts``): what is
+    held is one commit's rows or one tile, not the group's. ``variant_sites``, written
+    after, is what says the increment is folded in."""
+    genotypes = _Parts(lake, JOINT_GENOTYPES, group, inc, GENOTYPE_ROWS_PER_COMMIT)
+    shares = _Parts(lake, SITE_BATCH_AGGREGATES, group, inc, SHARE_ROWS_PER_COMMIT)
     for tile in tiles:
-        held.append(tile.with_columns(tag).select(columns))
-        if sum(f.height for f in held) >= GENOTYPE_ROWS_PER_COMMIT:
-            commit()
-    if held or not replaced:
-        commit()
+        genotypes.add(tile.genotypes)
+        if tile.share is not None:
+            shares.add(tile.share)
+    genotypes.close()
+    shares.close()
 
 
 class _Outputs:
-    """What one run writes after its genotypes, collected across chunks and committed at
-    the end: batch aggregates, sites, markers."""
+    """What one run writes after its tiles, collected across chunks and committed at the
+    end: sites, then markers."""
 
     def __init__(self) -> None:
-        self.batch_aggregates: list[pl.DataFrame] = []
         self.sites: list[pl.DataFrame] = []
         self.markers: list[dict[str, Any]] = []
 
@@ -413,19 +431,13 @@ class _Outputs:
         tag = [pl.lit(inc).alias("increment")]
         sites = with_site_qc(result.sites)
         self.sites.append(sites.with_columns(tag).select(list(VARIANT_SITES.schema)))
-        self.batch_aggregates.append(
-            result.batch_aggregates.with_columns(tag).select(list(SITE_BATCH_AGGREGATES.schema))
-        )
 
     def write(self, lake: Lake, todo: list[str]) -> None:
-        """batch aggregates -> variant_sites -> increments (the commit marker), each
-        idempotent: a re-run replaces exactly the rows an earlier attempt of the same
-        increment wrote. The genotypes were streamed before (``_write_genotypes``)."""
+        """variant_sites -> increments (the commit marker), each idempotent: a re-run
+        replaces exactly the rows an earlier attempt of the same increment wrote. The
+        genotypes and batch shares were written before (``_write_tiles``)."""
         if not todo and not self.markers:
             return
-        # each increment's rows of a batch are its own: a re-run replaces them, and
-        # variant_sites (written last) still says the increment is not folded in
-        _replace_increment(lake, SITE_BATCH_AGGREGATES, self.batch_aggregates)
         if self.sites:
             frame = pl.concat(self.sites)
             if frame.height:
@@ -435,16 +447,6 @@ class _Outputs:
         markers = pl.DataFrame(self.markers, schema=JOINT_INCREMENTS_SCHEMA)
         where = {"chunk": _distinct(markers, "chunk"), "increment": _distinct(markers, "increment")}
         lake.replace(JOINT_CALL_INCREMENTS, markers, where=where)
-
-
-def _replace_increment(lake: Lake, spec: TableSpec, frames: list[pl.DataFrame]) -> None:
-    """Write an increment's rows of ``spec``, replacing those an earlier attempt of the
-    same increment wrote in the same chunks (idempotent)."""
-    frame = pl.concat(frames) if frames else None
-    if frame is None or frame.height == 0:
-        return
-    where = {"chunk": _distinct(frame, "chunk"), "increment": _distinct(frame, "increment")}
-    lake.replace(spec, frame, where=where)
 
 
 def with_site_qc(sites: pl.DataFrame) -> pl.DataFrame:

@@ -85,9 +85,18 @@ def erase_participants(
     spec: TableSpec,
     participant_ids: Sequence[str],
     column: str | None = None,
+    places: pl.DataFrame | None = None,
 ) -> TableErasure:
     """Physically remove every row whose ``column`` (default ``spec.participant_column``)
     is one of ``participant_ids``, and every trace of those values under the table's folder.
+
+    ``places``: where the participants' rows are, as values of the table's partition
+    columns (``column`` plus, for example, ``delivery`` and ``sample_batch`` from
+    ``raw_sequences``). A participant with a place is deleted by (id, partition values),
+    so the merge reads only those partitions (a sample batch's tiles, not the library);
+    participants without one, or whose place lacks a value, by id alone. The caller vouches
+    that a participant's rows are only in their places; the residue scan that ends a
+    withdrawal reads every object and would find any row left elsewhere.
 
     Ends time travel for the table (its log keeps one version; see the module docstring).
     Rerun with the same ids after a crash to complete an interrupted erasure. An empty
@@ -98,28 +107,69 @@ def erase_participants(
     if name not in spec.schema:
         raise ValueError(f"{spec.key}: unknown column {name!r}")
     keys = pl.DataFrame({name: list(participant_ids)}, schema={name: spec.schema[name]})
-    return erase_rows_where(lake, spec, keys)
+    return erase_rows_where(lake, spec, _by_place(spec, name, keys, places))
 
 
-def erase_rows_where(lake: Lake, spec: TableSpec, keys: pl.DataFrame) -> TableErasure:
+def _by_place(
+    spec: TableSpec, name: str, keys: pl.DataFrame, places: pl.DataFrame | None
+) -> list[pl.DataFrame]:
+    """The key frames of :func:`erase_participants`: (id, partition values) for the
+    participants with a complete place, id alone for the rest."""
+    where = [c for c in spec.partition_by or () if places is not None and c in places.columns]
+    if places is None or not where or name not in places.columns:
+        return [keys]
+    rows = places.select(pl.col(name).cast(spec.schema[name]), *where).filter(
+        pl.col(name).is_in(keys[name].implode())
+    )
+    # a place without a value (a sample with no batch: QC-failed, or stored before
+    # batches) could hide rows anywhere: that participant is erased by id alone
+    unplaced = rows.filter(pl.any_horizontal(pl.col(where).is_null())).select(name)
+    placed = rows.join(unplaced, on=name, how="anti").unique()
+    rest = keys.join(placed.select(name), on=name, how="anti")
+    return [placed, rest]
+
+
+def _within(spec: TableSpec, keys: pl.DataFrame) -> dict[str, list[Any]] | None:
+    """The partition values in ``keys`` (never identifiers: partition columns hold
+    deliveries, batches and chunks), which limit the files a merge-delete reads."""
+    where = {
+        c: sorted(keys[c].drop_nulls().unique().to_list())
+        for c in spec.partition_by or ()
+        if c in keys.columns
+    }
+    return where or None
+
+
+def erase_rows_where(
+    lake: Lake, spec: TableSpec, keys: pl.DataFrame | Sequence[pl.DataFrame]
+) -> TableErasure:
     """Physically remove every row equal on ``keys``' columns to one of its rows (e.g. the
     pseudonym map by ``internal_id``), with the same purge as :func:`erase_participants`.
+    Several key frames (each with its own columns) delete one after the other, then one
+    purge.
 
-    Ends time travel for the table. An empty ``keys`` frame does nothing."""
-    unknown = [c for c in keys.columns if c not in spec.schema]
-    if unknown or not keys.columns:
-        raise ValueError(f"{spec.key}: keys must name table columns (unknown: {unknown})")
-    if keys.is_empty() or not lake.exists(spec):
+    Ends time travel for the table. Empty ``keys`` frames do nothing."""
+    frames = [keys] if isinstance(keys, pl.DataFrame) else list(keys)
+    for frame in frames:
+        unknown = [c for c in frame.columns if c not in spec.schema]
+        if unknown or not frame.columns:
+            raise ValueError(f"{spec.key}: keys must name table columns (unknown: {unknown})")
+    frames = [
+        f.select(pl.col(c).cast(spec.schema[c]) for c in f.columns).unique()
+        for f in frames
+        if not f.is_empty()
+    ]
+    if not frames or not lake.exists(spec):
         version = lake.version(spec)
         return TableErasure(spec.key, 0, 0, 0, version, version, 0)
-    keys = keys.select(pl.col(c).cast(spec.schema[c]) for c in keys.columns).unique()
 
     uri = lake.table_uri(spec)
     before = lake.delta_table(spec)
     version_before = before.version()
     files_before = set(before.file_uris())
 
-    rows_removed = lake.delete_matching(spec, keys)  # no commit when nothing matches
+    # no commit when nothing matches; a frame with partition columns reads those only
+    rows_removed = sum(lake.delete_matching(spec, f, _within(spec, f)) for f in frames)
     files_rewritten = len(files_before - set(lake.delta_table(spec).file_uris()))
 
     if rows_removed == 0 and _is_clean(lake, spec):

@@ -224,15 +224,36 @@ def _redact_releases(run: _Run) -> None:
 
 
 def _erase_tables(run: _Run) -> None:
-    """4. every table that holds participants (from the asset graph and the catalogue)."""
+    """4. every table that holds participants (from the asset graph and the catalogue).
+    A table partitioned by delivery or sample batch is erased in the members' own
+    partitions only (``_places``): a withdrawal rewrites their batch's tiles and reads no
+    other batch's."""
+    places = _places(run)
     for target in run.targets:
         if target.per_release or target.kind != "rows":
             continue
         started = run.now()
-        result = erasure.erase_participants(run.lake, target.table, run.member_ids)
+        result = erasure.erase_participants(
+            run.lake, target.table, run.member_ids, places=places
+        )
         run.out.tables_redacted.append(target.table.key)
         run.out.rows_removed[target.table.key] = result.rows_removed
         run.row("erase", target.table.key, result, started=started)
+
+
+def _places(run: _Run) -> pl.DataFrame:
+    """The members' deliveries and sample batches (``raw_sequences``), read before any
+    table is erased: every per-sample row of a member is in one of their deliveries'
+    partitions, and every joint-called row in their sample's batch (a sample keeps its
+    batch for good). A member whose ``raw_sequences`` rows are already gone (a rerun after
+    a crash) is erased by id alone."""
+    ids = pl.Series(run.member_ids, dtype=pl.String).implode()
+    return (
+        run.lake.scan(RAW_SEQUENCES)
+        .filter(pl.col("participant_id").is_in(ids))
+        .select("participant_id", "delivery", "sample_batch")
+        .collect()
+    )
 
 
 def _purge_landing(run: _Run) -> None:

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
+from ngrl_assets.genomics import joint_store
 from ngrl_assets.genomics.batches import SampleBatching
 from ngrl_assets.genomics.checks import CHECK_SPECS
 from ngrl_assets.genomics.chunks import chunk_names, genome_chunks
-from ngrl_assets.genomics import joint_store
 from ngrl_assets.genomics.joint_store import pending_deliveries, run_whole_genome
 from ngrl_assets.genomics.tables import (
     JOINT_CALL_INCREMENTS,
@@ -369,10 +369,10 @@ def test_genotypes_go_in_bounded_commits_and_a_rerun_after_a_crash_equals_a_clea
     tmp_path, monkeypatch
 ):
     """delta-rs holds a commit's rows until it commits, so joint calling writes genotype
-    rows in commits of at most ``GENOTYPE_ROWS_PER_COMMIT`` (here 1: every tile with rows
-    its own commit; one sample per batch). A run that dies after its genotypes, before
-    variant_sites, is finished by a re-run whose first commit replaces the rows of the
-    dead attempt: the tables equal a clean run's, with no row twice."""
+    rows and batch shares in commits of a bounded size (here 1 row: every tile its own
+    commit; one sample per batch). A run that dies after them, before variant_sites, is
+    finished by a re-run whose first commits replace the rows of the dead attempt: the
+    tables equal a clean run's, with no row twice."""
     lakes = {}
     for how in ("clean", "crashed"):
         lakes[how] = Lake(root_uri=str(tmp_path / how / "lake"))
@@ -382,6 +382,7 @@ def test_genotypes_go_in_bounded_commits_and_a_rerun_after_a_crash_equals_a_clea
     run_whole_genome(lakes["clean"])
     lake = lakes["crashed"]
     monkeypatch.setattr(joint_store, "GENOTYPE_ROWS_PER_COMMIT", 1)
+    monkeypatch.setattr(joint_store, "SHARE_ROWS_PER_COMMIT", 1)
 
     def killed(self, lake, todo):
         raise RuntimeError("killed after the genotypes")
@@ -398,3 +399,8 @@ def test_genotypes_go_in_bounded_commits_and_a_rerun_after_a_crash_equals_a_clea
     assert pending_deliveries(lake) == []
     clean, rerun = _comparable(lakes["clean"]), _comparable(lake)
     assert clean[0].equals(rerun[0]) and clean[1].equals(rerun[1])
+    shares = [
+        read(x, "curated", "site_batch_aggregates").drop("increment").sort(pl.all())
+        for x in (lakes["clean"], lake)
+    ]
+    assert shares[0].height > 0 and shares[0].equals(shares[1])

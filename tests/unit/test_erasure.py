@@ -12,6 +12,7 @@ import io
 import json
 import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -266,6 +267,51 @@ def test_erase_rows_where_other_keys(lake):
     assert len(lake.delta_table(MAP_SPEC).history()) == 1
     with pytest.raises(ValueError):
         erase_rows_where(lake, MAP_SPEC, pl.DataFrame({"nope": ["x"]}))
+
+
+TILES = TableSpec(
+    zone="curated",
+    name="tile_probe",
+    description="Test table partitioned by sample batch, like joint_genotypes.",
+    schema={"participant_id": pl.String, "sample_batch": pl.Int32, "pos": pl.Int64},
+    columns={"participant_id": "internal id", "sample_batch": "batch", "pos": "position"},
+    written_by=("test",),
+    partition_by=("sample_batch",),
+    participant_column="participant_id",
+)
+
+
+def test_erasure_by_place_reads_only_the_members_partitions(lake):
+    """With ``places`` (the participants' sample batches), a participant's rows are deleted
+    in their batch's partition only: a damaged file in another batch is never opened,
+    where an erasure by id alone must open it (and fails). A participant whose place has
+    no batch is erased by id alone, wherever their rows are."""
+    ids = [pid() for _ in range(6)]
+    batches = [1, 1, 2, 2, None, None]
+    frame = pl.DataFrame(
+        [(p, b, n) for p, b in zip(ids, batches, strict=True) for n in range(3)],
+        schema=TILES.schema,
+        orient="row",
+    )
+    lake.append(TILES, frame)
+    places = pl.DataFrame(
+        {"participant_id": ids, "sample_batch": batches, "delivery": ["D1"] * 6},
+        schema={"participant_id": pl.String, "sample_batch": pl.Int32, "delivery": pl.String},
+    )
+    unplaced = erase_participants(lake, TILES, [ids[4]], places=places)  # no batch: by id
+    assert unplaced.rows_removed == 3
+    # damage batch 1's file: any read of it fails
+    [batch_one] = [u for u in lake.delta_table(TILES).file_uris() if "sample_batch=1/" in u]
+    with open(batch_one.removeprefix("file://"), "r+b") as fh:
+        fh.truncate(40)
+    assert erase_participants(lake, TILES, [ids[2]], places=places).rows_removed == 3
+    with pytest.raises(Exception, match=r"(?i)parquet|eof|file"):
+        erase_participants(lake, TILES, [ids[3]])  # by id alone: reads batch 1 too
+    left = lake.scan(TILES).filter(pl.col("sample_batch").ne_missing(1)).collect()
+    assert sorted(set(left["participant_id"])) == sorted([ids[3], ids[5]])
+    log = Path(lake.table_uri(TILES).removeprefix("file://")) / "_delta_log"
+    logged = "".join(f.read_text(errors="replace") for f in log.iterdir() if f.is_file())
+    assert ids[2] not in logged and ids[4] not in logged
 
 
 @pytest.mark.s3

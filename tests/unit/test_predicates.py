@@ -101,3 +101,11 @@ def test_delete_keeps_values_out_of_the_log(tmp_path):
     log = tmp_path / "curated" / "t" / "_delta_log"
     last = sorted(log.glob("*.json"))[-1].read_text()
     assert "secret-batch" not in last
+
+
+def test_an_alias_qualifies_columns_and_must_be_a_plain_name():
+    assert render({"sample_batch": [2, 1]}, ["sample_batch"], alias="t") == (
+        "t.sample_batch IN (1, 2)"
+    )
+    with pytest.raises(UnsafePredicate):
+        render({"sample_batch": 1}, ["sample_batch"], alias="t; DROP")
