@@ -233,9 +233,7 @@ def _erase_tables(run: _Run) -> None:
         if target.per_release or target.kind != "rows":
             continue
         started = run.now()
-        result = erasure.erase_participants(
-            run.lake, target.table, run.member_ids, places=places
-        )
+        result = erasure.erase_participants(run.lake, target.table, run.member_ids, places=places)
         run.out.tables_redacted.append(target.table.key)
         run.out.rows_removed[target.table.key] = result.rows_removed
         run.row("erase", target.table.key, result, started=started)
