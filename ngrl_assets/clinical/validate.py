@@ -246,11 +246,16 @@ def verdict(checks: list[Check]) -> pl.Expr:
 
 
 def age_years(event: pl.Expr, born: pl.Expr) -> pl.Expr:
-    """Whole years between ``born`` and ``event`` (null when either is null)."""
-    before_birthday = (event.dt.month() * 100 + event.dt.day()) < (
-        born.dt.month() * 100 + born.dt.day()
-    )
-    return (event.dt.year() - born.dt.year() - before_birthday.cast(pl.Int32)).cast(pl.Int16)
+    """Whole years between ``born`` and ``event`` (null when either is null). Month and day
+    are widened first: polars gives them as Int8, where ``month * 100`` wraps around (an
+    episode on 31 July of a child born on 12 May of the same year came out as -1)."""
+
+    def month_day(date: pl.Expr) -> pl.Expr:
+        return date.dt.month().cast(pl.Int32) * 100 + date.dt.day().cast(pl.Int32)
+
+    before_birthday = month_day(event) < month_day(born)
+    years = event.dt.year().cast(pl.Int32) - born.dt.year().cast(pl.Int32)
+    return (years - before_birthday.cast(pl.Int32)).cast(pl.Int16)
 
 
 def typed(f: Field) -> pl.Expr:

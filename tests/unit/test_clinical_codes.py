@@ -231,3 +231,26 @@ def test_field_limits_per_kind_name_the_first_oversize_field():
     # bytes, not characters: 128 two-byte characters are 256 bytes
     wide = frame.head(1).with_columns(pl.lit("\u00e9" * 128).alias("GPPRAC"))
     assert wide.select(validate.too_long_verdict(apc, columns)).item().startswith("field_too_long")
+
+
+@given(
+    st.dates(min_value=dt.date(1880, 1, 1), max_value=dt.date(2030, 12, 31)),
+    st.dates(min_value=dt.date(1880, 1, 1), max_value=dt.date(2030, 12, 31)),
+)
+def test_derived_age_is_whole_years_from_the_date_of_birth(event, born):
+    """The age a curated clinical row carries (polars, over a column) equals consent's
+    ``age_on`` (plain dates) for any pair of dates. It once came out as -1 for an episode
+    on 2020-07-31 of a child born 2020-05-12: polars' Int8 month times 100 wrapped."""
+    from ngrl_assets.clinical.validate import age_years
+    from ngrl_assets.consent.eligibility import age_on
+
+    frame = pl.DataFrame({"event": [event], "born": [born]})
+    got = frame.select(age_years(pl.col("event"), pl.col("born")))["event"][0]
+    assert got == age_on(born, event)
+
+
+def test_derived_age_of_the_wrapped_case():
+    from ngrl_assets.clinical.validate import age_years
+
+    frame = pl.DataFrame({"event": [dt.date(2020, 7, 31)], "born": [dt.date(2020, 5, 12)]})
+    assert frame.select(age_years(pl.col("event"), pl.col("born"))).item() == 0
