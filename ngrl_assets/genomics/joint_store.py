@@ -2,8 +2,9 @@
 their per-sample tables, and writing the chunk's new state. Idempotent per increment.
 
 An increment is the set of deliveries (their QC-passed samples) a chunk absorbs in one go;
-its id is a hash of the sorted delivery ids. Writes go genotypes -> variant_sites ->
-joint_call_increments; the last one is the commit marker. ``variant_sites.increment``
+its id is a hash of the sorted delivery ids. Writes go genotypes and batch shares (tile by
+tile, in bounded commits, as they are computed) -> variant_sites -> joint_call_increments;
+the last one is the commit marker. ``variant_sites.increment``
 names the latest increment folded into a chunk's aggregates, so a run that died between
 the last two writes is detected and completed instead of double-counting.
 """
