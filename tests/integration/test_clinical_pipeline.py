@@ -16,6 +16,7 @@ from ngrl_assets.clinical.sensors import CLINICAL_SENSORS
 from ngrl_assets.clinical.sources import SOURCES
 from ngrl_assets.common.ledger import LEDGER_TABLE
 from ngrl_assets.common.quarantine import QUARANTINE_TABLE
+from ngrl_assets.consent.eligibility import age_on
 from ngrl_assets.definitions import build_definitions
 from ngrl_assets.pipeline import run_clinical
 from ngrl_assets.synth import generate_cohort
@@ -171,13 +172,14 @@ def test_curated_rows_carry_the_linked_participant_and_no_identifier(ingested, l
         for column, dtype in table.schema.items():
             if dtype == pl.Date:
                 assert not (table[column] == born).any(), f"{name}.{column} holds a DOB"
-        event = table[s.field(s.event_date).column]
-        age = (
-            event.dt.year()
-            - born.dt.year()
-            - ((event.dt.month() * 100 + event.dt.day()) < (born.dt.month() * 100 + born.dt.day()))
-        )
-        assert (table[s.age_column].cast(pl.Int32) == age.cast(pl.Int32)).all()
+        # calendar arithmetic on plain dates (this test once repeated the code's own polars
+        # formula, and with it an Int8 overflow that made many ages wrong)
+        event = table[s.field(s.event_date).column].to_list()
+        expected = [
+            None if e is None or b is None else age_on(b, e)
+            for e, b in zip(event, born.to_list(), strict=True)
+        ]
+        assert table[s.age_column].to_list() == expected, name
     assert_no_identifiers_outside_identity(lake, registry)
     assert_no_identifiers_in_event_log(ingested[1], registry)
 
