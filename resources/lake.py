@@ -210,20 +210,25 @@ class Lake:
         keys = pl.DataFrame(rows, schema={c: spec.schema[c] for c in columns})
         return self.delete_matching(spec, keys)
 
-    def delete_matching(
-        self, spec: TableSpec, keys: pl.DataFrame, within: Match | None = None
-    ) -> int:
+    def delete_matching(self, spec: TableSpec, keys: pl.DataFrame) -> int:
         """Delete every row equal on ``keys``' columns to one of its rows (merge-delete).
-        ``within``: values of columns (partition columns, never identifiers: the commit
-        records them) that limit the files the merge reads."""
+        When ``keys`` hold partition columns, their values also go to the merge as a
+        target predicate, so it reads only those partitions (delta-rs 1.6 does not prune
+        from the source's values). The commit records that predicate: partition values
+        are never identifiers (``TableSpec`` refuses such a layout)."""
         for c in keys.columns:
             render({c: []}, spec.schema.keys())
+        within = {  # a column with a null key is left out (IN () would match nothing)
+            c: sorted(keys[c].unique().to_list())
+            for c in spec.partition_by
+            if c in keys.columns and keys[c].null_count() == 0
+        }
         out = delta.delete_matching(
             self.table_uri(spec),
             keys,
             self._opts(spec),
             self._layout(spec).writer_properties,
-            within=None if within is None else render(within, spec.schema.keys(), alias="t"),
+            within=render(within, spec.schema.keys(), alias="t") if within else None,
         )
         return int(out.get("num_target_rows_deleted", 0))
 

@@ -129,17 +129,6 @@ def _by_place(
     return [placed, rest]
 
 
-def _within(spec: TableSpec, keys: pl.DataFrame) -> dict[str, list[Any]] | None:
-    """The partition values in ``keys`` (never identifiers: partition columns hold
-    deliveries, batches and chunks), which limit the files a merge-delete reads."""
-    where = {
-        c: sorted(keys[c].drop_nulls().unique().to_list())
-        for c in spec.partition_by or ()
-        if c in keys.columns
-    }
-    return where or None
-
-
 def erase_rows_where(
     lake: Lake, spec: TableSpec, keys: pl.DataFrame | Sequence[pl.DataFrame]
 ) -> TableErasure:
@@ -169,7 +158,7 @@ def erase_rows_where(
     files_before = set(before.file_uris())
 
     # no commit when nothing matches; a frame with partition columns reads those only
-    rows_removed = sum(lake.delete_matching(spec, f, _within(spec, f)) for f in frames)
+    rows_removed = sum(lake.delete_matching(spec, f) for f in frames)
     files_rewritten = len(files_before - set(lake.delta_table(spec).file_uris()))
 
     if rows_removed == 0 and _is_clean(lake, spec):
