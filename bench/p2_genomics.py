@@ -59,10 +59,10 @@ def make_opaque(lake_root: str) -> dict:
     from resources.lake import Lake
 
     lake = Lake(root_uri=lake_root)
+    names = lake.read(RAW_SEQUENCES)["participant_id"].unique().to_list()
+    ids = {name: opaque(name) for name in names}
     for spec in (RAW_SEQUENCES, SAMPLE_VARIANT_CALLS, SAMPLE_REFERENCE_BLOCKS):
-        frame = lake.read(spec).with_columns(
-            pl.col("participant_id").map_elements(opaque, return_dtype=pl.String)
-        )
+        frame = lake.read(spec).with_columns(pl.col("participant_id").replace_strict(ids))
         lake.overwrite(spec, frame)
     return {"tables": 3}
 

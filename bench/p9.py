@@ -29,11 +29,11 @@ variant_sites, bcftools' = merged records with a sequence ALT), peak RSS (larges
 and the sampled tree), bytes stored per genome (joint_genotypes + variant_sites folders,
 and the BCF), ratios ours / bcftools.
 
-    uv run python bench/p9.py [--n 250 1000 4000] [--anchor-only 1000] [--no-anchor 4000]
-                              [--add 250]
-
 Sample batches as intake assigns them (``NGRL_SAMPLE_BATCH_SIZE``, default 1,000): the
 added delivery fills the open batch first.
+
+    uv run python bench/p9.py [--n 250 1000 4000] [--anchor-only 1000] [--no-anchor 4000]
+                              [--add 250]
     uv run python bench/p9.py --report     # re-print the table from bench/out/results/p9.json
 """
 
@@ -163,7 +163,7 @@ def joint(lake_root: str) -> dict:
     joint_store._load = timer("load", joint_store._load)
     joint_store.joint_call_increment = timer("compute", joint_store.joint_call_increment)
     joint_store._Outputs.write = timer("write", joint_store._Outputs.write)
-    # genotypes are streamed while computed: "compute" includes this phase
+    # the writer pulls the tiles: this phase includes computing them (inside "compute")
     joint_store._write_tiles = timer("write_tiles", joint_store._write_tiles)
     lake = Lake(root_uri=lake_root)
     t0 = time.perf_counter()

@@ -189,7 +189,7 @@ def joint_call_increment(
 
     total = existing.select([c for c in existing.columns if c not in ("end", "chunk")])
     held: dict[int, pl.DataFrame] = {}  # shares of batches with a tile still to come
-    produced = [0]
+    produced = 0
 
     def with_chunk(share: pl.DataFrame, number: int) -> pl.DataFrame:
         return share.join(site_chunk, on=SITE_KEY, how="left").select(
@@ -199,12 +199,12 @@ def joint_call_increment(
         )
 
     def rows() -> Iterator[TileRows]:
-        nonlocal total
+        nonlocal total, produced
         for tile in tiles():
             number = NO_BATCH if tile.batch is None else tile.batch
             total = site_qc.merge(total, tile.aggregates)
             out = tile.genotypes.join(site_chunk, on=SITE_KEY, how="left")
-            produced[0] += out.height
+            produced += out.height
             if number in twice:
                 earlier = held.get(number)
                 held[number] = (
@@ -229,7 +229,7 @@ def joint_call_increment(
         genotypes=genotypes,
         new_sites=new_sites.height,
         batch_aggregates=pl.concat(shares) if shares else _no_shares(),
-        genotype_rows=produced[0],
+        genotype_rows=produced,
     )
 
 

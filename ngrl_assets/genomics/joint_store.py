@@ -383,11 +383,13 @@ class _Parts:
         self.where = {"chunk": group, "increment": [inc]}
         self.tag = pl.lit(inc).alias("increment")
         self.held: list[pl.DataFrame] = []
+        self.rows = 0  # rows held
         self.replaced = False
 
     def add(self, frame: pl.DataFrame) -> None:
         self.held.append(frame.with_columns(self.tag).select(list(self.spec.schema)))
-        if sum(f.height for f in self.held) >= self.limit:
+        self.rows += frame.height
+        if self.rows >= self.limit:
             self.commit()
 
     def commit(self) -> None:
@@ -398,6 +400,7 @@ class _Parts:
         elif frame.height:
             self.lake.append(self.spec, frame)
         self.held.clear()
+        self.rows = 0
 
     def close(self) -> None:
         if self.held or not self.replaced:
